@@ -1,0 +1,113 @@
+"""Running an accuracy cell: lm-eval task + the harness engine -> CellResult."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from .data import resolve
+from .gencache import GenerationCache
+from .lm import HarnessLM
+from .matrix import Cell
+from .models import LoadedModel
+from .result import CellResult, Metric
+from .stats import proportion_interval
+from .tasks import TaskCatalog, build_task, config_hash, primary_filter, task_config
+
+
+def new_result(cell: Cell) -> CellResult:
+    return CellResult(key=cell.key, spec=str(cell.spec.path), spec_name=cell.spec.name, item=cell.name,
+                      task=cell.task.name, variant=cell.variant.name, template=cell.template_name,
+                      resolved_variant=cell.variant.resolved(), model=cell.spec.model.label)
+
+
+def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir: Path | None,
+                 cache: GenerationCache | None = None) -> CellResult:
+    from lm_eval import evaluator
+
+    result = new_result(cell)
+    started = time.perf_counter()
+    cfg = task_config(cell, resolve(cell.task, _dataset_path(cell, catalog), data_dir), catalog)
+    source_label = cfg["metadata"]["data_source"]
+    chosen = primary_filter(cfg, cell.task.filter)
+    task = build_task(cfg)
+    lm = HarnessLM(loaded, cell.task.generation, cache)
+    chat = cell.spec.model.chat
+    shots = cfg.get("num_fewshot") or 0
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)
+    out = evaluator.evaluate(lm, {cell.task.name: task}, limit=cell.task.limit, log_samples=True,
+                             bootstrap_iters=1000, apply_chat_template=chat,
+                             fewshot_as_multiturn=bool(chat and shots), verbosity="ERROR")
+    result.wall_s = time.perf_counter() - started
+    result.primary_filter = chosen
+    result.config_hash = config_hash(cell, cfg)
+    result.data_source = source_label
+    result.is_sample_data = "sample" in source_label
+    result.weights_id = loaded.weights_id
+    result.samples = _samples(out["samples"][cell.task.name], lm, chosen)
+    result.n_samples = len(result.samples)
+    result.metrics = _metrics(out["results"][cell.task.name], result.samples)
+    result.engine = {"requests": lm.stats.requests, "cached": lm.stats.cached,
+                     "new_tokens": lm.stats.new_tokens, "generate_s": round(lm.stats.generate_s, 3),
+                     "tokens_per_s": round(lm.stats.new_tokens / lm.stats.generate_s, 2) if lm.stats.generate_s else None,
+                     "load_s": round(loaded.load_seconds, 2), "device": loaded.device}
+    return result
+
+
+def _dataset_path(cell: Cell, catalog: TaskCatalog) -> str | None:
+    if not cell.task.lm_eval or not isinstance(cell.task.data, str) or cell.task.data == "sample":
+        return None
+    return catalog.base_config(cell.task.lm_eval).get("dataset_path")
+
+
+def _samples(logged: list[dict], lm: HarnessLM, chosen: str) -> list[dict]:
+    by_prompt = {r["prompt"]: r for r in lm.stats.records}
+    docs: dict[int, dict] = {}
+    for s in logged:
+        doc_id = int(s["doc_id"])
+        args = s["arguments"][0] if s.get("arguments") else ("",)
+        prompt = args[0] if isinstance(args, (list, tuple)) else str(args)
+        row = docs.setdefault(doc_id, {"doc_id": doc_id, "prompt": prompt, "target": str(s.get("target")),
+                                       "output": _first(s.get("resps")), "extracted": {}, "scores": {}})
+        flt = s.get("filter", "none")
+        row["extracted"][flt] = _first(s.get("filtered_resps"))
+        for metric in s.get("metrics", []):
+            row["scores"][f"{metric},{flt}"] = float(s[metric])
+        engine = by_prompt.get(prompt)
+        if engine:
+            row["new_tokens"] = engine["new_tokens"]
+            row["finish"] = engine["finish"]
+            row["cached"] = engine["cached"]
+    rows = [docs[k] for k in sorted(docs)]
+    for row in rows:
+        row["extracted_answer"] = row["extracted"].get(chosen)
+        primary = [v for k, v in row["scores"].items() if k.endswith("," + chosen)]
+        row["correct"] = bool(primary and primary[0] >= 1.0)
+    return rows
+
+
+def _first(value):
+    while isinstance(value, (list, tuple)) and value:
+        value = value[0]
+    return value
+
+
+def _metrics(results: dict, samples: list[dict]) -> dict[str, Metric]:
+    per_sample: dict[str, list[float]] = defaultdict(list)
+    for row in samples:
+        for name, score in row["scores"].items():
+            per_sample[name].append(score)
+    out = {}
+    for key, value in results.items():
+        if "," not in key or "_stderr" in key or not isinstance(value, (int, float)):
+            continue
+        metric, flt = key.split(",", 1)
+        stderr = results.get(f"{metric}_stderr,{flt}")
+        values = per_sample.get(key, [])
+        interval, method = proportion_interval(values)
+        out[key] = Metric(name=key, value=float(value),
+                          stderr=float(stderr) if isinstance(stderr, (int, float)) else None,
+                          ci_low=interval.low, ci_high=interval.high, ci_method=method, n=len(values))
+    return out

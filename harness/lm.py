@@ -1,0 +1,207 @@
+"""lm-evaluation-harness's model interface over the harness's own decode loop.
+
+lm-eval keeps what it is best at (task definitions, prompts, few-shot, filters, metrics,
+stderr); generation, batching, stop handling, the generation cache and token accounting
+happen here, on the variant the harness already loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lm_eval.api.model import TemplateLM
+from lm_eval import utils as lm_utils
+
+from . import __version__
+from .engine import Decoder
+from .gencache import GenerationCache, cache_key
+from .machine import available_memory_gb
+from .models import LoadedModel
+from .spec import Generation
+
+
+@dataclass
+class EngineStats:
+    requests: int = 0
+    cached: int = 0
+    new_tokens: int = 0
+    generate_s: float = 0.0
+    records: list[dict] = field(default_factory=list)  # one per generate_until request
+
+
+def _tokenizer_id(tokenizer) -> str:
+    vocab = json.dumps(sorted(tokenizer.get_vocab().items())[:2000]) + str(len(tokenizer))
+    return hashlib.sha256((vocab + (tokenizer.chat_template or "")).encode()).hexdigest()[:16]
+
+
+class HarnessLM(TemplateLM):
+    def __init__(self, loaded: LoadedModel, generation: Generation,
+                 cache: GenerationCache | None = None):
+        super().__init__()
+        self.loaded = loaded
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.generation = generation
+        self.cache = cache
+        self.stats = EngineStats()
+        self.decoder = Decoder(self.model, self.tokenizer, use_cache=loaded.variant.use_cache)
+        self._tok_id = _tokenizer_id(self.tokenizer)
+        self.max_length = loaded.max_length
+
+    # -- tokenization, as lm-eval's HF wrapper does it --------------------------------------
+    @property
+    def eot_token_id(self) -> int:
+        return self.tokenizer.eos_token_id
+
+    @property
+    def prefix_token_id(self) -> int:
+        bos = self.tokenizer.bos_token_id
+        return bos if bos is not None else self.eot_token_id
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.tokenizer.name_or_path.replace("/", "__")
+
+    def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs) -> list[int]:
+        kw = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
+        bos = self.tokenizer.bos_token
+        if add_special_tokens is None and bos and string.startswith(bos):
+            kw = {"add_special_tokens": False}
+        return self.tokenizer.encode(string, **kw)
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        return self.tokenizer.apply_chat_template(chat_history, tokenize=False,
+                                                  add_generation_prompt=add_generation_prompt,
+                                                  continue_final_message=not add_generation_prompt)
+
+    # -- batching ----------------------------------------------------------------------------
+    def batch_size_for(self, prompt_len: int, new_tokens: int) -> int:
+        size = self.generation.batch_size
+        if size != "auto":
+            return int(size)
+        cfg = self.model.config
+        layers = getattr(cfg, "num_hidden_layers", 32)
+        heads = getattr(cfg, "num_key_value_heads", getattr(cfg, "num_attention_heads", 32))
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        elem = self.model.dtype.itemsize if hasattr(self.model.dtype, "itemsize") else 4
+        per_row = 2 * layers * heads * head_dim * elem * (prompt_len + new_tokens) + 4 * cfg.vocab_size * 2
+        if self.loaded.device == "cuda":
+            import torch
+
+            free = torch.cuda.mem_get_info()[0]
+        else:
+            free = available_memory_gb() * 2**30
+        return max(1, min(64, int(free * 0.5 // per_row)))
+
+    def _settings(self, gen_kwargs: dict) -> dict:
+        until = gen_kwargs.get("until") or []
+        until = [until] if isinstance(until, str) else list(until)
+        eos_text = self.tokenizer.decode([self.eot_token_id])
+        if eos_text and eos_text not in until:
+            until.append(eos_text)
+        g = self.generation
+        return {"until": until, "max_new_tokens": g.max_new_tokens, "temperature": g.temperature,
+                "top_p": g.top_p, "seed": g.seed}
+
+    def _key(self, prompt: str, settings: dict) -> str:
+        return cache_key(weights=self.loaded.weights_id, variant=self.loaded.variant.resolved(),
+                         tokenizer=self._tok_id, prompt=prompt, settings=settings, harness=__version__)
+
+    # -- generation --------------------------------------------------------------------------
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        import torch
+
+        results: list[str | None] = [None] * len(requests)
+        pending: dict[str, list[tuple[int, str, list[int]]]] = {}
+        settings_of: dict[str, dict] = {}
+        for i, req in enumerate(requests):
+            context, gen_kwargs = req.args
+            settings = self._settings(gen_kwargs)
+            group = json.dumps(settings, sort_keys=True)
+            settings_of[group] = settings
+            key = self._key(context, settings)
+            hit = self.cache.get(key) if self.cache else None
+            self.stats.requests += 1
+            if hit is not None:
+                results[i] = hit["text"]
+                self.stats.cached += 1
+                self.stats.records.append({"index": i, "prompt": context, "output": hit["text"],
+                                           "new_tokens": hit["new_tokens"], "finish": hit["finish"],
+                                           "cached": True})
+                continue
+            pending.setdefault(group, []).append((i, key, self.tok_encode(context)))
+        for group, items in pending.items():
+            s = settings_of[group]
+            items.sort(key=lambda it: (-len(it[2]), requests[it[0]].args[0]))
+            gen = torch.Generator(device=self.loaded.device).manual_seed(s["seed"]) if s["temperature"] > 0 else None
+            room = self.max_length - s["max_new_tokens"]
+            step = self.batch_size_for(len(items[0][2]), s["max_new_tokens"])
+            for start in range(0, len(items), step):
+                chunk = items[start:start + step]
+                rows = [toks[-room:] for _, _, toks in chunk]
+                began = time.perf_counter()
+                outs = self.decoder.generate(rows, s["max_new_tokens"], s["until"], s["temperature"],
+                                             s["top_p"], gen)
+                self.stats.generate_s += time.perf_counter() - began
+                for (i, key, _), out in zip(chunk, outs):
+                    text = self.tokenizer.decode(out.tokens, skip_special_tokens=True)
+                    for stop in s["until"]:
+                        text = text.split(stop)[0]
+                    results[i] = text
+                    self.stats.new_tokens += len(out.tokens)
+                    entry = {"text": text, "new_tokens": len(out.tokens), "finish": out.finish}
+                    if self.cache:
+                        self.cache.put(key, entry)
+                    self.stats.records.append({"index": i, "prompt": requests[i].args[0], "output": text,
+                                               "new_tokens": len(out.tokens), "finish": out.finish,
+                                               "cached": False})
+        return results  # type: ignore[return-value]
+
+    # -- scoring -----------------------------------------------------------------------------
+    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
+        import torch
+        import torch.nn.functional as F
+
+        order = sorted(range(len(requests)), key=lambda i: -(len(requests[i][1]) + len(requests[i][2])))
+        results: list[Any] = [None] * len(requests)
+        size = self.generation.batch_size if self.generation.batch_size != "auto" else 8
+        for start in range(0, len(order), int(size)):
+            idx = order[start:start + int(size)]
+            seqs, spans = [], []
+            for i in idx:
+                _, ctx, cont = requests[i]
+                whole = (ctx + cont)[-(self.max_length + 1):][:-1]
+                seqs.append(whole)
+                spans.append((len(whole), len(cont)))
+            width = max(len(s) for s in seqs)
+            pad = self.tokenizer.pad_token_id
+            ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(seqs), width), dtype=torch.long)
+            for r, s in enumerate(seqs):
+                ids[r, :len(s)] = torch.tensor(s)
+                mask[r, :len(s)] = 1
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(self.model.device),
+                                    attention_mask=mask.to(self.model.device)).logits
+                logp = F.log_softmax(logits.float(), dim=-1).cpu()
+            for r, i in enumerate(idx):
+                length, n_cont = spans[r]
+                cont = torch.tensor(requests[i][2], dtype=torch.long)
+                rows = logp[r, length - n_cont:length]
+                greedy = bool((rows.argmax(-1) == cont).all())
+                results[i] = (float(rows.gather(-1, cont[:, None]).sum()), greedy)
+        return results
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+        out = []
+        for req in requests:
+            (string,) = req.args
+            windows = [(None,) + lm_utils.make_disjoint_window(w) for w in lm_utils.get_rolling_token_windows(
+                token_list=self.tok_encode(string), prefix_token=self.prefix_token_id,
+                max_seq_len=self.max_length, context_len=1)]
+            out.append(sum(ll for ll, _ in self._loglikelihood_tokens(windows)))
+        return out

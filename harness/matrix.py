@@ -1,0 +1,44 @@
+"""Expansion of a spec into cells: variants x tasks x templates, with stable readable ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .spec import Spec, Task, Template, Variant
+
+DEFAULT_TEMPLATE = "default"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One test: a task run on one model variant with one prompt template."""
+
+    spec: Spec
+    task: Task
+    variant: Variant
+    template: Template | None  # None: the task's own prompt
+
+    @property
+    def template_name(self) -> str:
+        return self.template.name if self.template else DEFAULT_TEMPLATE
+
+    @property
+    def name(self) -> str:
+        """pytest item name, e.g. gsm8k_sample[int8-cot]."""
+        return f"{self.task.name}[{self.variant.name}-{self.template_name}]"
+
+    @property
+    def key(self) -> str:
+        """Unique within a run: spec name plus item name."""
+        return f"{self.spec.name}::{self.name}"
+
+
+def expand(spec: Spec) -> list[Cell]:
+    """Cells in a stable order: task, then variant, then template, as written in the spec."""
+    cells = []
+    for task in spec.tasks:
+        templates: list[Template | None] = [spec.templates[t] for t in task.templates] or [None]
+        for variant in spec.variants:
+            for template in templates:
+                cells.append(Cell(spec, task, variant, template))
+    return cells

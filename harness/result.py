@@ -1,0 +1,70 @@
+"""What a cell produced: metrics with intervals, per-sample records, verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Metric:
+    name: str  # e.g. "exact_match,flexible-extract"
+    value: float
+    stderr: float | None
+    ci_low: float | None
+    ci_high: float | None
+    ci_method: str
+    n: int
+
+
+@dataclass
+class Verdict:
+    metric: str
+    bound: str
+    passed: bool
+    message: str
+    line: int | None = None
+    value: float | None = None
+
+
+@dataclass
+class CellResult:
+    key: str
+    spec: str  # spec file path as given
+    spec_name: str
+    item: str
+    task: str
+    variant: str
+    template: str
+    kind: str = "accuracy"
+    status: str = "ok"  # ok | skipped | error
+    reason: str = ""
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    primary_filter: str = "none"
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    n_samples: int = 0
+    wall_s: float = 0.0
+    data_source: str = ""
+    is_sample_data: bool = False
+    config_hash: str = ""
+    resolved_variant: dict[str, Any] = field(default_factory=dict)
+    model: str = ""
+    weights_id: str = ""
+    engine: dict[str, Any] = field(default_factory=dict)
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    def metric(self, name: str) -> Metric | None:
+        """Look a metric up by full name ('exact_match,strict-match') or bare name (primary filter)."""
+        if name in self.metrics:
+            return self.metrics[name]
+        return self.metrics.get(f"{name},{self.primary_filter}")
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "ok" and all(v.passed for v in self.verdicts)
+
+    def record(self) -> dict[str, Any]:
+        """The cell's JSON record (per-sample rows go to their own file)."""
+        out = asdict(self)
+        out.pop("samples")
+        return out

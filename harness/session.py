@@ -1,0 +1,93 @@
+"""One benchmark session: models, tasks, cache and results shared by every cell run in it.
+
+The pytest plugin holds one of these; so does the CLI. Each cell goes through `run`, which
+always returns a CellResult (ok, skipped or error) and stores it before returning.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import DataUnavailable, hub_reachable
+from .embedded import ModelUnavailable, cache_root
+from .expect import check
+from .gencache import GenerationCache
+from .matrix import Cell
+from .models import ModelPool
+from .result import CellResult
+from .store import RunStore
+from .tasks import TaskCatalog, UnknownTask
+
+
+@dataclass(frozen=True)
+class Settings:
+    results_dir: Path = Path("results")
+    data_dir: Path | None = None
+    cache_mode: str = "on"
+    cache_dir: Path | None = None
+    run_id: str | None = None
+
+
+class BenchSession:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.pool = ModelPool()
+        self.catalog = TaskCatalog()
+        self.cache = GenerationCache(settings.cache_dir or cache_root() / "generations", settings.cache_mode)
+        self._store: RunStore | None = None
+        self.results: list[CellResult] = []
+
+    @property
+    def store(self) -> RunStore:
+        if self._store is None:
+            from .machine import probe
+
+            self._store = RunStore(self.settings.results_dir, self.settings.run_id)
+            self._store.write_run_info(probe().describe())
+        return self._store
+
+    def skip_reason(self, cell: Cell) -> str | None:
+        from .machine import probe, skip_reason
+
+        return skip_reason(cell, probe(), hub_reachable)
+
+    def run(self, cell: Cell) -> CellResult:
+        from .accuracy import new_result, run_accuracy
+
+        started = time.perf_counter()
+        reason = self.skip_reason(cell)
+        result = None
+        if reason is None:
+            try:
+                loaded = self.pool.get(cell.spec.model, cell.variant)
+                result = run_accuracy(cell, loaded, self.catalog, self.settings.data_dir, self.cache)
+                result.verdicts = check(result, cell.task.expect)
+            except (DataUnavailable, ModelUnavailable) as exc:
+                reason = str(exc)
+            except UnknownTask as exc:
+                result = new_result(cell)
+                result.status, result.reason = "error", str(exc)
+            except Exception as exc:  # a broken cell must not lose the others' results
+                result = new_result(cell)
+                result.status = "error"
+                result.reason = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+        if reason is not None:
+            result = new_result(cell)
+            result.status, result.reason = "skipped", reason
+        if not result.wall_s:
+            result.wall_s = time.perf_counter() - started
+        self.store.add(result, {"spec_line": cell.task.line})
+        self.results.append(result)
+        return result
+
+    def close(self) -> Path | None:
+        """Free the model and render the report; returns the report's path (None if nothing ran)."""
+        self.pool.release()
+        if self._store is None:
+            return None
+        from .report import render_report
+
+        return render_report(self._store.dir)

@@ -1,0 +1,153 @@
+"""The typed form of a spec: frozen dataclasses built from a validated mapping."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the weights come from: embedded name, hub id@revision, directory or GGUF file."""
+
+    kind: str  # embedded | hf | path | gguf
+    ref: str
+    revision: str | None = None
+    trust_remote_code: bool = False
+    chat: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.ref}@{self.revision}" if self.revision else self.ref
+
+
+@dataclass(frozen=True)
+class Nf4:
+    compute_dtype: str = "fp32"
+    double_quant: bool = False
+
+
+@dataclass(frozen=True)
+class Adapter:
+    path: str  # absolute, resolved against the spec's folder
+    mode: str = "runtime"  # runtime | merged
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    precision: str = "fp32"
+    nf4: Nf4 = field(default_factory=Nf4)
+    adapter: Adapter | None = None
+    attn: str = "sdpa"
+    use_cache: bool = True
+    device: str = "auto"
+    line: int | None = field(default=None, compare=False)
+
+    def resolved(self) -> dict[str, Any]:
+        """The settings that decide the loaded model, for records and cache keys."""
+        out = asdict(self)
+        out.pop("line")
+        if self.precision != "nf4":
+            out.pop("nf4")
+        return out
+
+
+@dataclass(frozen=True)
+class Generation:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int = 1234
+    batch_size: int | str = 8
+
+    def merged(self, override: dict[str, Any] | None) -> "Generation":
+        return replace(self, **override) if override else self
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One `expect` entry: a metric and the bound it must meet."""
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    paper: float | None = None
+    tolerance: float | None = None
+    source: str | None = None
+    check: str = "strict"  # strict: point estimate; interval: the 95% CI decides
+    line: int | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        if self.paper is not None:
+            parts.append(f"paper {self.paper:g} ± {self.tolerance:g}")
+        text = " and ".join(parts)
+        return f"{text} ({self.check})" if self.check != "strict" else text
+
+
+@dataclass(frozen=True)
+class Requires:
+    cuda: bool = False
+    min_gpu_memory_gb: float | None = None
+    min_memory_gb: float | None = None
+    hub: bool = False
+
+    def merged(self, override: dict[str, Any] | None) -> "Requires":
+        return replace(self, **override) if override else self
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    text: str
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class InlineData:
+    """Local JSONL files of an inline task (absolute paths)."""
+
+    test: str
+    train: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    lm_eval: str | None = None
+    data: str | InlineData = "auto"
+    target: str | None = None
+    stop: tuple[str, ...] = ()
+    num_fewshot: int | None = None
+    limit: int | None = None
+    templates: tuple[str, ...] = ()
+    filter: str | None = None
+    generation: Generation = field(default_factory=Generation)
+    expect: tuple[Bound, ...] = ()
+    requires: Requires = field(default_factory=Requires)
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def is_sample(self) -> bool:
+        return self.data == "sample"
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: Path
+    name: str
+    model: ModelSource
+    variants: tuple[Variant, ...]
+    templates: dict[str, Template]
+    tasks: tuple[Task, ...]
+    description: str = ""
+    line: int | None = field(default=None, compare=False)
+
+    def variant(self, name: str) -> Variant:
+        return next(v for v in self.variants if v.name == name)

@@ -1,0 +1,261 @@
+"""Spec validation: JSON Schema plus cross-key checks, every error with file and line.
+
+All problems of a file are collected before failing. `load_spec` is the only entry point
+most callers need: path in, `Spec` out, or `SpecInvalid` listing every error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import SpecError, SpecInvalid, format_path
+from .spec import (Adapter, Bound, Generation, InlineData, ModelSource, Nf4, Requires,
+                   Spec, Task, Template, Variant)
+from .yamlmarks import Marks, load_marked
+
+SPEC_MARKER = re.compile(r"(?m)^spec\s*:")
+MODEL_SOURCES = ("embedded", "hf", "path", "gguf")
+AXIS_ORDER = ("precision", "attn", "use_cache", "adapter")
+
+
+def is_spec_file(path: Path) -> bool:
+    """True when a YAML file declares itself a spec (a top-level `spec:` key)."""
+    try:
+        return bool(SPEC_MARKER.search(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    text = resources.files("harness.schema").joinpath("spec-v1.json").read_text()
+    return json.loads(text)
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _schema_error(file: Path, marks: Marks, err: jsonschema.ValidationError) -> SpecError:
+    path = tuple(err.absolute_path)
+    line = marks.line(path)
+    where = format_path(path)
+    kw, inst = err.validator, err.instance
+    if kw == "additionalProperties":
+        allowed = list(err.schema.get("properties", {}))
+        extra = sorted(set(inst) - set(allowed)) if isinstance(inst, dict) else []
+        name = extra[0] if extra else "?"
+        key_path = path + (name,)
+        hint = did_you_mean(name, allowed) or f"allowed keys: {', '.join(allowed)}"
+        return SpecError(file, marks.line(key_path), format_path(key_path),
+                         f"unknown key {name!r}", hint)
+    if kw == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return SpecError(file, line, where, f"missing required key {missing!r}",
+                         f"add `{missing}:` here; see the spec reference in the README")
+    if kw == "enum":
+        options = err.validator_value
+        return SpecError(file, line, where, f"{inst!r} is not one of {', '.join(map(str, options))}",
+                         did_you_mean(inst, options))
+    if kw == "const":
+        return SpecError(file, line, where, f"must be {err.validator_value!r}, not {inst!r}",
+                         "this harness reads spec format version 1")
+    if kw == "type":
+        return SpecError(file, line, where, f"must be a {err.validator_value}, not {type(inst).__name__} {inst!r}")
+    if kw in ("minimum", "exclusiveMinimum", "maximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<="}[kw]
+        return SpecError(file, line, where, f"must be {op} {err.validator_value}, got {inst!r}")
+    if kw == "pattern" and err.path and err.relative_path:
+        return SpecError(file, line, where, f"{inst!r} has an invalid form", f"expected pattern {err.validator_value}")
+    if kw == "propertyNames" or (kw == "pattern" and not err.relative_path):
+        return SpecError(file, line, where, f"name {inst!r} may hold only letters, digits, '_' and '.'",
+                         "rename it; names become part of pytest ids")
+    if kw in ("anyOf", "oneOf"):
+        deepest = max(err.context, key=lambda e: len(e.absolute_path), default=None)
+        if deepest is not None and len(deepest.absolute_path) > len(err.absolute_path):
+            return _schema_error(file, marks, deepest)
+        return SpecError(file, line, where, f"{inst!r} is not a valid value here",
+                         "see the spec reference in the README")
+    return SpecError(file, line, where, err.message)
+
+
+class _Checker:
+    """Cross-key checks the schema cannot express; builds the Spec when all pass."""
+
+    def __init__(self, file: Path, data: dict, marks: Marks):
+        self.file, self.data, self.marks = file, data, marks
+        self.base = file.parent
+        self.errors: list[SpecError] = []
+
+    def error(self, path: tuple, message: str, hint: str = "") -> None:
+        self.errors.append(SpecError(self.file, self.marks.line(path), format_path(path), message, hint))
+
+    def local_path(self, raw: str, path: tuple, want_dir: bool | None) -> str:
+        target = Path(raw).expanduser()
+        target = target if target.is_absolute() else (self.base / target)
+        if not target.exists():
+            self.error(path, f"{raw!r} does not exist (looked in {target})",
+                       "paths are relative to the spec file's folder")
+        elif want_dir is True and not target.is_dir():
+            self.error(path, f"{raw!r} is not a directory")
+        elif want_dir is False and not target.is_file():
+            self.error(path, f"{raw!r} is not a file")
+        return str(target.resolve())
+
+    def model(self) -> ModelSource:
+        raw = self.data["model"]
+        given = [k for k in MODEL_SOURCES if k in raw]
+        if len(given) != 1:
+            self.error(("model",), f"give exactly one of {', '.join(MODEL_SOURCES)}; found {given or 'none'}",
+                       "for example `embedded: smollm2-135m-instruct`")
+            return ModelSource("embedded", "smollm2-135m-instruct")
+        kind = given[0]
+        ref = raw[kind]
+        if kind == "hf" and "revision" not in raw:
+            self.error(("model", "hf"), "a hub model needs a pinned `revision`",
+                       "add `revision:` with a commit sha or tag so the run can be reproduced")
+        if kind != "hf" and "revision" in raw:
+            self.error(("model", "revision"), "`revision` applies only to `hf:` models", "remove it")
+        if kind in ("path", "gguf"):
+            ref = self.local_path(ref, ("model", kind), want_dir=(kind == "path"))
+        return ModelSource(kind, ref, raw.get("revision"), raw.get("trust_remote_code", False),
+                           raw.get("chat", False))
+
+    def variant(self, name: str, raw: dict, path: tuple) -> Variant:
+        precision = raw.get("precision", "fp32")
+        if "nf4" in raw and precision != "nf4":
+            self.error(path + ("nf4",), "`nf4:` settings need `precision: nf4`",
+                       "remove the nf4 block or set precision: nf4")
+        adapter = None
+        if raw.get("adapter"):
+            a = raw["adapter"]
+            adapter = Adapter(self.local_path(a["path"], path + ("adapter", "path"), want_dir=True),
+                              a.get("mode", "runtime"))
+        return Variant(name=name, precision=precision, nf4=Nf4(**raw.get("nf4", {})), adapter=adapter,
+                       attn=raw.get("attn", "sdpa"), use_cache=raw.get("use_cache", True),
+                       device=raw.get("device", "auto"), line=self.marks.line(path))
+
+    def variants(self) -> tuple[Variant, ...]:
+        out: list[Variant] = []
+        for name, raw in (self.data.get("variants") or {}).items():
+            out.append(self.variant(name, raw, ("variants", name)))
+        axes = self.data.get("axes")
+        if axes:
+            keys = [k for k in AXIS_ORDER if k in axes]
+            for combo in itertools.product(*(axes[k] for k in keys)):
+                raw = {k: v for k, v in zip(keys, combo) if v is not None}
+                parts = [_axis_label(k, v) for k, v in zip(keys, combo) if len(axes[k]) > 1]
+                name = "-".join(parts) or _axis_label(keys[0], combo[0])
+                if any(v.name == name for v in out):
+                    self.error(("axes",), f"axes make a variant named {name!r}, which `variants` already has",
+                               "rename the variant in `variants`")
+                out.append(self.variant(name, raw, ("axes",)))
+        if not out:
+            out.append(Variant(name="default", line=self.marks.line(())))
+        return tuple(out)
+
+    def templates(self) -> dict[str, Template]:
+        from .prompts import TemplateError, compile_template  # jinja2 only when a spec has templates
+
+        out = {}
+        for name, text in (self.data.get("templates") or {}).items():
+            try:
+                compile_template(text)
+            except TemplateError as exc:
+                self.error(("templates", name), f"template does not parse: {exc}", "fix the Jinja2 syntax")
+            out[name] = Template(name, text, self.marks.line(("templates", name)))
+        return out
+
+    def bound(self, metric: str, raw: dict, path: tuple) -> Bound:
+        b = Bound(metric=metric, line=self.marks.line(path), **raw)
+        if b.min is not None and b.max is not None and b.min > b.max:
+            self.error(path, f"min {b.min} is above max {b.max}", "swap them")
+        if (b.paper is None) != (b.tolerance is None):
+            self.error(path, "`paper` and `tolerance` go together", "give both, e.g. paper: 0.796, tolerance: 0.03")
+        if b.min is None and b.max is None and b.paper is None:
+            self.error(path, "a bound needs min, max or paper", "add one of them")
+        return b
+
+    def task(self, name: str, raw: dict, templates: dict, generation: Generation,
+             requires: Requires) -> Task:
+        from .data import has_sample
+
+        path = ("tasks", name)
+        data = raw.get("data", "auto")
+        if isinstance(data, dict):
+            data = InlineData(self.local_path(data["test"], path + ("data", "test"), want_dir=False),
+                              self.local_path(data["train"], path + ("data", "train"), want_dir=False)
+                              if "train" in data else None)
+            if "target" not in raw:
+                self.error(path, "an inline task needs `target:`", "for example target: '{{ answer }}'")
+            if "lm_eval" in raw:
+                self.error(path + ("lm_eval",), "give either `lm_eval:` or inline `data:` files, not both")
+            if not raw.get("templates"):
+                self.error(path, "an inline task needs `templates:` to build its prompts",
+                           "define a template under `templates:` and list it here")
+        elif "lm_eval" not in raw:
+            self.error(path, "a task needs `lm_eval:` (a task name) or `data:` with local JSONL files",
+                       "for example lm_eval: gsm8k")
+        elif data == "sample" and not has_sample(raw["lm_eval"]):
+            self.error(path + ("data",), f"no built-in sample exists for {raw['lm_eval']!r}",
+                       "use data: dir or hub, or inline JSONL files")
+        for i, t in enumerate(raw.get("templates", [])):
+            if t not in templates:
+                hint = did_you_mean(t, templates) or f"templates defined: {', '.join(templates) or 'none'}"
+                self.error(path + ("templates", i), f"unknown template {t!r}", hint)
+        expect = tuple(self.bound(m, b, path + ("expect", m)) for m, b in (raw.get("expect") or {}).items())
+        return Task(name=name, lm_eval=raw.get("lm_eval"), data=data, target=raw.get("target"),
+                    stop=tuple(raw.get("stop", ())), num_fewshot=raw.get("num_fewshot"),
+                    limit=raw.get("limit"), templates=tuple(raw.get("templates", ())),
+                    filter=raw.get("filter"), generation=generation.merged(raw.get("generation")),
+                    expect=expect, requires=requires.merged(raw.get("requires")),
+                    line=self.marks.line(path))
+
+    def build(self) -> Spec:
+        model = self.model()
+        variants = self.variants()
+        templates = self.templates()
+        generation = Generation().merged(self.data.get("generation"))
+        requires = Requires().merged(self.data.get("requires"))
+        tasks = tuple(self.task(n, raw, templates, generation, requires)
+                      for n, raw in self.data["tasks"].items())
+        return Spec(path=self.file, name=self.data.get("name", self.file.stem), model=model,
+                    variants=variants, templates=templates, tasks=tasks,
+                    description=self.data.get("description", ""), line=self.marks.line(()))
+
+
+def _axis_label(key: str, value: Any) -> str:
+    if key == "use_cache":
+        return "cache" if value else "nocache"
+    if key == "adapter":
+        return "base" if value is None else Path(value["path"]).name.replace("-", "_") + (
+            "_merged" if value.get("mode") == "merged" else "")
+    return str(value)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read, validate and type one spec file; raises SpecInvalid with every error found."""
+    path = Path(path)
+    data, marks = load_marked(path)
+    if not isinstance(data, dict):
+        raise SpecInvalid([SpecError(path, 1, "", "a spec must be a mapping of keys",
+                                     "start the file with `spec: 1`")])
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = [_schema_error(path, marks, e) for e in validator.iter_errors(data)]
+    if errors:
+        raise SpecInvalid(errors)
+    checker = _Checker(path, data, marks)
+    spec = checker.build()
+    if checker.errors:
+        raise SpecInvalid(checker.errors)
+    return spec

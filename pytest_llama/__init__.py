@@ -1,0 +1,1 @@
+"""pytest plugin that collects pytest-llama YAML specs as tests (registered via `pytest11`)."""

@@ -1,0 +1,138 @@
+"""pytest hooks: options, spec collection, cell ordering, report at session end."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.data import DATA_DIR_ENV
+from harness.gencache import MODES
+from harness.session import BenchSession, Settings
+from harness.store import new_run_id
+from harness.validate import is_spec_file
+
+from .items import CellItem, SpecFile
+from .state import BENCH, REPORT
+
+MARKERS = {
+    "llama": "a pytest-llama cell",
+    "accuracy": "an accuracy cell (lm-evaluation-harness task)",
+    "gpu": "a cell that needs a CUDA GPU",
+    "fp32": "fp32 variant", "fp16": "fp16 variant", "bf16": "bf16 variant",
+    "int8": "bitsandbytes int8 variant", "nf4": "bitsandbytes nf4 variant",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llama", "pytest-llama benchmark specs")
+    group.addoption("--llama-results", default=None, metavar="DIR",
+                    help="where runs are written (default: results/ under the rootdir)")
+    group.addoption("--llama-data-dir", default=None, metavar="DIR",
+                    help=f"folder with official task data, e.g. DIR/gsm8k/test.jsonl (default: ${DATA_DIR_ENV})")
+    group.addoption("--llama-cache", default="on", choices=MODES,
+                    help="generation cache: on, off or read-only (default: on)")
+    group.addoption("--llama-run-id", default=None, help="name of the run folder (default: timestamp)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    worker = getattr(config, "workerinput", None)
+    run_id = (worker or {}).get("llama_run_id") or config.getoption("llama_run_id") or new_run_id()
+    config.option.llama_run_id = run_id
+    data_dir = config.getoption("llama_data_dir") or os.environ.get(DATA_DIR_ENV)
+    results = config.getoption("llama_results") or Path(config.rootpath) / "results"
+    config.stash[BENCH] = BenchSession(Settings(results_dir=Path(results),
+                                                data_dir=Path(data_dir) if data_dir else None,
+                                                cache_mode=config.getoption("llama_cache"), run_id=run_id))
+    config.pluginmanager.register(_SpecErrors(), "llama-spec-errors")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistRunId(), "llama-xdist")
+
+
+class _XdistRunId:
+    """Hands the controller's run id to every xdist worker, so all write one run folder."""
+
+    def pytest_configure_node(self, node) -> None:
+        node.workerinput["llama_run_id"] = node.config.option.llama_run_id
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if file_path.suffix in (".yaml", ".yml") and is_spec_file(file_path):
+        return SpecFile.from_parent(parent, path=file_path)
+    return None
+
+
+class _SpecErrors:
+    """An invalid spec is one collection error for its file; the other specs still run.
+
+    pytest stops before running anything when collection failed; when every collection
+    failure is a spec file, this lets the run go on (the session still exits non-zero).
+    """
+
+    def __init__(self) -> None:
+        self.spec_failures = 0
+        self.other_failures = 0
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            if report.nodeid.endswith((".yaml", ".yml")):
+                self.spec_failures += 1
+            else:
+                self.other_failures += 1
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        if self.spec_failures and not self.other_failures:
+            session.config.option.continue_on_collection_errors = True
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group cells by model variant (stable otherwise), so each variant loads once."""
+    from harness.models import variant_key
+
+    slots = [i for i, item in enumerate(items) if isinstance(item, CellItem)]
+    cells = [items[i] for i in slots]
+    order = {}
+    for item in cells:
+        key = variant_key(item.cell.spec.model, item.cell.variant)
+        order.setdefault(key, len(order))
+    cells.sort(key=lambda it: order[variant_key(it.cell.spec.model, it.cell.variant)])
+    for slot, item in zip(slots, cells):
+        items[slot] = item
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    bench = session.config.stash.get(BENCH, None)
+    if bench is None:
+        return
+    path = bench.close()
+    if path is None and not hasattr(session.config, "workerinput"):
+        run_dir = bench.settings.results_dir / bench.settings.run_id
+        if (run_dir / "cells.jsonl").exists():
+            from harness.report import render_report
+
+            path = render_report(run_dir)
+    if hasattr(session.config, "workerinput"):
+        return
+    session.config.stash[REPORT] = path
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    path = config.stash.get(REPORT, None)
+    bench = config.stash.get(BENCH, None)
+    if not path:
+        return
+    tr = terminalreporter
+    tr.section("pytest-llama")
+    for r in bench.results if bench else []:
+        if r.status != "ok":
+            tr.write_line(f"{r.key}: {r.status} ({r.reason.splitlines()[0] if r.reason else ''})")
+            continue
+        m = r.metric(r.verdicts[0].metric) if r.verdicts else next(iter(r.metrics.values()), None)
+        shown = f"{m.name} = {100 * m.value:.1f}% [95% CI {100 * m.ci_low:.1f}, {100 * m.ci_high:.1f}], n={m.n}" if m else "no metric"
+        label = " (sample data)" if r.is_sample_data else ""
+        tr.write_line(f"{r.key}: {shown}{label}, {r.wall_s:.1f}s")
+    tr.write_line(f"report: {path}")

@@ -1,0 +1,10 @@
+"""Typed keys for state shared between the plugin's hooks (config.stash)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.session import BenchSession
+
+BENCH = pytest.StashKey[BenchSession]()
+REPORT = pytest.StashKey[object]()
