@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from .data import resolve
+from .data import DataUnavailable, hub_reachable, resolve
 from .gencache import GenerationCache
 from .lm import HarnessLM
 from .matrix import Cell
@@ -18,9 +18,17 @@ from .tasks import TaskCatalog, build_task, config_hash, primary_filter, task_co
 
 
 def new_result(cell: Cell) -> CellResult:
-    return CellResult(key=cell.key, spec=str(cell.spec.path), spec_name=cell.spec.name, item=cell.name,
+    return CellResult(key=cell.key, spec=_shown(cell.spec.path), spec_name=cell.spec.name, item=cell.name,
                       task=cell.task.name, variant=cell.variant.name, template=cell.template_name,
                       resolved_variant=cell.variant.resolved(), model=cell.spec.model.label)
+
+
+def _shown(path: Path) -> str:
+    """The spec path as users wrote it: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir: Path | None,
@@ -29,26 +37,37 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
 
     result = new_result(cell)
     started = time.perf_counter()
-    cfg = task_config(cell, resolve(cell.task, _dataset_path(cell, catalog), data_dir), catalog)
-    source_label = cfg["metadata"]["data_source"]
-    chosen = primary_filter(cfg, cell.task.filter)
-    task = build_task(cfg)
     lm = HarnessLM(loaded, cell.task.generation, cache)
     chat = cell.spec.model.chat
-    shots = cfg.get("num_fewshot") or 0
+    if cell.task.lm_eval and catalog.is_group(cell.task.lm_eval):
+        if not hub_reachable():
+            raise DataUnavailable(f"{cell.task.lm_eval!r} reads its data from the hub, which is unreachable")
+        task_dict, name = catalog.load_group(cell), cell.task.lm_eval
+        chosen, source_label = cell.task.filter or "none", f"hub (lm-eval group {name})"
+        result.config_hash = config_hash(cell, {"group": name, "num_fewshot": cell.task.num_fewshot,
+                                                "metadata": {"data_source": source_label}})
+        shots = cell.task.num_fewshot or 0
+    else:
+        cfg = task_config(cell, resolve(cell.task, _dataset_path(cell, catalog), data_dir), catalog)
+        source_label, name = cfg["metadata"]["data_source"], cell.task.name
+        chosen = primary_filter(cfg, cell.task.filter)
+        task_dict = {name: build_task(cfg)}
+        result.config_hash = config_hash(cell, cfg)
+        shots = cfg.get("num_fewshot") or 0
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
-    out = evaluator.evaluate(lm, {cell.task.name: task}, limit=cell.task.limit, log_samples=True,
+    out = evaluator.evaluate(lm, task_dict, limit=cell.task.limit, log_samples=True,
                              bootstrap_iters=1000, apply_chat_template=chat,
-                             fewshot_as_multiturn=bool(chat and shots), verbosity="ERROR")
+                             fewshot_as_multiturn=bool(chat and shots), verbosity="ERROR",
+                             confirm_run_unsafe_code=cell.task.allow_code_execution)
     result.wall_s = time.perf_counter() - started
     result.primary_filter = chosen
-    result.config_hash = config_hash(cell, cfg)
     result.data_source = source_label
     result.is_sample_data = "sample" in source_label
     result.weights_id = loaded.weights_id
-    result.samples = _samples(out["samples"][cell.task.name], lm, chosen)
+    logged = [(task_name, s) for task_name, rows in out["samples"].items() for s in rows]
+    result.samples = _samples(logged, lm, chosen)
     result.n_samples = len(result.samples)
-    result.metrics = _metrics(out["results"][cell.task.name], result.samples)
+    result.metrics = _metrics(out["results"][name], result.samples)
     result.engine = {"requests": lm.stats.requests, "cached": lm.stats.cached,
                      "new_tokens": lm.stats.new_tokens, "generate_s": round(lm.stats.generate_s, 3),
                      "tokens_per_s": round(lm.stats.new_tokens / lm.stats.generate_s, 2) if lm.stats.generate_s else None,
@@ -62,14 +81,15 @@ def _dataset_path(cell: Cell, catalog: TaskCatalog) -> str | None:
     return catalog.base_config(cell.task.lm_eval).get("dataset_path")
 
 
-def _samples(logged: list[dict], lm: HarnessLM, chosen: str) -> list[dict]:
+def _samples(logged: list[tuple[str, dict]], lm: HarnessLM, chosen: str) -> list[dict]:
+    """One row per document (per subtask for groups), all filters' answers and scores on it."""
     by_prompt = {r["prompt"]: r for r in lm.stats.records}
-    docs: dict[int, dict] = {}
-    for s in logged:
+    docs: dict[tuple[str, int], dict] = {}
+    for task_name, s in logged:
         doc_id = int(s["doc_id"])
         args = s["arguments"][0] if s.get("arguments") else ("",)
         prompt = args[0] if isinstance(args, (list, tuple)) else str(args)
-        row = docs.setdefault(doc_id, {"doc_id": doc_id, "prompt": prompt, "target": str(s.get("target")),
+        row = docs.setdefault((task_name, doc_id), {"doc_id": doc_id, "subtask": task_name, "prompt": prompt, "target": str(s.get("target")),
                                        "output": _first(s.get("resps")), "extracted": {}, "scores": {}})
         flt = s.get("filter", "none")
         row["extracted"][flt] = _first(s.get("filtered_resps"))

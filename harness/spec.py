@@ -131,6 +131,7 @@ class Task:
     generation: Generation = field(default_factory=Generation)
     expect: tuple[Bound, ...] = ()
     requires: Requires = field(default_factory=Requires)
+    allow_code_execution: bool = False
     line: int | None = field(default=None, compare=False)
 
     @property

@@ -37,6 +37,28 @@ class TaskCatalog:
             self._manager = TaskManager()
         return self._manager
 
+    def is_group(self, name: str) -> bool:
+        entry = self.manager.task_index.get(name)
+        return entry is not None and entry.kind.name == "GROUP"
+
+    def load_group(self, cell: Cell) -> dict:
+        """A group (e.g. mmlu) as lm-eval builds it, few-shot set on every subtask.
+
+        Groups read their own data from the hub and keep their own prompts; their result
+        is the group's aggregate as lm-eval computes it.
+        """
+        task = cell.task
+        if cell.template is not None:
+            raise UnknownTask(f"{task.lm_eval!r} is an lm-eval group: its subtasks keep their own prompts, "
+                              "so remove `templates:` from this task")
+        if task.data not in ("auto", "hub"):
+            raise UnknownTask(f"{task.lm_eval!r} is an lm-eval group, which reads the hub: use data: hub")
+        tree = self.manager.load_task_or_group([task.lm_eval])
+        if task.num_fewshot is not None:
+            for leaf in _leaves(tree):
+                leaf.set_config(key="num_fewshot", value=task.num_fewshot)
+        return tree
+
     def base_config(self, name: str) -> dict[str, Any]:
         from lm_eval.tasks._yaml_loader import load_yaml
         from .validate import did_you_mean
@@ -51,6 +73,13 @@ class TaskCatalog:
         for key in ("tag", "group", "task_list"):
             cfg.pop(key, None)
         return dict(cfg)
+
+
+def _leaves(tree: dict) -> list:
+    out = []
+    for value in tree.values():
+        out.extend(_leaves(value) if isinstance(value, dict) else [value])
+    return out
 
 
 def task_config(cell: Cell, source: DataSource, catalog: TaskCatalog) -> dict[str, Any]:

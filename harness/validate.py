@@ -219,6 +219,7 @@ class _Checker:
                     limit=raw.get("limit"), templates=tuple(raw.get("templates", ())),
                     filter=raw.get("filter"), generation=generation.merged(raw.get("generation")),
                     expect=expect, requires=requires.merged(raw.get("requires")),
+                    allow_code_execution=raw.get("allow_code_execution", False),
                     line=self.marks.line(path))
 
     def build(self) -> Spec:

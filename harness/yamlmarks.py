@@ -16,6 +16,9 @@ import yaml
 from .errors import SpecError, SpecInvalid, format_path
 
 
+PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 @dataclass
 class Marks:
     """Key path -> 1-based line of that key (or list item) in the file."""
@@ -60,6 +63,11 @@ class _Builder:
         return data
 
     def _value(self, node: yaml.Node, path: tuple) -> Any:
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in PLAIN_TAGS:
+            self.errors.append(SpecError(
+                self.file, node.start_mark.line + 1, format_path(path), f"unsupported YAML tag {node.tag!r}",
+                "specs are plain YAML (safe_load): remove the tag"))
+            return None
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merges as safe_load does
             out: dict = {}
@@ -81,7 +89,13 @@ class _Builder:
                 self.marks.lines[path + (index,)] = child.start_mark.line + 1
                 items.append(self._value(child, path + (index,)))
             return items
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            self.errors.append(SpecError(
+                self.file, node.start_mark.line + 1, format_path(path), f"unsupported YAML value: {exc.problem}",
+                "specs are plain YAML (safe_load): remove the tag"))
+            return None
 
 
 def load_marked(path: str | Path, text: str | None = None) -> tuple[Any, Marks]:

@@ -100,7 +100,34 @@ def _share(r: random.Random) -> Problem:
     }
 
 
-PATTERNS: list[Callable[[random.Random], Problem]] = [_eggs, _books, _trip, _pizza, _savings, _share]
+def _apples(r: random.Random) -> Problem:
+    have, more = r.randint(2, 9), r.randint(2, 9)
+    return {
+        "question": f"Tom has {have} apples. He buys {more} more apples. How many apples does Tom have now?",
+        "answer": _steps([("Tom has {} apples.", f"{have} + {more}")]),
+    }
+
+
+def _pens(r: random.Random) -> Problem:
+    boxes, per = r.randint(2, 5), r.randint(2, 6)
+    return {
+        "question": f"There are {boxes} boxes with {per} pens in each box. How many pens are there?",
+        "answer": _steps([("There are {} pens.", f"{boxes} * {per}")]),
+    }
+
+
+def _cookies(r: random.Random) -> Problem:
+    baked, eaten = r.randint(10, 20), r.randint(1, 9)
+    return {
+        "question": f"Sara baked {baked} cookies and ate {eaten} of them. How many cookies are left?",
+        "answer": _steps([("There are {} cookies left.", f"{baked} - {eaten}")]),
+    }
+
+
+# One-step problems first in each round of six, so even a small model scores above zero
+# and quantization has room to move the number; two-step ones keep the top of the scale open.
+PATTERNS: list[Callable[[random.Random], Problem]] = [_apples, _eggs, _pens, _books, _cookies, _savings,
+                                                      _trip, _share, _pizza]
 
 
 def generate(n: int, seed: int) -> list[Problem]:

@@ -1,0 +1,16 @@
+# make smoke: set up (first time) and run the main job, the GSM8K cells, on the embedded model
+# make test:  set up (first time) and run the project's tests (what CI runs)
+VENV ?= .venv
+DATA ?= $(or $(LLAMA_DATA_DIR),$(abspath ../shared/data))
+
+.PHONY: setup smoke test
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(VENV)
+
+smoke: setup
+	$(VENV)/bin/pytest specs/ -k gsm8k
+
+test: setup
+	LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/pytest tests/ -p no:cacheprovider

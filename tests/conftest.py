@@ -1,0 +1,40 @@
+"""Shared fixtures: spec writing, the official GSM8K folder, the embedded model."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def write_spec(tmp_path):
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+    return write
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder holding gsm8k/test.jsonl: $LLAMA_DATA_DIR, else ../shared/data beside the repo."""
+    candidates = [os.environ.get("LLAMA_DATA_DIR"), ROOT.parent / "shared" / "data"]
+    for c in candidates:
+        if c and (Path(c) / "gsm8k" / "test.jsonl").is_file():
+            return Path(c)
+    pytest.skip("official GSM8K files not found: set LLAMA_DATA_DIR to a folder with gsm8k/test.jsonl")
+
+
+@pytest.fixture(scope="session")
+def embedded_fp32():
+    """The embedded SmolLM2-135M-Instruct loaded once at fp32 for the engine tests."""
+    from harness.models import load_variant
+    from harness.spec import ModelSource, Variant
+
+    return load_variant(ModelSource("embedded", "smollm2-135m-instruct", chat=True), Variant(name="fp32"))

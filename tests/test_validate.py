@@ -1,0 +1,113 @@
+from pathlib import Path
+
+import pytest
+
+from harness.errors import SpecInvalid
+from harness.validate import is_spec_file, load_spec
+
+GOOD = """
+spec: 1
+model:
+  embedded: smollm2-135m-instruct
+variants:
+  fp32: {precision: fp32}
+templates:
+  plain: "Q: {{ question }}"
+tasks:
+  gsm8k:
+    lm_eval: gsm8k
+    templates: [plain]
+"""
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(SpecInvalid) as info:
+        load_spec(path)
+    return [str(e) for e in info.value.errors]
+
+
+def test_valid_spec_builds_typed_objects(write_spec):
+    spec = load_spec(write_spec(GOOD))
+    assert spec.name == "spec"
+    assert spec.model.kind == "embedded" and spec.model.trust_remote_code is False
+    assert [v.name for v in spec.variants] == ["fp32"]
+    assert spec.tasks[0].templates == ("plain",)
+    assert spec.tasks[0].generation.max_new_tokens == 256
+
+
+def test_every_error_of_a_file_is_reported_with_line_and_hint(write_spec):
+    path = write_spec("""
+        spec: 1
+        model:
+          embedded: smollm2-135m-instruct
+        variants:
+          q8: {precision: int9}
+        tasks:
+          gsm8k:
+            lm_eval: gsm8k
+            limt: 5
+            num_fewshot: -1
+        """)
+    errs = errors_of(path)
+    assert len(errs) == 3
+    assert f"{path}:5: variants.q8.precision: 'int9' is not one of fp32, fp16, bf16, int8, nf4 (did you mean 'int8'?)" in errs
+    assert f"{path}:9: tasks.gsm8k.limt: unknown key 'limt' (did you mean 'limit'?)" in errs
+    assert any(e.startswith(f"{path}:10: tasks.gsm8k.num_fewshot: must be >= 0") for e in errs)
+
+
+def test_missing_model_and_unknown_template(write_spec):
+    path = write_spec("""
+        spec: 1
+        tasks:
+          gsm8k: {lm_eval: gsm8k}
+        """)
+    assert errors_of(path) == [f"{path}:1: missing required key 'model' (add `model:` here; see the spec reference in the README)"]
+    path = write_spec(GOOD.replace("templates: [plain]", "templates: [plian]"))
+    (err,) = errors_of(path)
+    assert err == f"{path}:11: tasks.gsm8k.templates[0]: unknown template 'plian' (did you mean 'plain'?)"
+
+
+def test_cross_key_errors(write_spec, tmp_path):
+    path = write_spec("""
+        spec: 1
+        model:
+          hf: meta-llama/Meta-Llama-3-8B-Instruct
+        variants:
+          a: {precision: int8, nf4: {double_quant: true}}
+          b: {precision: fp16, adapter: {path: no/such/dir}}
+        tasks:
+          t: {lm_eval: gsm8k, data: sample, expect: {exact_match: {min: 0.9, max: 0.1}}}
+        """)
+    errs = errors_of(path)
+    assert any(":3: model.hf: a hub model needs a pinned `revision`" in e for e in errs)
+    assert any(":5: variants.a.nf4: `nf4:` settings need `precision: nf4`" in e for e in errs)
+    assert any(":6: variants.b.adapter.path: 'no/such/dir' does not exist" in e for e in errs)
+    assert any("min 0.9 is above max 0.1" in e for e in errs)
+
+
+def test_yaml_problems_name_the_line(write_spec):
+    path = write_spec("spec: 1\nmodel: {embedded: smollm2-135m-instruct}\nmodel: {gguf: x.gguf}\ntasks: {}\n")
+    assert errors_of(path)[0].startswith(f"{path}:3: model: duplicate key 'model'")
+    path = write_spec("spec: 1\ntasks:\n  a: [1, 2\n")
+    assert "YAML syntax error" in errors_of(path)[0]
+
+
+def test_safe_load_semantics_only(write_spec):
+    path = write_spec("spec: 1\nmodel: !!python/object/apply:os.system ['true']\ntasks: {}\n")
+    (err,) = errors_of(path)
+    assert err.startswith(f"{path}:2: model: unsupported YAML tag 'tag:yaml.org,2002:python/object/apply:os.system'")
+    path = write_spec("spec: 1\nmodel: !!python/name:os.system\ntasks: {}\n")
+    assert errors_of(path)[0].startswith(f"{path}:2: model: unsupported YAML value")
+
+
+def test_only_files_declaring_spec_are_specs(tmp_path):
+    (tmp_path / "a.yaml").write_text("spec: 1\n")
+    (tmp_path / "b.yaml").write_text("name: not a spec\nspecs: 2\n")
+    assert is_spec_file(tmp_path / "a.yaml")
+    assert not is_spec_file(tmp_path / "b.yaml")
+
+
+def test_shipped_specs_are_valid():
+    root = Path(__file__).resolve().parents[1] / "specs"
+    for path in sorted(root.glob("*.yaml")):
+        assert load_spec(path).tasks
