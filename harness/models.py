@@ -114,7 +114,8 @@ def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
 
 
 def variant_key(source: ModelSource, variant: Variant) -> str:
-    blob = json.dumps({"source": source.__dict__, "variant": variant.resolved()}, sort_keys=True)
+    settings = {k: v for k, v in variant.resolved().items() if k != "name"}  # same settings, same model
+    blob = json.dumps({"source": source.__dict__, "variant": settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
