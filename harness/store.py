@@ -51,12 +51,6 @@ def git_sha(cwd: Path | None = None) -> str | None:
     return (sha + ("-dirty" if dirty else "")) if sha else None
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 class RunStore:
     def __init__(self, root: Path, run_id: str | None = None):
         self.run_id = run_id or new_run_id()
@@ -76,7 +70,7 @@ class RunStore:
 
     def _append(self, name: str, rows: list[dict]) -> None:
         # one write per call: appends of whole lines from parallel workers do not interleave
-        text = "".join(json.dumps(r, default=_jsonable, ensure_ascii=False) + "\n" for r in rows)
+        text = "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in rows)
         with open(self.dir / name, "a", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -12,7 +12,7 @@ from .data import DataSource
 from .matrix import Cell
 from .prompts import render
 
-# Key under which this harness reads an inline task's per-row target.
+# Scoring of inline tasks: lm-eval's exact_match after dropping commas, dollar signs and a final period.
 INLINE_METRIC = [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True,
                   "ignore_case": True, "ignore_punctuation": False, "regexes_to_ignore": [",", r"\$", r"\.$"]}]
 
