@@ -108,7 +108,7 @@ class HarnessLM(TemplateLM):
                 "top_p": g.top_p, "seed": g.seed}
 
     def _key(self, prompt: str, settings: dict) -> str:
-        return cache_key(weights=self.loaded.weights_id, variant=self.loaded.variant.resolved(),
+        return cache_key(weights=self.loaded.weights_id, variant=self.loaded.variant.settings(),
                          tokenizer=self._tok_id, prompt=prompt, settings=settings, harness=__version__)
 
     # -- generation --------------------------------------------------------------------------

@@ -114,8 +114,7 @@ def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
 
 
 def variant_key(source: ModelSource, variant: Variant) -> str:
-    settings = {k: v for k, v in variant.resolved().items() if k != "name"}  # same settings, same model
-    blob = json.dumps({"source": source.__dict__, "variant": settings}, sort_keys=True)
+    blob = json.dumps({"source": source.__dict__, "variant": variant.settings()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -53,6 +53,12 @@ class Variant:
             out.pop("nf4")
         return out
 
+    def settings(self) -> dict[str, Any]:
+        """What decides the weights in memory, without the name: equal settings, equal model."""
+        out = self.resolved()
+        out.pop("name")
+        return out
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -133,10 +139,6 @@ class Task:
     requires: Requires = field(default_factory=Requires)
     allow_code_execution: bool = False
     line: int | None = field(default=None, compare=False)
-
-    @property
-    def is_sample(self) -> bool:
-        return self.data == "sample"
 
 
 @dataclass(frozen=True)
