@@ -7,14 +7,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from .data import DataUnavailable, hub_reachable, resolve
 from .gencache import GenerationCache
 from .lm import HarnessLM
 from .matrix import Cell
 from .models import LoadedModel
 from .result import CellResult, Metric
 from .stats import proportion_interval
-from .tasks import TaskCatalog, build_task, config_hash, primary_filter, task_config
+from .tasks import TaskCatalog, tasks_for
 
 
 def new_result(cell: Cell) -> CellResult:
@@ -39,46 +38,27 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
     started = time.perf_counter()
     lm = HarnessLM(loaded, cell.task.generation, cache)
     chat = cell.spec.model.chat
-    if cell.task.lm_eval and catalog.is_group(cell.task.lm_eval):
-        if not hub_reachable():
-            raise DataUnavailable(f"{cell.task.lm_eval!r} reads its data from the hub, which is unreachable")
-        task_dict, name = catalog.load_group(cell), cell.task.lm_eval
-        chosen, source_label = cell.task.filter or "none", f"hub (lm-eval group {name})"
-        result.config_hash = config_hash(cell, {"group": name, "num_fewshot": cell.task.num_fewshot,
-                                                "metadata": {"data_source": source_label}})
-        shots = cell.task.num_fewshot or 0
-    else:
-        cfg = task_config(cell, resolve(cell.task, _dataset_path(cell, catalog), data_dir), catalog)
-        source_label, name = cfg["metadata"]["data_source"], cell.task.name
-        chosen = primary_filter(cfg, cell.task.filter)
-        task_dict = {name: build_task(cfg)}
-        result.config_hash = config_hash(cell, cfg)
-        shots = cfg.get("num_fewshot") or 0
+    plan = tasks_for(cell, catalog, data_dir)
+    result.config_hash = plan.config_hash
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
-    out = evaluator.evaluate(lm, task_dict, limit=cell.task.limit, log_samples=True,
+    out = evaluator.evaluate(lm, plan.tasks, limit=cell.task.limit, log_samples=True,
                              bootstrap_iters=1000, apply_chat_template=chat,
-                             fewshot_as_multiturn=bool(chat and shots), verbosity="ERROR",
+                             fewshot_as_multiturn=bool(chat and plan.num_fewshot), verbosity="ERROR",
                              confirm_run_unsafe_code=cell.task.allow_code_execution)
     result.wall_s = time.perf_counter() - started
-    result.primary_filter = chosen
-    result.data_source = source_label
-    result.is_sample_data = "sample" in source_label
+    result.primary_filter = plan.primary_filter
+    result.data_source = plan.data_source
+    result.is_sample_data = "sample" in plan.data_source
     result.weights_id = loaded.weights_id
     logged = [(task_name, s) for task_name, rows in out["samples"].items() for s in rows]
-    result.samples = _samples(logged, lm, chosen)
+    result.samples = _samples(logged, lm, plan.primary_filter)
     result.n_samples = len(result.samples)
-    result.metrics = _metrics(out["results"][name], result.samples)
+    result.metrics = _metrics(out["results"][plan.name], result.samples)
     result.engine = {"requests": lm.stats.requests, "cached": lm.stats.cached,
                      "new_tokens": lm.stats.new_tokens, "generate_s": round(lm.stats.generate_s, 3),
                      "tokens_per_s": round(lm.stats.new_tokens / lm.stats.generate_s, 2) if lm.stats.generate_s else None,
                      "load_s": round(loaded.load_seconds, 2), "device": loaded.device}
     return result
-
-
-def _dataset_path(cell: Cell, catalog: TaskCatalog) -> str | None:
-    if not cell.task.lm_eval or not isinstance(cell.task.data, str) or cell.task.data == "sample":
-        return None
-    return catalog.base_config(cell.task.lm_eval).get("dataset_path")
 
 
 def _samples(logged: list[tuple[str, dict]], lm: HarnessLM, chosen: str) -> list[dict]:

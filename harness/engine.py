@@ -42,6 +42,7 @@ class Decoder:
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {e for e in eos + [tokenizer.eos_token_id] if e is not None}
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self._mergeable = _plain_dynamic_cache(model.config)
 
     def _stop_hit(self, tokens: list[int], stops: list[str], lookback: int) -> bool:
         tail = self.tokenizer.decode(tokens[-lookback:], skip_special_tokens=False)
@@ -49,38 +50,45 @@ class Decoder:
 
     def generate(self, rows: list[list[int]], max_new_tokens: int, stops: list[str] = (),
                  temperature: float = 0.0, top_p: float = 1.0, generator=None,
-                 timing: BatchTiming | None = None) -> list[Generated]:
-        import torch
-        from transformers import DynamicCache
+                 timing: BatchTiming | None = None, batch_size: int | None = None,
+                 refill: bool = True,
+                 on_done: Callable[[int, Generated], None] | None = None) -> list[Generated]:
+        """Decode every row of `rows`, at most `batch_size` at a time, in the order given.
 
-        model, device = self.model, self.model.device
+        With `refill` and the KV cache on, a slot freed by a finished row is filled at once
+        from the rows still waiting: their prompts are prefilled together and merged into the
+        running cache (left-padded to a common width), so the batch stays full and the number
+        of forward passes follows the tokens generated, not the longest row of each chunk.
+        Latency cells pass `refill=False` to time fixed batches. `on_done(i, generated)` is
+        called as each row finishes, so callers can keep finished work if a run is killed.
+        """
+        import torch
+
         stops = [s for s in stops if s]
         lookback = max((len(self.tokenizer.encode(s, add_special_tokens=False)) for s in stops), default=0) + 2
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
-            mask[i, width - len(r):] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=model.config) if self.use_cache else None
+        size = min(batch_size or len(rows), len(rows))
+        timing = timing or BatchTiming()
         out_tokens: list[list[int]] = [[] for _ in rows]
         finish = ["length"] * len(rows)
-        active = list(range(len(rows)))
-        timing = timing or BatchTiming()
+        waiting = list(range(len(rows)))[::-1]          # popped from the end: input order
+        can_refill = refill and self.use_cache and self._mergeable
+
+        def admit(n: int) -> tuple[list[int], _Batch]:
+            take = [waiting.pop() for _ in range(min(n, len(waiting)))]
+            return take, self._prefill([rows[i] for i in take])
+
         started = self.clock()
         with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                           past_key_values=cache, use_cache=self.use_cache, logits_to_keep=1).logits[:, -1, :]
-            next_pos = positions[:, -1] + 1
-            for step in range(max_new_tokens):
-                token = _pick(logits, temperature, top_p, generator)
+            active, batch = admit(size)
+            first = True
+            while active:
+                token = _pick(batch.logits, temperature, top_p, generator)
                 picked = token.tolist()
                 self.sync()
                 now = self.clock()
-                if step == 0:
+                if first:
                     timing.prefill_s = timing.first_token_s = now - started
+                    first = False
                 else:
                     timing.step_s.append(now - started)
                 started = now
@@ -89,36 +97,131 @@ class Decoder:
                     tok = picked[j]
                     if tok in self.eos_ids:
                         finish[row] = "eos"
-                        continue
-                    out_tokens[row].append(tok)
-                    timing.new_tokens += 1
-                    if stops and self._stop_hit(out_tokens[row], stops, lookback):
-                        finish[row] = "stop"
-                        continue
-                    keep.append(j)
-                if not keep or step == max_new_tokens - 1:
-                    break
-                if len(keep) < len(active):
-                    sel = torch.tensor(keep, device=device)
-                    token, mask, next_pos = token[sel], mask[sel], next_pos[sel]
-                    if cache is not None:
-                        for layer in cache.layers:
-                            layer.batch_select_indices(sel)
                     else:
-                        ids = ids[sel]
+                        out_tokens[row].append(tok)
+                        timing.new_tokens += 1
+                        if stops and self._stop_hit(out_tokens[row], stops, lookback):
+                            finish[row] = "stop"
+                        elif len(out_tokens[row]) < max_new_tokens:
+                            keep.append(j)
+                            continue
+                    if on_done:
+                        on_done(row, Generated(out_tokens[row], finish[row]))
+                if len(keep) < len(active):
+                    batch.select(keep, device=self.model.device)
+                    token = token[keep] if keep else token[:0]
                     active = [active[j] for j in keep]
-                mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
-                if cache is not None:
-                    logits = model(input_ids=token[:, None], attention_mask=mask,
-                                   position_ids=next_pos[:, None], past_key_values=cache,
-                                   use_cache=True).logits[:, -1, :]
-                else:
-                    ids = torch.cat([ids, token[:, None]], dim=1)
-                    full_pos = (mask.cumsum(-1) - 1).clamp(min=0)
-                    logits = model(input_ids=ids, attention_mask=mask, position_ids=full_pos,
-                                   use_cache=False, logits_to_keep=1).logits[:, -1, :]
-                next_pos = next_pos + 1
+                if active:
+                    batch.logits = self._step(batch, token)
+                if waiting and (can_refill or not active):
+                    free = size - len(active)
+                    if free:
+                        took, fresh = admit(free)
+                        batch = fresh if not active else _merge(batch, fresh)
+                        active = active + took
         return [Generated(t, f) for t, f in zip(out_tokens, finish)]
+
+    def _prefill(self, rows: list[list[int]]) -> "_Batch":
+        import torch
+        from transformers import DynamicCache
+
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
+            mask[i, width - len(r):] = 1
+        device = self.model.device
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.model.config) if self.use_cache else None
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                            past_key_values=cache, use_cache=self.use_cache, logits_to_keep=1).logits[:, -1, :]
+        return _Batch(ids=None if self.use_cache else ids, mask=mask, next_pos=positions[:, -1] + 1,
+                      cache=cache, logits=logits)
+
+    def _step(self, batch: "_Batch", token):
+        import torch
+
+        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((batch.mask.shape[0], 1))], dim=1)
+        if batch.cache is not None:
+            logits = self.model(input_ids=token[:, None], attention_mask=batch.mask,
+                                position_ids=batch.next_pos[:, None], past_key_values=batch.cache,
+                                use_cache=True).logits[:, -1, :]
+        else:
+            batch.ids = torch.cat([batch.ids, token[:, None]], dim=1)
+            positions = (batch.mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=batch.ids, attention_mask=batch.mask, position_ids=positions,
+                                use_cache=False, logits_to_keep=1).logits[:, -1, :]
+        batch.next_pos = batch.next_pos + 1
+        return logits
+
+
+@dataclass
+class _Batch:
+    """The running rows: attention mask, next position, KV cache (or the ids, without one), logits."""
+
+    ids: Any
+    mask: Any
+    next_pos: Any
+    cache: Any
+    logits: Any
+
+    def select(self, keep: list[int], device) -> None:
+        import torch
+
+        sel = torch.tensor(keep, dtype=torch.long, device=device)
+        self.mask, self.next_pos = self.mask[sel], self.next_pos[sel]
+        if self.ids is not None:
+            self.ids = self.ids[sel]
+        if self.cache is not None:
+            for layer in self.cache.layers:
+                layer.batch_select_indices(sel)
+        if keep:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Drop leading columns that are padding in every remaining row, so the width follows
+        the longest live row rather than the life of the batch."""
+        lead = int(self.mask.any(dim=0).int().argmax())
+        if lead == 0:
+            return
+        self.mask = self.mask[:, lead:]
+        if self.ids is not None:
+            self.ids = self.ids[:, lead:]
+        if self.cache is not None:
+            for layer in self.cache.layers:
+                layer.keys = layer.keys[:, :, lead:]
+                layer.values = layer.values[:, :, lead:]
+
+
+def _plain_dynamic_cache(config) -> bool:
+    """Rows can join a running batch only when every cache layer is a plain growing one."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=config).layers)
+
+
+def _merge(a: _Batch, b: _Batch) -> _Batch:
+    """Rows of `b` appended to `a`; both left-padded to one width (padding is masked out)."""
+    import torch
+    import torch.nn.functional as F
+
+    width = max(a.mask.shape[1], b.mask.shape[1])
+
+    def left(t, dim_from_end: int):
+        missing = width - t.shape[-dim_from_end]
+        if not missing:
+            return t
+        return F.pad(t, (0, 0) * (dim_from_end - 1) + (missing, 0))
+
+    for la, lb in zip(a.cache.layers, b.cache.layers):
+        la.keys = torch.cat([left(la.keys, 2), left(lb.keys, 2)])
+        la.values = torch.cat([left(la.values, 2), left(lb.values, 2)])
+    return _Batch(ids=None, mask=torch.cat([left(a.mask, 1), left(b.mask, 1)]),
+                  next_pos=torch.cat([a.next_pos, b.next_pos]), cache=a.cache,
+                  logits=torch.cat([a.logits, b.logits]))
 
 
 def _pick(logits, temperature: float, top_p: float, generator):

@@ -20,7 +20,7 @@ from . import __version__
 from .engine import Decoder
 from .gencache import GenerationCache, cache_key
 from .machine import available_memory_gb
-from .models import LoadedModel
+from .models import LoadedModel, ModelHandle
 from .spec import Generation
 
 
@@ -39,18 +39,30 @@ def _tokenizer_id(tokenizer) -> str:
 
 
 class HarnessLM(TemplateLM):
-    def __init__(self, loaded: LoadedModel, generation: Generation,
+    """`loaded` is a LoadedModel or a ModelHandle: with a handle the weights load only when a
+    request misses the generation cache (or a log-likelihood is asked for)."""
+
+    def __init__(self, loaded: LoadedModel | ModelHandle, generation: Generation,
                  cache: GenerationCache | None = None):
         super().__init__()
         self.loaded = loaded
-        self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.generation = generation
         self.cache = cache
         self.stats = EngineStats()
-        self.decoder = Decoder(self.model, self.tokenizer, use_cache=loaded.variant.use_cache)
+        self._decoder: Decoder | None = None
         self._tok_id = _tokenizer_id(self.tokenizer)
         self.max_length = loaded.max_length
+
+    @property
+    def model(self):
+        return self.loaded.model
+
+    @property
+    def decoder(self) -> Decoder:
+        if self._decoder is None:
+            self._decoder = Decoder(self.model, self.tokenizer, use_cache=self.loaded.variant.use_cache)
+        return self._decoder
 
     # -- tokenization, as lm-eval's HF wrapper does it --------------------------------------
     @property
@@ -140,25 +152,24 @@ class HarnessLM(TemplateLM):
             gen = torch.Generator(device=self.loaded.device).manual_seed(s["seed"]) if s["temperature"] > 0 else None
             room = self.max_length - s["max_new_tokens"]
             step = self.batch_size_for(len(items[0][2]), s["max_new_tokens"])
-            for start in range(0, len(items), step):
-                chunk = items[start:start + step]
-                rows = [toks[-room:] for _, _, toks in chunk]
-                began = time.perf_counter()
-                outs = self.decoder.generate(rows, s["max_new_tokens"], s["until"], s["temperature"],
-                                             s["top_p"], gen)
-                self.stats.generate_s += time.perf_counter() - began
-                for (i, key, _), out in zip(chunk, outs):
-                    text = self.tokenizer.decode(out.tokens, skip_special_tokens=True)
-                    for stop in s["until"]:
-                        text = text.split(stop)[0]
-                    results[i] = text
-                    self.stats.new_tokens += len(out.tokens)
-                    entry = {"text": text, "new_tokens": len(out.tokens), "finish": out.finish}
-                    if self.cache:
-                        self.cache.put(key, entry)
-                    self.stats.records.append({"index": i, "prompt": requests[i].args[0], "output": text,
-                                               "new_tokens": len(out.tokens), "finish": out.finish,
-                                               "cached": False})
+
+            def done(j: int, out, _items=items, _s=s) -> None:
+                i, key, _ = _items[j]
+                text = self.tokenizer.decode(out.tokens, skip_special_tokens=True)
+                for stop in _s["until"]:
+                    text = text.split(stop)[0]
+                results[i] = text
+                self.stats.new_tokens += len(out.tokens)
+                if self.cache:
+                    self.cache.put(key, {"text": text, "new_tokens": len(out.tokens), "finish": out.finish})
+                self.stats.records.append({"index": i, "prompt": requests[i].args[0], "output": text,
+                                           "new_tokens": len(out.tokens), "finish": out.finish,
+                                           "cached": False})
+
+            began = time.perf_counter()
+            self.decoder.generate([toks[-room:] for _, _, toks in items], s["max_new_tokens"], s["until"],
+                                  s["temperature"], s["top_p"], gen, batch_size=step, on_done=done)
+            self.stats.generate_s += time.perf_counter() - began
         return results  # type: ignore[return-value]
 
     # -- scoring -----------------------------------------------------------------------------

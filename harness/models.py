@@ -8,6 +8,7 @@ import json
 import time
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,16 @@ class LoadedModel:
 
     @property
     def max_length(self) -> int:
-        cfg = self.model.config
-        for attr in ("max_position_embeddings", "n_positions", "max_seq_len"):
-            if getattr(cfg, attr, None):
-                return int(getattr(cfg, attr))
-        return 2048
+        return context_length(self.model.config)
+
+    is_loaded = True
+
+
+def context_length(cfg) -> int:
+    for attr in ("max_position_embeddings", "n_positions", "max_seq_len"):
+        if getattr(cfg, attr, None):
+            return int(getattr(cfg, attr))
+    return 2048
 
 
 def _folder_digest(folder: Path) -> str:
@@ -48,6 +54,7 @@ def _folder_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+@lru_cache(maxsize=16)
 def weights_location(source: ModelSource) -> tuple[str, dict, str]:
     """(path or repo id, from_pretrained kwargs, weights id) for a model source."""
     if source.kind == "embedded":
@@ -75,7 +82,7 @@ def _quantization(variant: Variant, torch):
 
 def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     started = time.perf_counter()
     location, extra, weights_id = weights_location(source)
@@ -103,14 +110,77 @@ def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
                 model = model.merge_and_unload()
     model.eval()
     model.generation_config.use_cache = variant.use_cache
-    tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=source.trust_remote_code,
-                                              **extra)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(source)
     footprint = model.get_memory_footprint() if hasattr(model, "get_memory_footprint") else 0
     return LoadedModel(model=model, tokenizer=tokenizer, source=source, variant=variant,
                        weights_id=weights_id, device=device,
                        load_seconds=time.perf_counter() - started, footprint_bytes=int(footprint))
+
+
+def load_tokenizer(source: ModelSource):
+    from transformers import AutoTokenizer
+
+    location, extra, _ = weights_location(source)
+    tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=source.trust_remote_code, **extra)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+class ModelHandle:
+    """A variant whose weights load on first use of `.model`.
+
+    The tokenizer, weights id and context length come from small files, so a cell whose
+    generations are all in the cache runs without loading the model at all.
+    """
+
+    def __init__(self, pool: "ModelPool", source: ModelSource, variant: Variant):
+        self._pool, self.source, self.variant = pool, source, variant
+        self.weights_id = weights_location(source)[2]
+        self._tokenizer = None
+        self._max_length: int | None = None
+
+    @property
+    def loaded(self) -> LoadedModel:
+        return self._pool.get(self.source, self.variant)
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._pool.holds(self.source, self.variant)
+
+    @property
+    def model(self):
+        return self.loaded.model
+
+    @property
+    def tokenizer(self):
+        if self.is_loaded:
+            return self.loaded.tokenizer
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.source)
+        return self._tokenizer
+
+    @property
+    def device(self) -> str:
+        if self.variant.device != "auto":
+            return self.variant.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @property
+    def max_length(self) -> int:
+        if self._max_length is None:
+            from transformers import AutoConfig
+
+            location, extra, _ = weights_location(self.source)
+            self._max_length = context_length(AutoConfig.from_pretrained(
+                location, trust_remote_code=self.source.trust_remote_code, **extra))
+        return self._max_length
+
+    @property
+    def load_seconds(self) -> float:
+        return self.loaded.load_seconds if self.is_loaded else 0.0
 
 
 def variant_key(source: ModelSource, variant: Variant) -> str:
@@ -129,6 +199,12 @@ class ModelPool:
         self._key: str | None = None
         self._loaded: LoadedModel | None = None
         self.loads = 0
+
+    def handle(self, source: ModelSource, variant: Variant) -> ModelHandle:
+        return ModelHandle(self, source, variant)
+
+    def holds(self, source: ModelSource, variant: Variant) -> bool:
+        return self._key == variant_key(source, variant)
 
     def get(self, source: ModelSource, variant: Variant) -> LoadedModel:
         key = variant_key(source, variant)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from .data import DataSource
+from .data import DataSource, DataUnavailable, hub_reachable, resolve
 from .matrix import Cell
 from .prompts import render
 
@@ -82,11 +83,11 @@ def _leaves(tree: dict) -> list:
     return out
 
 
-def task_config(cell: Cell, source: DataSource, catalog: TaskCatalog) -> dict[str, Any]:
-    """The full lm-eval config for a cell (callables included)."""
+def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None) -> dict[str, Any]:
+    """The full lm-eval config for a cell (callables included), over lm-eval's own `base`."""
     task = cell.task
     if task.lm_eval:
-        cfg = catalog.base_config(task.lm_eval)
+        cfg = dict(base or {})
     else:
         cfg = {"output_type": "generate_until", "test_split": "test", "metric_list": INLINE_METRIC,
                "generation_kwargs": {"until": list(task.stop), "do_sample": False}, "num_fewshot": 0}
@@ -149,3 +150,32 @@ def primary_filter(cfg: dict[str, Any], chosen: str | None) -> str:
             raise UnknownTask(f"filter {chosen!r} is not one of the task's filters: {', '.join(names)}")
         return chosen
     return names[0] if names else "none"
+
+
+@dataclass
+class CellTasks:
+    """What lm-eval runs for one cell, and how its result is labelled."""
+
+    tasks: dict            # lm-eval task dict, as `evaluator.evaluate` takes it
+    name: str              # the key of the cell's result in lm-eval's output
+    primary_filter: str
+    data_source: str
+    config_hash: str
+    num_fewshot: int
+
+
+def tasks_for(cell: Cell, catalog: TaskCatalog, data_dir) -> CellTasks:
+    task = cell.task
+    if task.lm_eval and catalog.is_group(task.lm_eval):
+        if not hub_reachable():
+            raise DataUnavailable(f"{task.lm_eval!r} reads its data from the hub, which is unreachable")
+        label = f"hub (lm-eval group {task.lm_eval})"
+        digest = config_hash(cell, {"group": task.lm_eval, "num_fewshot": task.num_fewshot,
+                                    "metadata": {"data_source": label}})
+        return CellTasks(catalog.load_group(cell), task.lm_eval, task.filter or "none", label, digest,
+                         task.num_fewshot or 0)
+    base = catalog.base_config(task.lm_eval) if task.lm_eval else None
+    hub_path = base.get("dataset_path") if base and isinstance(task.data, str) and task.data != "sample" else None
+    cfg = task_config(cell, resolve(task, hub_path, data_dir), base)
+    return CellTasks({task.name: build_task(cfg)}, task.name, primary_filter(cfg, task.filter),
+                     cfg["metadata"]["data_source"], config_hash(cell, cfg), cfg.get("num_fewshot") or 0)
