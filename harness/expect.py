@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
+from .compare import compare, scores, significant_drop
 from .result import CellResult, Metric, Verdict
 from .spec import Bound
 
@@ -38,6 +41,47 @@ def check_bound(bound: Bound, metric: Metric | None, available: list[str]) -> Ve
     return Verdict(bound.metric, bound.describe(), not failures, message, bound.line, v)
 
 
-def check(result: CellResult, bounds: tuple[Bound, ...]) -> list[Verdict]:
+def check_relative(bound: Bound, result: CellResult, ref: CellResult | None) -> Verdict:
+    """A `vs:` bound: paired test for `max_drop`, ratio of values for `min_ratio`/`max_ratio`."""
+    def verdict(passed: bool, message: str, value=None) -> Verdict:
+        return Verdict(bound.metric, bound.describe(), passed, message, bound.line, value)
+
+    if ref is None or ref.status != "ok":
+        why = "was not run" if ref is None else f"is {ref.status} ({(ref.reason or '').splitlines()[0] if ref.reason else ''})"
+        return verdict(False, f"cannot compare with {bound.vs}: its cell {why}")
+    mine, theirs = result.metric(bound.metric), ref.metric(bound.metric)
+    if mine is None or theirs is None:
+        return verdict(False, f"metric {bound.metric!r} is missing from "
+                              f"{'this cell' if mine is None else bound.vs + chr(39) + 's cell'}")
+    failures, notes = [], []
+    if bound.max_drop is not None:
+        c = compare(scores(result.samples, mine.name), scores(ref.samples, theirs.name), bound.metric, bound.vs)
+        if c is None:
+            return verdict(False, f"{bound.vs}'s cell shares no samples with this one; a paired test needs the same items")
+        result.comparisons.append(c.as_dict())
+        notes.append(c.describe())
+        if significant_drop(c, bound.max_drop):
+            failures.append(f"a significant drop of {-100 * c.diff:.1f} pts, more than the {100 * bound.max_drop:g} allowed")
+    ratio = mine.value / theirs.value if theirs.value else float("inf")
+    if bound.min_ratio is not None or bound.max_ratio is not None:
+        notes.append(f"{bound.metric} = {mine.value:.4g} vs {bound.vs} {theirs.value:.4g}: ratio {ratio:.3f}")
+        if bound.min_ratio is not None and ratio < bound.min_ratio:
+            failures.append(f"ratio {ratio:.3f} below {bound.min_ratio:g}")
+        if bound.max_ratio is not None and ratio > bound.max_ratio:
+            failures.append(f"ratio {ratio:.3f} above {bound.max_ratio:g}")
+    message = "; ".join(notes) + ("; " + " and ".join(failures) if failures else f"; meets {bound.describe()}")
+    return verdict(not failures, message, mine.value)
+
+
+def check(result: CellResult, bounds: tuple[Bound, ...],
+          reference: Callable[[str], CellResult | None] = lambda _: None) -> list[Verdict]:
+    """Verdicts for every bound; `reference(variant)` gives the result of a `vs:` variant's cell.
+    A relative bound says nothing about the variant it names, so that cell gets no verdict for it."""
     available = sorted(result.metrics) + sorted({k.split(",")[0] for k in result.metrics})
-    return [check_bound(b, result.metric(b.metric), available) for b in bounds]
+    out = []
+    for b in bounds:
+        if b.vs is None:
+            out.append(check_bound(b, result.metric(b.metric), available))
+        elif b.vs != result.variant:
+            out.append(check_relative(b, result, reference(b.vs)))
+    return out

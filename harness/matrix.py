@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .spec import Spec, Task, Template, Variant
 
@@ -24,13 +24,24 @@ class Cell:
 
     @property
     def name(self) -> str:
-        """pytest item name, e.g. gsm8k_sample[int8-cot]."""
+        """pytest item name, e.g. gsm8k_sample[int8-cot]; latency cells have no template: speed[int8]."""
+        if self.task.latency:
+            return f"{self.task.name}[{self.variant.name}]"
         return f"{self.task.name}[{self.variant.name}-{self.template_name}]"
 
     @property
     def key(self) -> str:
         """Unique within a run: spec name plus item name."""
         return f"{self.spec.name}::{self.name}"
+
+    def counterpart(self, variant: str) -> "Cell":
+        """The same task and template on another variant of the spec (relative bounds' reference)."""
+        return replace(self, variant=self.spec.variant(variant))
+
+    @property
+    def references(self) -> list[str]:
+        """Variants this cell's relative bounds compare against (other than itself)."""
+        return sorted({b.vs for b in self.task.expect if b.vs and b.vs != self.variant.name})
 
 
 def expand(spec: Spec) -> list[Cell]:

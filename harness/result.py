@@ -52,6 +52,8 @@ class CellResult:
     weights_id: str = ""
     engine: dict[str, Any] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)  # paired tests vs other variants
+    baseline: dict[str, Any] = field(default_factory=dict)  # the gate's findings, when one ran
 
     def metric(self, name: str) -> Metric | None:
         """Look a metric up by full name ('exact_match,strict-match') or bare name (primary filter)."""

@@ -83,9 +83,22 @@ class Bound:
     tolerance: float | None = None
     source: str | None = None
     check: str = "strict"  # strict: point estimate; interval: the 95% CI decides
+    vs: str | None = None  # relative bounds: the variant compared against
+    max_drop: float | None = None
+    min_ratio: float | None = None
+    max_ratio: float | None = None
     line: int | None = field(default=None, compare=False)
 
     def describe(self) -> str:
+        if self.vs is not None:
+            parts = []
+            if self.max_drop is not None:
+                parts.append(f"drop vs {self.vs} <= {self.max_drop:g} (paired)")
+            if self.min_ratio is not None:
+                parts.append(f">= {self.min_ratio:g} x {self.vs}")
+            if self.max_ratio is not None:
+                parts.append(f"<= {self.max_ratio:g} x {self.vs}")
+            return " and ".join(parts)
         parts = []
         if self.min is not None:
             parts.append(f">= {self.min:g}")
@@ -124,9 +137,23 @@ class InlineData:
 
 
 @dataclass(frozen=True)
+class Latency:
+    """A latency task: fixed prompts, timed generation of exactly `new_tokens` per row."""
+
+    prompts: str = "default"  # or an absolute path to a JSONL file with a `prompt` field
+    limit: int | None = None
+    rounds: int = 3
+    warmup: int = 1
+    batch_size: int = 1
+    new_tokens: int = 64
+    regression_tolerance: float = 0.25
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     lm_eval: str | None = None
+    latency: Latency | None = None
     data: str | InlineData = "auto"
     target: str | None = None
     stop: tuple[str, ...] = ()
@@ -139,6 +166,10 @@ class Task:
     requires: Requires = field(default_factory=Requires)
     allow_code_execution: bool = False
     line: int | None = field(default=None, compare=False)
+
+    @property
+    def kind(self) -> str:
+        return "latency" if self.latency else "accuracy"
 
 
 @dataclass(frozen=True)

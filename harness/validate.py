@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 
 from .errors import SpecError, SpecInvalid, format_path
-from .spec import (Adapter, Bound, Generation, InlineData, ModelSource, Nf4, Requires,
+from .spec import (Adapter, Bound, Generation, InlineData, Latency, ModelSource, Nf4, Requires,
                    Spec, Task, Template, Variant)
 from .yamlmarks import Marks, load_marked
 
@@ -176,8 +176,25 @@ class _Checker:
             out[name] = Template(name, text, self.marks.line(("templates", name)))
         return out
 
-    def bound(self, metric: str, raw: dict, path: tuple) -> Bound:
+    def bound(self, metric: str, raw: dict, path: tuple, variants: tuple[Variant, ...]) -> Bound:
         b = Bound(metric=metric, line=self.marks.line(path), **raw)
+        relative = (b.max_drop, b.min_ratio, b.max_ratio)
+        if b.vs is not None:
+            names = [v.name for v in variants]
+            if b.vs not in names:
+                hint = did_you_mean(b.vs, names) or f"variants: {', '.join(names)}"
+                self.error(path + ("vs",), f"`vs: {b.vs}` names no variant of this spec", hint)
+            if all(r is None for r in relative):
+                self.error(path, "`vs:` needs max_drop (accuracy) or min_ratio / max_ratio",
+                           f"for example {{vs: {b.vs}, max_drop: 0.02}}")
+            if any(x is not None for x in (b.min, b.max, b.paper)):
+                self.error(path, "a bound is either absolute (min, max, paper) or relative (vs)",
+                           "split it into two metrics' entries or drop one form")
+            return b
+        if any(r is not None for r in relative):
+            self.error(path, "max_drop, min_ratio and max_ratio compare against another variant",
+                       "add `vs:` naming that variant, e.g. vs: fp32")
+            return b
         if b.min is not None and b.max is not None and b.min > b.max:
             self.error(path, f"min {b.min} is above max {b.max}", "swap them")
         if (b.paper is None) != (b.tolerance is None):
@@ -187,12 +204,19 @@ class _Checker:
         return b
 
     def task(self, name: str, raw: dict, templates: dict, generation: Generation,
-             requires: Requires) -> Task:
+             requires: Requires, variants: tuple[Variant, ...]) -> Task:
         from .data import has_sample
 
         path = ("tasks", name)
         data = raw.get("data", "auto")
-        if isinstance(data, dict):
+        latency = None
+        if "latency" in raw:
+            latency = self.latency(raw["latency"] or {}, path + ("latency",))
+            for key in ("lm_eval", "data", "templates", "target", "filter", "num_fewshot", "limit"):
+                if key in raw:
+                    self.error(path + (key,), f"a latency task takes no `{key}:`",
+                               "latency settings go under `latency:` (prompts, limit, rounds, warmup, batch_size, new_tokens)")
+        elif isinstance(data, dict):
             data = InlineData(self.local_path(data["test"], path + ("data", "test"), want_dir=False),
                               self.local_path(data["train"], path + ("data", "train"), want_dir=False)
                               if "train" in data else None)
@@ -213,8 +237,14 @@ class _Checker:
             if t not in templates:
                 hint = did_you_mean(t, templates) or f"templates defined: {', '.join(templates) or 'none'}"
                 self.error(path + ("templates", i), f"unknown template {t!r}", hint)
-        expect = tuple(self.bound(m, b, path + ("expect", m)) for m, b in (raw.get("expect") or {}).items())
-        return Task(name=name, lm_eval=raw.get("lm_eval"), data=data, target=raw.get("target"),
+        expect = []
+        for metric, given in (raw.get("expect") or {}).items():
+            if isinstance(given, list):   # several bounds on one metric, e.g. a floor and a paired drop
+                expect += [self.bound(metric, b, path + ("expect", metric, i), variants) for i, b in enumerate(given)]
+            else:
+                expect.append(self.bound(metric, given, path + ("expect", metric), variants))
+        expect = tuple(expect)
+        return Task(name=name, lm_eval=raw.get("lm_eval"), latency=latency, data=data, target=raw.get("target"),
                     stop=tuple(raw.get("stop", ())), num_fewshot=raw.get("num_fewshot"),
                     limit=raw.get("limit"), templates=tuple(raw.get("templates", ())),
                     filter=raw.get("filter"), generation=generation.merged(raw.get("generation")),
@@ -222,13 +252,19 @@ class _Checker:
                     allow_code_execution=raw.get("allow_code_execution", False),
                     line=self.marks.line(path))
 
+    def latency(self, raw: dict, path: tuple) -> Latency:
+        prompts = raw.get("prompts", "default")
+        if prompts != "default":
+            prompts = self.local_path(prompts, path + ("prompts",), want_dir=False)
+        return Latency(**{**raw, "prompts": prompts})
+
     def build(self) -> Spec:
         model = self.model()
         variants = self.variants()
         templates = self.templates()
         generation = Generation().merged(self.data.get("generation"))
         requires = Requires().merged(self.data.get("requires"))
-        tasks = tuple(self.task(n, raw, templates, generation, requires)
+        tasks = tuple(self.task(n, raw, templates, generation, requires, variants)
                       for n, raw in self.data["tasks"].items())
         return Spec(path=self.file, name=self.data.get("name", self.file.stem), model=model,
                     variants=variants, templates=templates, tasks=tasks,

@@ -30,3 +30,61 @@ def test_paper_value_with_tolerance():
 def test_unknown_metric_names_what_exists():
     v = check_bound(Bound("acc", min=0.1), None, ["exact_match"])
     assert not v.passed and "this cell reports: exact_match" in v.message
+
+
+def _cell(variant, correct, metric_name="exact_match,none"):
+    from harness.result import CellResult
+    from harness.stats import proportion_interval
+
+    scores = [float(c) for c in correct]
+    interval, method = proportion_interval(scores)
+    result = CellResult(key=f"s::t[{variant}-p]", spec="s.yaml", spec_name="s", item="", task="t",
+                        variant=variant, template="p")
+    result.metrics = {metric_name: Metric(metric_name, sum(scores) / len(scores), None, interval.low,
+                                          interval.high, method, len(scores))}
+    result.samples = [{"doc_id": i, "subtask": "t", "scores": {metric_name: s}} for i, s in enumerate(scores)]
+    return result
+
+
+def test_paired_drop_within_noise_passes_and_a_significant_one_fails():
+    from harness.expect import check
+
+    bound = Bound("exact_match", vs="fp32", max_drop=0.02, line=9)
+    ref = _cell("fp32", [1] * 30 + [0] * 10)
+    noisy = _cell("nf4", [1] * 27 + [0] * 13)            # 3 lost: McNemar p = 0.25
+    (v,) = check(noisy, (bound,), {"fp32": ref}.get)
+    assert v.passed and "3 lost / 0 gained" in v.message and "p = 0.25" in v.message
+    assert noisy.comparisons[0]["diff"] == -3 / 40 and noisy.comparisons[0]["against"] == "fp32"
+
+    broken = _cell("nf4", [0] * 40)                       # 30 lost: p ~ 2e-9
+    (v,) = check(broken, (bound,), {"fp32": ref}.get)
+    assert not v.passed and "significant drop of 75.0 pts" in v.message and v.line == 9
+
+
+def test_a_significant_drop_within_max_drop_passes():
+    from harness.expect import check
+
+    ref = _cell("fp32", [1] * 200)
+    cand = _cell("int8", [1] * 190 + [0] * 10)           # -5 pts, p ~ 0.002
+    assert not check(cand, (Bound("exact_match", vs="fp32", max_drop=0.02),), {"fp32": ref}.get)[0].passed
+    assert check(cand, (Bound("exact_match", vs="fp32", max_drop=0.06),), {"fp32": ref}.get)[0].passed
+
+
+def test_relative_bounds_skip_the_reference_and_fail_without_it():
+    from harness.expect import check
+
+    bound = Bound("exact_match", vs="fp32", max_drop=0.0)
+    assert check(_cell("fp32", [1, 0]), (bound,), lambda _: None) == []
+    (v,) = check(_cell("int8", [1, 0]), (bound,), lambda _: None)
+    assert not v.passed and "cannot compare with fp32: its cell was not run" in v.message
+
+
+def test_ratio_bounds():
+    from harness.expect import check
+
+    fast, slow = _cell("nf4", [1], "tokens_per_s"), _cell("fp32", [1], "tokens_per_s")
+    fast.metrics["tokens_per_s"].value, slow.metrics["tokens_per_s"].value = 30.0, 20.0
+    ok, = check(fast, (Bound("tokens_per_s", vs="fp32", min_ratio=1.2),), {"fp32": slow}.get)
+    bad, = check(fast, (Bound("tokens_per_s", vs="fp32", min_ratio=1.6),), {"fp32": slow}.get)
+    assert ok.passed and "ratio 1.500" in ok.message
+    assert not bad.passed and "ratio 1.500 below 1.6" in bad.message

@@ -111,3 +111,28 @@ def test_shipped_specs_are_valid():
     root = Path(__file__).resolve().parents[1] / "specs"
     for path in sorted(root.glob("*.yaml")):
         assert load_spec(path).tasks
+
+
+def test_relative_bounds_are_checked(write_spec):
+    path = write_spec(GOOD + """    expect:
+      exact_match:
+        - {min: 0.1}
+        - {vs: fp23, max_drop: 0.02}
+        - {vs: fp32}
+        - {max_drop: 0.02}
+        - {vs: fp32, max_drop: 0.02, min: 0.3}
+""")
+    errors = errors_of(path)
+    assert any("`vs: fp23` names no variant" in e and "did you mean 'fp32'" in e for e in errors)
+    assert any("`vs:` needs max_drop" in e for e in errors)
+    assert any("add `vs:`" in e for e in errors)
+    assert any("either absolute (min, max, paper) or relative (vs)" in e for e in errors)
+    assert all(f"{path}:" in e for e in errors)
+
+
+def test_a_list_of_bounds_on_one_metric(write_spec):
+    spec = load_spec(write_spec(GOOD.replace("  fp32: {precision: fp32}", "  fp32: {precision: fp32}\n  nf4: {precision: nf4}")
+                                + "    expect:\n      exact_match:\n        - {min: 0.1}\n        - {vs: fp32, max_drop: 0.02}\n"))
+    low, paired = spec.tasks[0].expect
+    assert low.min == 0.1 and low.line == 15
+    assert paired.vs == "fp32" and paired.max_drop == 0.02 and paired.line == 16
