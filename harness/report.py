@@ -37,17 +37,15 @@ def load_run(run_dir: Path) -> dict:
 
 
 def rows_for(cell: dict) -> list[dict]:
-    """Report rows of one cell: each expected metric, or its primary metrics when none is expected."""
+    """Report rows of one cell: one per verdict, or its primary metrics when nothing is expected."""
     metrics = cell.get("metrics") or {}
-    verdicts = {v["metric"]: v for v in cell.get("verdicts") or []}
-    names = list(verdicts) or [k for k in metrics if k.endswith("," + cell.get("primary_filter", ""))]
-    rows = []
-    for name in names:
-        m = metrics.get(name) or metrics.get(f"{name},{cell.get('primary_filter')}")
-        v = verdicts.get(name)
-        rows.append({"metric": name, "m": m, "expect": v["bound"] if v else "",
-                     "verdict": ("pass" if v["passed"] else "FAIL") if v else "—"})
-    return rows
+    verdicts = cell.get("verdicts") or []
+    if not verdicts:
+        primary = [k for k in metrics if k.endswith("," + cell.get("primary_filter", ""))] or list(metrics)
+        return [{"metric": k, "m": metrics[k], "expect": "", "verdict": "—"} for k in primary]
+    return [{"metric": v["metric"],
+             "m": metrics.get(v["metric"]) or metrics.get(f"{v['metric']},{cell.get('primary_filter')}"),
+             "expect": v["bound"], "verdict": "pass" if v["passed"] else "FAIL"} for v in verdicts]
 
 
 def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: Path | None = None,

@@ -11,13 +11,14 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import baseline
 from .data import DataUnavailable, hub_reachable
 from .embedded import ModelUnavailable, cache_root
 from .expect import check
 from .gencache import GenerationCache
 from .matrix import Cell
 from .models import ModelPool
-from .result import CellResult
+from .result import CellResult, Verdict
 from .store import RunStore
 from .tasks import TaskCatalog, UnknownTask
 
@@ -29,6 +30,7 @@ class Settings:
     cache_mode: str = "on"
     cache_dir: Path | None = None
     run_id: str | None = None
+    baseline: Path | None = None        # gate every cell against this saved baseline
 
 
 class BenchSession:
@@ -39,6 +41,8 @@ class BenchSession:
         self.cache = GenerationCache(settings.cache_dir or cache_root() / "generations", settings.cache_mode)
         self._store: RunStore | None = None
         self.results: list[CellResult] = []
+        self.done: dict[str, CellResult] = {}
+        self.baseline = baseline.load(settings.baseline) if settings.baseline else None
 
     @property
     def store(self) -> RunStore:
@@ -55,6 +59,16 @@ class BenchSession:
         return skip_reason(cell, probe(), hub_reachable)
 
     def run(self, cell: Cell) -> CellResult:
+        """The cell's result, computed once per session; the variants its relative bounds
+        name are run first (whatever order or selection pytest chose), so a `vs:` bound always
+        has its reference."""
+        if cell.key in self.done:
+            return self.done[cell.key]
+        for variant in cell.references:
+            self.run(cell.counterpart(variant))
+        return self._run(cell)
+
+    def _run(self, cell: Cell) -> CellResult:
         from .accuracy import new_result, run_accuracy
 
         started = time.perf_counter()
@@ -62,9 +76,14 @@ class BenchSession:
         result = None
         if reason is None:
             try:
-                loaded = self.pool.get(cell.spec.model, cell.variant)
+                loaded = self.pool.handle(cell.spec.model, cell.variant)
+                loads = self.pool.loads
                 result = run_accuracy(cell, loaded, self.catalog, self.settings.data_dir, self.cache)
-                result.verdicts = check(result, cell.task.expect)
+                result.engine["model_loads"] = self.pool.loads - loads
+                result.verdicts = check(result, cell.task.expect,
+                                        lambda v: self.done.get(cell.counterpart(v).key))
+                if self.baseline is not None:
+                    result.verdicts.append(self._gate(cell, result))
             except (DataUnavailable, ModelUnavailable) as exc:
                 reason = str(exc)
             except UnknownTask as exc:
@@ -81,7 +100,17 @@ class BenchSession:
             result.wall_s = time.perf_counter() - started
         self.store.add(result, {"spec_line": cell.task.line})
         self.results.append(result)
+        self.done[cell.key] = result
         return result
+
+    def _gate(self, cell: Cell, result: CellResult) -> Verdict:
+        tolerance = cell.task.latency.regression_tolerance if cell.task.latency else None
+        found = result.baseline = baseline.gate(result, self.baseline, tolerance)
+        lines = found["regressions"] or found["improvements"] or found["notes"]
+        message = f"{found['status']} against baseline {self.settings.baseline}" + (
+            ":\n  " + "\n  ".join(lines) if lines else "")
+        return Verdict("baseline", "no significant regression vs baseline",
+                       found["status"] != "regressed", message)
 
     def close(self) -> Path | None:
         """Free the model and render the report; returns the report's path (None if nothing ran)."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import baseline
+from harness.baseline import BaselineError
 from harness.data import DATA_DIR_ENV
 from harness.gencache import MODES
 from harness.session import BenchSession, Settings
@@ -14,7 +16,7 @@ from harness.store import new_run_id
 from harness.validate import is_spec_file
 
 from .items import CellItem, SpecFile
-from .state import BENCH, REPORT
+from .state import BENCH, REPORT, SAVED
 
 MARKERS = {
     "llama": "a pytest-llama cell",
@@ -34,6 +36,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llama-cache", default="on", choices=MODES,
                     help="generation cache: on, off or read-only (default: on)")
     group.addoption("--llama-run-id", default=None, help="name of the run folder (default: timestamp)")
+    group.addoption("--llama-baseline", default=None, metavar="PATH",
+                    help="gate every cell against this baseline: significant accuracy drops and "
+                         "latency regressions fail, improvements are listed, new cells are reported")
+    group.addoption("--llama-save-baseline", default=None, metavar="PATH",
+                    help="write this run's per-cell metrics and per-sample scores to PATH as a baseline")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,9 +51,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.option.llama_run_id = run_id
     data_dir = config.getoption("llama_data_dir") or os.environ.get(DATA_DIR_ENV)
     results = config.getoption("llama_results") or Path(config.rootpath) / "results"
-    config.stash[BENCH] = BenchSession(Settings(results_dir=Path(results),
-                                                data_dir=Path(data_dir) if data_dir else None,
-                                                cache_mode=config.getoption("llama_cache"), run_id=run_id))
+    baseline = config.getoption("llama_baseline")
+    try:
+        config.stash[BENCH] = BenchSession(Settings(results_dir=Path(results),
+                                                    data_dir=Path(data_dir) if data_dir else None,
+                                                    cache_mode=config.getoption("llama_cache"), run_id=run_id,
+                                                    baseline=Path(baseline) if baseline else None))
+    except BaselineError as exc:
+        raise pytest.UsageError(f"--llama-baseline: {exc}") from None
     config.pluginmanager.register(_SpecErrors(), "llama-spec-errors")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistRunId(), "llama-xdist")
@@ -90,16 +102,22 @@ class _SpecErrors:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group cells by model variant (stable otherwise), so each variant loads once."""
+    """Group cells by model variant (stable otherwise), so each variant loads once; variants
+    that relative bounds (`vs:`) name go first, so their results are there when needed."""
     from harness.models import variant_key
 
     slots = [i for i, item in enumerate(items) if isinstance(item, CellItem)]
     cells = [items[i] for i in slots]
-    order = {}
-    for item in cells:
-        key = variant_key(item.cell.spec.model, item.cell.variant)
-        order.setdefault(key, len(order))
-    cells.sort(key=lambda it: order[variant_key(it.cell.spec.model, it.cell.variant)])
+
+    def key(item) -> str:
+        return variant_key(item.cell.spec.model, item.cell.variant)
+
+    named = {variant_key(item.cell.spec.model, item.cell.spec.variant(v))
+             for item in cells for v in item.cell.references}
+    order: dict[str, int] = {}
+    for item in sorted(cells, key=lambda it: key(it) not in named):
+        order.setdefault(key(item), len(order))
+    cells.sort(key=lambda it: order[key(it)])
     for slot, item in zip(slots, cells):
         items[slot] = item
 
@@ -118,6 +136,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return
     session.config.stash[REPORT] = path
+    target = session.config.getoption("llama_save_baseline")
+    if target:
+        run_dir = bench.settings.results_dir / bench.settings.run_id
+        try:
+            session.config.stash[SAVED] = str(baseline.save(run_dir, Path(target)))
+        except BaselineError as exc:
+            session.config.stash[SAVED] = f"not written: {exc}"
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -131,8 +156,12 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         if r.status != "ok":
             tr.write_line(f"{r.key}: {r.status} ({r.reason.splitlines()[0] if r.reason else ''})")
             continue
-        m = r.metric(r.verdicts[0].metric) if r.verdicts else next(iter(r.metrics.values()), None)
+        named = [r.metric(v.metric) for v in r.verdicts if r.metric(v.metric)]
+        m = named[0] if named else next(iter(r.metrics.values()), None)
         shown = f"{m.name} = {100 * m.value:.1f}% [95% CI {100 * m.ci_low:.1f}, {100 * m.ci_high:.1f}], n={m.n}" if m else "no metric"
         label = " (sample data)" if r.is_sample_data else ""
         tr.write_line(f"{r.key}: {shown}{label}, {r.wall_s:.1f}s")
     tr.write_line(f"report: {path}")
+    saved = config.stash.get(SAVED, None)
+    if saved:
+        tr.write_line(f"baseline: {saved}")

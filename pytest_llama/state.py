@@ -8,3 +8,4 @@ from harness.session import BenchSession
 
 BENCH = pytest.StashKey[BenchSession]()
 REPORT = pytest.StashKey[object]()
+SAVED = pytest.StashKey[str]()

@@ -38,3 +38,25 @@ def embedded_fp32():
     from harness.spec import ModelSource, Variant
 
     return load_variant(ModelSource("embedded", "smollm2-135m-instruct", chat=True), Variant(name="fp32"))
+
+
+@pytest.fixture(scope="session")
+def broken_adapter(tmp_path_factory, embedded_fp32):
+    """A LoRA adapter with large random weights: loads fine, ruins the model's answers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from harness.models import load_variant
+    from harness.spec import ModelSource, Variant
+
+    torch.manual_seed(0)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"],
+                        init_lora_weights=False)
+    model = get_peft_model(load_variant(ModelSource("embedded", "smollm2-135m-instruct"), Variant("x")).model, config)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.mul_(200.0)
+    path = tmp_path_factory.mktemp("broken-lora")
+    model.save_pretrained(path)
+    return path

@@ -1,0 +1,62 @@
+"""The baseline gate end to end on the real model: save a baseline, re-run the same code
+(passes), plant a real accuracy drop with an adapter that breaks the model (fails), and add
+a cell the baseline has never seen (reported as new, not failed)."""
+
+import json
+
+SPEC = """
+spec: 1
+name: gate
+model: {{embedded: smollm2-135m-instruct, chat: false}}
+variants:
+  fp32: {variant}
+generation: {{max_new_tokens: 6, batch_size: 8}}
+templates:
+  add: "cat -> cat\\nsun -> sun\\ndog -> dog\\n{{{{ word }}}} ->"
+  sum: "Copy the word.\\ncat: cat\\nsun: sun\\n{{{{ word }}}}:"
+tasks:
+  add:
+    data: {{test: add.jsonl}}
+    target: "{{{{ word }}}}"
+    stop: ["\\n"]
+    templates: {templates}
+"""
+ROWS = [{"word": w} for w in ("apple", "river", "green", "house", "table", "music", "bread", "cloud",
+                               "stone", "garden", "window", "summer", "pencil", "orange", "silver", "forest")]
+
+
+def _run(pytester, variant: str, templates: str, *args):
+    pytester.makefile(".yaml", gate=SPEC.format(variant=variant, templates=templates))
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'results'}",
+                                         "gate.yaml", *args)
+
+
+def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester, broken_adapter):
+    pytester.makefile(".jsonl", add="\n".join(json.dumps(r) for r in ROWS))
+    base = pytester.path / "baselines" / "gate.json"
+
+    saved = _run(pytester, "{precision: fp32}", "[add]", f"--llama-save-baseline={base}")
+    saved.assert_outcomes(passed=1)
+    data = json.loads(base.read_text())
+    (cell,) = data["cells"].values()
+    right = cell["metrics"]["exact_match,none"]["value"]
+    assert right >= 0.5, f"the base model should echo most words; got {right}"
+    assert len(cell["samples"]["exact_match,none"]) == 16
+
+    # the same code again, plus a template the baseline has never seen
+    rerun = _run(pytester, "{precision: fp32}", "[add, sum]", f"--llama-baseline={base}")
+    rerun.assert_outcomes(passed=2)
+    report = next((pytester.path / "results").glob("*/report.md"))
+    assert report.exists()
+    records = [json.loads(l) for d in (pytester.path / "results").iterdir()
+               for l in (d / "cells.jsonl").read_text().splitlines()]
+    latest = {r["key"]: r for r in records}
+    assert latest["gate::add[fp32-add]"]["baseline"]["status"] == "same"
+    assert latest["gate::add[fp32-sum]"]["baseline"]["status"] == "new"
+
+    # an adapter that wrecks the model: a real drop, caught by the paired test
+    broken = f"{{precision: fp32, adapter: {{path: {broken_adapter}}}}}"
+    dropped = _run(pytester, broken, "[add]", f"--llama-baseline={base}")
+    dropped.assert_outcomes(failed=1)
+    out = dropped.stdout.str()
+    assert "regressed against baseline" in out and "McNemar p" in out
