@@ -137,7 +137,6 @@ class ModelHandle:
     def __init__(self, pool: "ModelPool", source: ModelSource, variant: Variant):
         self._pool, self.source, self.variant = pool, source, variant
         self.weights_id = weights_location(source)[2]
-        self._tokenizer = None
         self._max_length: int | None = None
 
     @property
@@ -156,9 +155,7 @@ class ModelHandle:
     def tokenizer(self):
         if self.is_loaded:
             return self.loaded.tokenizer
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.source)
-        return self._tokenizer
+        return self._pool.tokenizer(self.source)
 
     @property
     def device(self) -> str:
@@ -199,9 +196,16 @@ class ModelPool:
         self._key: str | None = None
         self._loaded: LoadedModel | None = None
         self.loads = 0
+        self._tokenizers: dict[ModelSource, Any] = {}
 
     def handle(self, source: ModelSource, variant: Variant) -> ModelHandle:
         return ModelHandle(self, source, variant)
+
+    def tokenizer(self, source: ModelSource):
+        """The source's tokenizer without its weights, loaded once."""
+        if source not in self._tokenizers:
+            self._tokenizers[source] = load_tokenizer(source)
+        return self._tokenizers[source]
 
     def holds(self, source: ModelSource, variant: Variant) -> bool:
         return self._key == variant_key(source, variant)

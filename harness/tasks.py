@@ -6,16 +6,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .data import DataSource, DataUnavailable, hub_reachable, resolve
 from .matrix import Cell
 from .prompts import render
 
-# Scoring of inline tasks: lm-eval's exact_match after dropping commas, dollar signs and a final period.
+# Scoring of inline tasks: lm-eval's exact_match after dropping commas, dollar signs, a final
+# period and surrounding whitespace.
 INLINE_METRIC = [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True,
-                  "ignore_case": True, "ignore_punctuation": False, "regexes_to_ignore": [",", r"\$", r"\.$"]}]
+                  "ignore_case": True, "ignore_punctuation": False,
+                  "regexes_to_ignore": [",", r"\$", r"\.$", r"^\s+", r"\s+$"]}]
 
 
 class UnknownTask(Exception):
@@ -23,10 +27,15 @@ class UnknownTask(Exception):
 
 
 class TaskCatalog:
-    """lm-eval's task index, built once per process on first use (it scans ~10k YAML files)."""
+    """lm-eval's task index. Building lm-eval's TaskManager scans ~10k YAML files (about 6 s),
+    so the names, kinds and YAML paths are kept in a small index file under the harness
+    cache, one per lm-eval install; the full manager is built only for groups and
+    Python-defined tasks."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_dir: Path | None = None) -> None:
         self._manager = None
+        self._index: dict[str, list] | None = None
+        self._cache_dir = cache_dir
 
     @property
     def manager(self):
@@ -38,9 +47,37 @@ class TaskCatalog:
             self._manager = TaskManager()
         return self._manager
 
+    @property
+    def index(self) -> dict[str, list]:
+        """name -> [kind, yaml path or None]."""
+        if self._index is None:
+            path = self._index_path()
+            try:
+                self._index = json.loads(path.read_text())
+            except (OSError, ValueError):
+                self._index = {name: [e.kind.name, str(e.yaml_path) if e.yaml_path else None]
+                               for name, e in self.manager.task_index.items()}
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(self._index))
+                os.replace(tmp, path)
+        return self._index
+
+    def _index_path(self) -> Path:
+        from importlib import metadata
+
+        import lm_eval.tasks
+
+        from .embedded import cache_root
+
+        tasks_dir = Path(lm_eval.tasks.__file__).parent
+        stamp = f"{metadata.version('lm_eval')}:{tasks_dir}:{tasks_dir.stat().st_mtime_ns}"
+        digest = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+        return (self._cache_dir or cache_root()) / "lm-eval" / f"task-index-{digest}.json"
+
     def is_group(self, name: str) -> bool:
-        entry = self.manager.task_index.get(name)
-        return entry is not None and entry.kind.name == "GROUP"
+        entry = self.index.get(name)
+        return entry is not None and entry[0] == "GROUP"
 
     def load_group(self, cell: Cell) -> dict:
         """A group (e.g. mmlu) as lm-eval builds it, few-shot set on every subtask.
@@ -64,13 +101,19 @@ class TaskCatalog:
         from lm_eval.tasks._yaml_loader import load_yaml
         from .validate import did_you_mean
 
-        entry = self.manager.task_index.get(name)
+        entry = self.index.get(name)
         if entry is None:
-            hint = did_you_mean(name, self.manager.all_subtasks) or "run `lm-eval ls tasks` for the list"
+            tasks = [n for n, (kind, _) in self.index.items() if kind in ("TASK", "PY_TASK")]
+            hint = did_you_mean(name, tasks) or "run `lm-eval ls tasks` for the list"
             raise UnknownTask(f"lm-evaluation-harness has no task {name!r}; {hint}")
-        if entry.kind.name not in ("TASK", "PY_TASK"):
-            raise UnknownTask(f"{name!r} is an lm-eval {entry.kind.name.lower()}; name one of its tasks in the spec")
-        cfg = load_yaml(entry.yaml_path, resolve_func=True) if entry.yaml_path else dict(entry.cfg or {})
+        kind, yaml_path = entry
+        if kind not in ("TASK", "PY_TASK"):
+            raise UnknownTask(f"{name!r} is an lm-eval {kind.lower()}; name one of its tasks in the spec")
+        if yaml_path and kind == "TASK":
+            cfg = load_yaml(yaml_path, resolve_func=True)
+        else:
+            full = self.manager.task_index[name]
+            cfg = load_yaml(full.yaml_path, resolve_func=True) if full.yaml_path else dict(full.cfg or {})
         for key in ("tag", "group", "task_list"):
             cfg.pop(key, None)
         return dict(cfg)
