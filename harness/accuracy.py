@@ -19,6 +19,7 @@ from .tasks import TaskCatalog, tasks_for
 def new_result(cell: Cell) -> CellResult:
     return CellResult(key=cell.key, spec=_shown(cell.spec.path), spec_name=cell.spec.name, item=cell.name,
                       task=cell.task.name, variant=cell.variant.name, template=cell.template_name,
+                      kind=cell.task.kind,
                       resolved_variant=cell.variant.resolved(), model=cell.spec.model.label)
 
 

@@ -21,23 +21,50 @@ class Generated:
 
 @dataclass
 class BatchTiming:
-    """Wall-clock split of one batch; filled by the loop, read by latency cells."""
+    """Time split of one `generate` call, read by latency cells: time to the first token
+    (prefill and first pick) and each later step; `marks` are the raw timer marks."""
 
-    prefill_s: float = 0.0
     first_token_s: float = 0.0
     step_s: list[float] = field(default_factory=list)
     new_tokens: int = 0
+    marks: list = field(default_factory=list)
+
+    @property
+    def total_s(self) -> float:
+        return self.first_token_s + sum(self.step_s)
+
+
+class WallTimer:
+    """CPU: the monotonic clock. A mark is taken after each step's tokens reach the host."""
+
+    def mark(self) -> float:
+        return time.perf_counter()
+
+    def seconds(self, a: float, b: float) -> float:
+        return b - a
+
+
+class CudaTimer:
+    """GPU: CUDA events recorded on the stream, read after one synchronize at the end."""
+
+    def mark(self):
+        import torch
+
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def seconds(self, a, b) -> float:
+        b.synchronize()
+        return a.elapsed_time(b) / 1000.0
 
 
 class Decoder:
-    def __init__(self, model: Any, tokenizer: Any, use_cache: bool = True,
-                 clock: Callable[[], float] = time.perf_counter,
-                 sync: Callable[[], None] | None = None):
+    def __init__(self, model: Any, tokenizer: Any, use_cache: bool = True, timer: Any = None):
         self.model = model
         self.tokenizer = tokenizer
         self.use_cache = use_cache
-        self.clock = clock
-        self.sync = sync or (lambda: None)
+        self.timer = timer or WallTimer()
         eos = model.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {e for e in eos + [tokenizer.eos_token_id] if e is not None}
@@ -51,7 +78,7 @@ class Decoder:
     def generate(self, rows: list[list[int]], max_new_tokens: int, stops: list[str] = (),
                  temperature: float = 0.0, top_p: float = 1.0, generator=None,
                  timing: BatchTiming | None = None, batch_size: int | None = None,
-                 refill: bool = True,
+                 refill: bool = True, ignore_eos: bool = False,
                  on_done: Callable[[int, Generated], None] | None = None) -> list[Generated]:
         """Decode every row of `rows`, at most `batch_size` at a time, in the order given.
 
@@ -59,7 +86,8 @@ class Decoder:
         from the rows still waiting: their prompts are prefilled together and merged into the
         running cache (left-padded to a common width), so the batch stays full and the number
         of forward passes follows the tokens generated, not the longest row of each chunk.
-        Latency cells pass `refill=False` to time fixed batches. `on_done(i, generated)` is
+        Latency cells pass `refill=False` to time fixed batches and `ignore_eos=True` so every
+        row generates exactly `max_new_tokens`. `on_done(i, generated)` is
         called as each row finishes, so callers can keep finished work if a run is killed.
         """
         import torch
@@ -77,25 +105,19 @@ class Decoder:
             take = [waiting.pop() for _ in range(min(n, len(waiting)))]
             return take, self._prefill([rows[i] for i in take])
 
-        started = self.clock()
+        eos_ids = set() if ignore_eos else self.eos_ids
+        marks = timing.marks
+        marks.append(self.timer.mark())
         with torch.inference_mode():
             active, batch = admit(size)
-            first = True
             while active:
                 token = _pick(batch.logits, temperature, top_p, generator)
                 picked = token.tolist()
-                self.sync()
-                now = self.clock()
-                if first:
-                    timing.prefill_s = timing.first_token_s = now - started
-                    first = False
-                else:
-                    timing.step_s.append(now - started)
-                started = now
+                marks.append(self.timer.mark())
                 keep = []
                 for j, row in enumerate(active):
                     tok = picked[j]
-                    if tok in self.eos_ids:
+                    if tok in eos_ids:
                         finish[row] = "eos"
                     else:
                         out_tokens[row].append(tok)
@@ -119,6 +141,9 @@ class Decoder:
                         took, fresh = admit(free)
                         batch = fresh if not active else _merge(batch, fresh)
                         active = active + took
+        spans = [self.timer.seconds(a, b) for a, b in zip(marks, marks[1:])]
+        if spans:
+            timing.first_token_s, timing.step_s = spans[0], spans[1:]
         return [Generated(t, f) for t, f in zip(out_tokens, finish)]
 
     def _prefill(self, rows: list[list[int]]) -> "_Batch":

@@ -80,6 +80,8 @@ def check(result: CellResult, bounds: tuple[Bound, ...],
     available = sorted(result.metrics) + sorted({k.split(",")[0] for k in result.metrics})
     out = []
     for b in bounds:
+        if b.only and result.variant not in b.only:
+            continue
         if b.vs is None:
             out.append(check_bound(b, result.metric(b.metric), available))
         elif b.vs != result.variant:

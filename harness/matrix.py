@@ -41,7 +41,8 @@ class Cell:
     @property
     def references(self) -> list[str]:
         """Variants this cell's relative bounds compare against (other than itself)."""
-        return sorted({b.vs for b in self.task.expect if b.vs and b.vs != self.variant.name})
+        return sorted({b.vs for b in self.task.expect if b.vs and b.vs != self.variant.name
+                       and (not b.only or self.variant.name in b.only)})
 
 
 def expand(spec: Spec) -> list[Cell]:
@@ -50,6 +51,8 @@ def expand(spec: Spec) -> list[Cell]:
     for task in spec.tasks:
         templates: list[Template | None] = [spec.templates[t] for t in task.templates] or [None]
         for variant in spec.variants:
+            if task.variants and variant.name not in task.variants:
+                continue
             for template in templates:
                 cells.append(Cell(spec, task, variant, template))
     return cells

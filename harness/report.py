@@ -41,17 +41,74 @@ def rows_for(cell: dict) -> list[dict]:
     metrics = cell.get("metrics") or {}
     verdicts = cell.get("verdicts") or []
     if not verdicts:
-        primary = [k for k in metrics if k.endswith("," + cell.get("primary_filter", ""))] or list(metrics)
+        if cell.get("kind") == "latency":
+            primary = [k for k in ("tokens_per_s", "ttft_ms.p95", "footprint_mb") if k in metrics]
+        else:
+            primary = [k for k in metrics if k.endswith("," + cell.get("primary_filter", ""))] or list(metrics)
         return [{"metric": k, "m": metrics[k], "expect": "", "verdict": "—"} for k in primary]
     return [{"metric": v["metric"],
              "m": metrics.get(v["metric"]) or metrics.get(f"{v['metric']},{cell.get('primary_filter')}"),
              "expect": v["bound"], "verdict": "pass" if v["passed"] else "FAIL"} for v in verdicts]
 
 
+def tradeoff_rows(cells: list[dict]) -> list[dict]:
+    """One row per variant that has a latency cell: its accuracy (primary metric of its first
+    accuracy cell) next to speed and memory."""
+    ok = [c for c in cells if c["status"] == "ok"]
+    rows = []
+    for lat in (c for c in ok if c.get("kind") == "latency"):
+        m = lat["metrics"]
+        acc = next((c for c in ok if c.get("kind", "accuracy") == "accuracy" and c["variant"] == lat["variant"]), None)
+        metric = None
+        if acc:
+            metric = next((v for k, v in acc["metrics"].items() if k.endswith("," + acc.get("primary_filter", ""))),
+                          next(iter(acc["metrics"].values()), None))
+        rows.append({"variant": lat["variant"], "settings": lat["resolved_variant"], "accuracy": metric,
+                     "accuracy_cell": acc["item"] if acc else None,
+                     **{k.replace(".", "_"): m[k]["value"] for k in m}})
+    return rows
+
+
+def plot_tradeoffs(rows: list[dict], path: Path, title: str) -> Path | None:
+    """Accuracy against tokens/s, marker area proportional to the weights' footprint."""
+    points = [r for r in rows if r["accuracy"] is not None]
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    biggest = max(r["footprint_mb"] for r in points)
+    for r in points:
+        acc = r["accuracy"]
+        ax.scatter(r["tokens_per_s"], 100 * acc["value"], s=60 + 1400 * r["footprint_mb"] / biggest, alpha=0.55)
+        if acc.get("ci_low") is not None:
+            ax.errorbar(r["tokens_per_s"], 100 * acc["value"], yerr=[[100 * (acc["value"] - acc["ci_low"])],
+                        [100 * (acc["ci_high"] - acc["value"])]], color="grey", lw=0.8, capsize=3)
+        ax.annotate(f"{r['variant']}\n{r['footprint_mb']:.0f} MB", (r["tokens_per_s"], 100 * acc["value"]),
+                    textcoords="offset points", xytext=(8, 6), fontsize=8)
+    ax.set_xlabel("tokens/s (latency cell, higher is better)")
+    ax.set_ylabel(f"{points[0]['accuracy']['name']} % (95% CI)")
+    ax.set_title(title + " (marker area: weight memory)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: Path | None = None,
                   out_name: str = "report.md") -> Path:
     data = load_run(run_dir)
-    text = _env(template_dir).get_template(template).render(rows_for=rows_for, **data)
+    tradeoffs = {}
+    for spec_name, cells in data["specs"].items():
+        rows = tradeoff_rows(cells)
+        if rows:
+            png = plot_tradeoffs(rows, Path(run_dir) / f"tradeoffs-{spec_name}.png", spec_name)
+            tradeoffs[spec_name] = {"rows": rows, "plot": png.name if png else None}
+    text = _env(template_dir).get_template(template).render(rows_for=rows_for, tradeoffs=tradeoffs, **data)
     out = Path(run_dir) / out_name
     out.write_text(text, encoding="utf-8")
     return out

@@ -58,7 +58,7 @@ class BenchSession:
 
         return skip_reason(cell, probe(), hub_reachable)
 
-    def run(self, cell: Cell) -> CellResult:
+    def run(self, cell: Cell, rounds_runner=None) -> CellResult:
         """The cell's result, computed once per session; the variants its relative bounds
         name are run first (whatever order or selection pytest chose), so a `vs:` bound always
         has its reference."""
@@ -66,9 +66,9 @@ class BenchSession:
             return self.done[cell.key]
         for variant in cell.references:
             self.run(cell.counterpart(variant))
-        return self._run(cell)
+        return self._run(cell, rounds_runner)
 
-    def _run(self, cell: Cell) -> CellResult:
+    def _run(self, cell: Cell, rounds_runner=None) -> CellResult:
         from .accuracy import new_result, run_accuracy
 
         started = time.perf_counter()
@@ -78,7 +78,12 @@ class BenchSession:
             try:
                 loaded = self.pool.handle(cell.spec.model, cell.variant)
                 loads = self.pool.loads
-                result = run_accuracy(cell, loaded, self.catalog, self.settings.data_dir, self.cache)
+                if cell.task.latency:   # timed for real: never from the generation cache
+                    from .latency import plain_rounds, run_latency
+
+                    result = run_latency(cell, loaded.loaded, new_result(cell), rounds_runner or plain_rounds)
+                else:
+                    result = run_accuracy(cell, loaded, self.catalog, self.settings.data_dir, self.cache)
                 result.engine["model_loads"] = self.pool.loads - loads
                 result.verdicts = check(result, cell.task.expect,
                                         lambda v: self.done.get(cell.counterpart(v).key))

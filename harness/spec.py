@@ -87,6 +87,7 @@ class Bound:
     max_drop: float | None = None
     min_ratio: float | None = None
     max_ratio: float | None = None
+    only: tuple[str, ...] = ()  # variants this bound applies to; empty: all
     line: int | None = field(default=None, compare=False)
 
     def describe(self) -> str:
@@ -154,6 +155,7 @@ class Task:
     name: str
     lm_eval: str | None = None
     latency: Latency | None = None
+    variants: tuple[str, ...] = ()  # the variants this task runs on; empty: all
     data: str | InlineData = "auto"
     target: str | None = None
     stop: tuple[str, ...] = ()

@@ -177,10 +177,14 @@ class _Checker:
         return out
 
     def bound(self, metric: str, raw: dict, path: tuple, variants: tuple[Variant, ...]) -> Bound:
-        b = Bound(metric=metric, line=self.marks.line(path), **raw)
+        b = Bound(metric=metric, line=self.marks.line(path), **{**raw, "only": tuple(raw.get("only", ()))})
+        names = [v.name for v in variants]
+        for i, name in enumerate(b.only):
+            if name not in names:
+                self.error(path + ("only", i), f"`only` names {name!r}, which is no variant of this spec",
+                           did_you_mean(name, names) or f"variants: {', '.join(names)}")
         relative = (b.max_drop, b.min_ratio, b.max_ratio)
         if b.vs is not None:
-            names = [v.name for v in variants]
             if b.vs not in names:
                 hint = did_you_mean(b.vs, names) or f"variants: {', '.join(names)}"
                 self.error(path + ("vs",), f"`vs: {b.vs}` names no variant of this spec", hint)
@@ -237,6 +241,11 @@ class _Checker:
             if t not in templates:
                 hint = did_you_mean(t, templates) or f"templates defined: {', '.join(templates) or 'none'}"
                 self.error(path + ("templates", i), f"unknown template {t!r}", hint)
+        names = [v.name for v in variants]
+        for i, v in enumerate(raw.get("variants", [])):
+            if v not in names:
+                self.error(path + ("variants", i), f"unknown variant {v!r}",
+                           did_you_mean(v, names) or f"variants: {', '.join(names)}")
         expect = []
         for metric, given in (raw.get("expect") or {}).items():
             if isinstance(given, list):   # several bounds on one metric, e.g. a floor and a paired drop
@@ -244,7 +253,8 @@ class _Checker:
             else:
                 expect.append(self.bound(metric, given, path + ("expect", metric), variants))
         expect = tuple(expect)
-        return Task(name=name, lm_eval=raw.get("lm_eval"), latency=latency, data=data, target=raw.get("target"),
+        return Task(name=name, lm_eval=raw.get("lm_eval"), latency=latency,
+                    variants=tuple(raw.get("variants", ())), data=data, target=raw.get("target"),
                     stop=tuple(raw.get("stop", ())), num_fewshot=raw.get("num_fewshot"),
                     limit=raw.get("limit"), templates=tuple(raw.get("templates", ())),
                     filter=raw.get("filter"), generation=generation.merged(raw.get("generation")),

@@ -40,14 +40,21 @@ class CellItem(pytest.Item):
         super().__init__(**kwargs)
         self.cell = cell
         self.add_marker("llama")
-        self.add_marker("accuracy")
+        self.add_marker(cell.task.kind)
         self.add_marker(cell.variant.precision)
         if cell.task.requires.cuda or cell.variant.device == "cuda" or cell.variant.attn == "flash_attention_2":
             self.add_marker("gpu")
 
     def runtest(self) -> None:
         bench = self.config.stash[BENCH]
-        result = bench.run(self.cell)
+        timed = _benchmark_fixture(self) if self.cell.task.latency else None
+        try:
+            result = bench.run(self.cell, timed.rounds if timed else None)
+            if timed:
+                timed.fixture.extra_info.update(_extra_info(result))
+        finally:
+            if timed:
+                timed.fixture._cleanup()
         for name, metric in result.metrics.items():
             self.user_properties.append((name, metric.value))
         if result.status == "skipped":
@@ -58,7 +65,8 @@ class CellItem(pytest.Item):
         if failed:
             lines = [f"{self.cell.key}: {len(failed)} expectation(s) not met"]
             for v in failed:
-                lines.append(f"  {self.cell.spec.path}:{v.line}: {v.message}")
+                where = f"{self.cell.spec.path}:{v.line}" if v.line else str(self.cell.spec.path)
+                lines.append(f"  {where}: {v.message}")
                 lines.extend(_spec_lines(self.cell.spec.path, v.line))
             raise CellFailed("\n".join(lines))
 
@@ -69,6 +77,37 @@ class CellItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, (self.cell.task.line or 1) - 1, f"{self.cell.key}"
+
+
+class _Timed:
+    """A latency cell's rounds, run through pytest-benchmark so they land in its table/JSON."""
+
+    def __init__(self, fixture):
+        self.fixture = fixture
+
+    def rounds(self, one_round, rounds: int, warmup: int) -> None:
+        self.fixture.pedantic(one_round, rounds=rounds, warmup_rounds=warmup, iterations=1)
+
+
+def _benchmark_fixture(item: pytest.Item) -> _Timed | None:
+    session = getattr(item.config, "_benchmarksession", None)
+    if session is None or session.disabled:
+        return None
+    if session.skip:
+        pytest.skip("benchmarks are skipped (--benchmark-skip was used)")
+    from pytest_benchmark.fixture import BenchmarkFixture
+
+    options = dict(session.options, group=f"{item.cell.spec.name}::{item.cell.task.name}")
+    return _Timed(BenchmarkFixture(item, add_stats=session.benchmarks.append, logger=session.logger,
+                                   warner=item.warn, disabled=session.disabled, **options))
+
+
+def _extra_info(result) -> dict:
+    info = {name: round(m.value, 4) for name, m in result.metrics.items()}
+    info.update({"variant": result.variant, "resolved_variant": result.resolved_variant,
+                 "prompts": result.engine.get("prompts"), "new_tokens": result.engine.get("new_tokens"),
+                 "batch_size": result.engine.get("batch_size"), "timer": result.engine.get("timer")})
+    return info
 
 
 def _spec_lines(path: Path, line: int | None, after: int = 4) -> list[str]:

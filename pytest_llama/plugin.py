@@ -21,6 +21,7 @@ from .state import BENCH, REPORT, SAVED
 MARKERS = {
     "llama": "a pytest-llama cell",
     "accuracy": "an accuracy cell (lm-evaluation-harness task)",
+    "latency": "a latency cell (timed generation, memory)",
     "gpu": "a cell that needs a CUDA GPU",
     "fp32": "fp32 variant", "fp16": "fp16 variant", "bf16": "bf16 variant",
     "int8": "bitsandbytes int8 variant", "nf4": "bitsandbytes nf4 variant",
@@ -102,22 +103,29 @@ class _SpecErrors:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group cells by model variant (stable otherwise), so each variant loads once; variants
-    that relative bounds (`vs:`) name go first, so their results are there when needed."""
+    """Group cells by model variant (stable otherwise), so each variant loads once; a variant
+    that relative bounds (`vs:`) name runs before the variants that name it, so its result is
+    there (and timed as its own test) when they need it."""
     from harness.models import variant_key
 
     slots = [i for i, item in enumerate(items) if isinstance(item, CellItem)]
     cells = [items[i] for i in slots]
 
-    def key(item) -> str:
-        return variant_key(item.cell.spec.model, item.cell.variant)
+    def key(cell) -> str:
+        return variant_key(cell.spec.model, cell.variant)
 
-    named = {variant_key(item.cell.spec.model, item.cell.spec.variant(v))
-             for item in cells for v in item.cell.references}
-    order: dict[str, int] = {}
-    for item in sorted(cells, key=lambda it: key(it) not in named):
-        order.setdefault(key(item), len(order))
-    cells.sort(key=lambda it: order[key(it)])
+    needs: dict[str, set[str]] = {}
+    for item in cells:
+        needs.setdefault(key(item.cell), set()).update(key(item.cell.counterpart(v)) for v in item.cell.references)
+
+    def depth(k: str, seen: frozenset = frozenset()) -> int:
+        deps = needs.get(k, set()) - seen - {k}
+        return 1 + max((depth(d, seen | {k}) for d in deps), default=-1)
+
+    first: dict[str, int] = {}
+    for item in cells:
+        first.setdefault(key(item.cell), len(first))
+    cells.sort(key=lambda it: (depth(key(it.cell)), first[key(it.cell)]))
     for slot, item in zip(slots, cells):
         items[slot] = item
 
@@ -155,6 +163,12 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     for r in bench.results if bench else []:
         if r.status != "ok":
             tr.write_line(f"{r.key}: {r.status} ({r.reason.splitlines()[0] if r.reason else ''})")
+            continue
+        if r.kind == "latency":
+            m = r.metrics
+            tr.write_line(f"{r.key}: {m['tokens_per_s'].value:.1f} tokens/s, TTFT p50 {m['ttft_ms.p50'].value:.0f} ms, "
+                          f"p95 {m['ttft_ms.p95'].value:.0f} ms, weights {m['footprint_mb'].value:.0f} MB, "
+                          f"peak RSS {m['peak_rss_mb'].value:.0f} MB, {r.wall_s:.1f}s")
             continue
         named = [r.metric(v.metric) for v in r.verdicts if r.metric(v.metric)]
         m = named[0] if named else next(iter(r.metrics.values()), None)
