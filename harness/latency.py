@@ -70,20 +70,21 @@ def summarize(timings: list[tuple[int, BatchTiming]], peak_rss_mb: float, gpu_mb
               footprint: float) -> dict[str, Metric]:
     """Metrics from the counted batches: (rows in the batch, its timing) each."""
     ttft, e2e, steps = [], [], []
-    tokens, total = 0, 0.0
+    tokens, total, decode_s = 0, 0.0, 0.0
     for rows, t in timings:
         ttft += [t.first_token_s] * rows
         e2e += [t.total_s] * rows
-        steps += t.step_s
+        steps += t.step_s * rows   # every row of the batch waits each step
         tokens += t.new_tokens
         total += t.total_s
+        decode_s += sum(t.step_s)
     out: dict[str, Metric] = {}
     _spread("ttft_ms", ttft, out)
     _spread("e2e_ms", e2e, out)
     _spread("token_ms", steps, out)
     decode_tokens = tokens - sum(rows for rows, _ in timings)
     for name, value in (("tokens_per_s", tokens / total),
-                        ("decode_tokens_per_s", decode_tokens / sum(steps) if steps else float("nan")),
+                        ("decode_tokens_per_s", decode_tokens / decode_s if decode_s else float("nan")),
                         ("peak_rss_mb", peak_rss_mb), ("footprint_mb", footprint)):
         out[name] = Metric(name, value, None, None, None, "", len(ttft))
     if gpu_mb is not None:

@@ -81,14 +81,14 @@ def plot_tradeoffs(rows: list[dict], path: Path, title: str) -> Path | None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     biggest = max(r["footprint_mb"] for r in points)
-    for r in points:
+    for i, r in enumerate(points):
         acc = r["accuracy"]
         ax.scatter(r["tokens_per_s"], 100 * acc["value"], s=60 + 1400 * r["footprint_mb"] / biggest, alpha=0.55)
         if acc.get("ci_low") is not None:
             ax.errorbar(r["tokens_per_s"], 100 * acc["value"], yerr=[[100 * (acc["value"] - acc["ci_low"])],
                         [100 * (acc["ci_high"] - acc["value"])]], color="grey", lw=0.8, capsize=3)
         ax.annotate(f"{r['variant']}\n{r['footprint_mb']:.0f} MB", (r["tokens_per_s"], 100 * acc["value"]),
-                    textcoords="offset points", xytext=(8, 6), fontsize=8)
+                    textcoords="offset points", xytext=(8, 6 if i % 2 == 0 else -22), fontsize=8)
     ax.set_xlabel("tokens/s (latency cell, higher is better)")
     ax.set_ylabel(f"{points[0]['accuracy']['name']} % (95% CI)")
     ax.set_title(title + " (marker area: weight memory)")
