@@ -46,11 +46,9 @@ def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester
     # the same code again, plus a template the baseline has never seen
     rerun = _run(pytester, "{precision: fp32}", "[add, sum]", f"--llama-baseline={base}")
     rerun.assert_outcomes(passed=2)
-    report = next((pytester.path / "results").glob("*/report.md"))
-    assert report.exists()
-    records = [json.loads(l) for d in (pytester.path / "results").iterdir()
-               for l in (d / "cells.jsonl").read_text().splitlines()]
-    latest = {r["key"]: r for r in records}
+    runs = sorted((pytester.path / "results").iterdir())   # run ids start with their time
+    assert len(runs) == 2 and (runs[1] / "report.md").exists()
+    latest = {r["key"]: r for r in map(json.loads, (runs[1] / "cells.jsonl").read_text().splitlines())}
     assert latest["gate::add[fp32-add]"]["baseline"]["status"] == "same"
     assert latest["gate::add[fp32-sum]"]["baseline"]["status"] == "new"
 
