@@ -69,29 +69,33 @@ def tradeoff_rows(cells: list[dict]) -> list[dict]:
     return rows
 
 
-def plot_tradeoffs(rows: list[dict], path: Path, title: str) -> Path | None:
-    """Accuracy against tokens/s, marker area proportional to the weights' footprint."""
-    points = [r for r in rows if r["accuracy"] is not None]
-    if not points:
-        return None
+def plot_tradeoffs(rows: list[dict], path: Path, title: str) -> Path:
+    """Accuracy against tokens/s, marker area proportional to the weights' footprint. When no
+    accuracy cell ran (e.g. `-k latency`), weight memory against tokens/s instead."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    with_acc = [r for r in rows if r["accuracy"] is not None]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    biggest = max(r["footprint_mb"] for r in points)
-    for i, r in enumerate(points):
+    biggest = max(r["footprint_mb"] for r in rows)
+    for i, r in enumerate(sorted(with_acc or rows, key=lambda r: r["tokens_per_s"])):  # alternate labels up/down
         acc = r["accuracy"]
-        ax.scatter(r["tokens_per_s"], 100 * acc["value"], s=60 + 1400 * r["footprint_mb"] / biggest, alpha=0.55)
-        if acc.get("ci_low") is not None:
-            ax.errorbar(r["tokens_per_s"], 100 * acc["value"], yerr=[[100 * (acc["value"] - acc["ci_low"])],
+        y = 100 * acc["value"] if with_acc else r["footprint_mb"]
+        ax.scatter(r["tokens_per_s"], y, s=60 + 1400 * r["footprint_mb"] / biggest, alpha=0.55)
+        if with_acc and acc.get("ci_low") is not None:
+            ax.errorbar(r["tokens_per_s"], y, yerr=[[100 * (acc["value"] - acc["ci_low"])],
                         [100 * (acc["ci_high"] - acc["value"])]], color="grey", lw=0.8, capsize=3)
-        ax.annotate(f"{r['variant']}\n{r['footprint_mb']:.0f} MB", (r["tokens_per_s"], 100 * acc["value"]),
+        ax.annotate(f"{r['variant']}\n{r['footprint_mb']:.0f} MB", (r["tokens_per_s"], y),
                     textcoords="offset points", xytext=(8, 6 if i % 2 == 0 else -22), fontsize=8)
     ax.set_xlabel("tokens/s (latency cell, higher is better)")
-    ax.set_ylabel(f"{points[0]['accuracy']['name']} % (95% CI)")
-    ax.set_title(title + " (marker area: weight memory)")
+    if with_acc:
+        ax.set_ylabel(f"{with_acc[0]['accuracy']['name']} % (95% CI)")
+        ax.set_title(title + " (marker area: weight memory)")
+    else:
+        ax.set_ylabel("weight memory MB")
+        ax.set_title(title + ": no accuracy cell in this run")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
@@ -107,7 +111,7 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
         rows = tradeoff_rows(cells)
         if rows:
             png = plot_tradeoffs(rows, Path(run_dir) / f"tradeoffs-{spec_name}.png", spec_name)
-            tradeoffs[spec_name] = {"rows": rows, "plot": png.name if png else None}
+            tradeoffs[spec_name] = {"rows": rows, "plot": png.name}
     text = _env(template_dir).get_template(template).render(rows_for=rows_for, tradeoffs=tradeoffs, **data)
     out = Path(run_dir) / out_name
     out.write_text(text, encoding="utf-8")
