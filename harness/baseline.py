@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .compare import compare, significant_drop
+from .compare import compare, sample_id, scores, significant_drop
 from .result import CellResult
 from .store import CELLS, SAMPLES, read_jsonl
 
@@ -29,10 +29,6 @@ class BaselineError(Exception):
     pass
 
 
-def _sample_id(row: dict) -> str:
-    return f"{row.get('subtask', '')}#{row['doc_id']}"
-
-
 def from_run(run_dir: Path) -> dict[str, Any]:
     """The baseline of a finished run folder: its ok cells, their metrics and sample scores."""
     cells = {}
@@ -40,7 +36,7 @@ def from_run(run_dir: Path) -> dict[str, Any]:
     for row in read_jsonl(Path(run_dir) / SAMPLES):
         per_metric = samples.setdefault(row["cell"], {})
         for metric, score in (row.get("scores") or {}).items():
-            per_metric.setdefault(metric, {})[_sample_id(row)] = score
+            per_metric.setdefault(metric, {})[sample_id(row)] = score
     for rec in read_jsonl(Path(run_dir) / CELLS):
         if rec["status"] != "ok":
             continue
@@ -97,9 +93,7 @@ def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None =
         if result.kind == "latency":
             _latency(name, metric.value, then["value"], tolerance or 0.25, regressions, improvements, notes)
             continue
-        now_scores = {f"{s.get('subtask', '')}#{s['doc_id']}": s["scores"][name]
-                      for s in result.samples if name in s.get("scores", {})}
-        c = compare(now_scores, base["samples"].get(name, {}), name, "baseline")
+        c = compare(scores(result.samples, name), base["samples"].get(name, {}), name, "baseline")
         if c is not None:
             line = c.describe()
             (regressions if significant_drop(c) else improvements if c.significant and c.diff > 0 else notes).append(line)

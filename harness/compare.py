@@ -36,12 +36,16 @@ class Comparison:
                 f"{self.lost} lost / {self.gained} gained, McNemar p = {self.p_value:.3g}")
 
 
-def scores(samples: list[dict], metric_key: str) -> dict[tuple[str, int], float]:
-    return {(s.get("subtask", ""), int(s["doc_id"])): float(s["scores"][metric_key])
-            for s in samples if metric_key in s.get("scores", {})}
+def sample_id(row: dict) -> str:
+    """A sample's identity across runs and variants (also the key in baseline files)."""
+    return f"{row.get('subtask', '')}#{int(row['doc_id'])}"
 
 
-def compare(candidate: dict[tuple[str, int], float], reference: dict[tuple[str, int], float],
+def scores(samples: list[dict], metric_key: str) -> dict[str, float]:
+    return {sample_id(s): float(s["scores"][metric_key]) for s in samples if metric_key in s.get("scores", {})}
+
+
+def compare(candidate: dict[str, float], reference: dict[str, float],
             metric: str, against: str, alpha: float = ALPHA) -> Comparison | None:
     """None when the two share no samples (then only their intervals can be compared)."""
     shared = sorted(set(candidate) & set(reference))

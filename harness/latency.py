@@ -16,7 +16,7 @@ from typing import Callable
 
 from .engine import BatchTiming, CudaTimer, Decoder, WallTimer
 from .matrix import Cell
-from .memory import PeakMemory, footprint_mb
+from .memory import PeakMemory
 from .result import CellResult, Metric
 
 # (one round, rounds, warm-up rounds) -> None; the pytest plugin passes pytest-benchmark's
@@ -126,7 +126,7 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
         rounds_runner(one_round, settings.rounds, settings.warmup)
     if short:
         raise RuntimeError(f"{len(short)} rows stopped short of {settings.new_tokens} tokens")
-    result.metrics = summarize(counted, peak.rss_peak_mb, peak.gpu_peak_mb, footprint_mb(loaded.model))
+    result.metrics = summarize(counted, peak.rss_peak_mb, peak.gpu_peak_mb, loaded.footprint_bytes / 2**20)
     result.n_samples = len(prompts)
     result.data_source = "default latency prompts (20, shipped)" if settings.prompts == "default" else settings.prompts
     result.weights_id = loaded.weights_id

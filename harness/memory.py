@@ -64,7 +64,3 @@ class PeakMemory:
             torch.cuda.synchronize()
             self.peak.gpu_peak_mb = torch.cuda.max_memory_allocated() / 2**20
 
-
-def footprint_mb(model) -> float:
-    """Bytes held by the model's parameters and buffers (quantized weights at their packed size)."""
-    return model.get_memory_footprint() / 2**20

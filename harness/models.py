@@ -80,13 +80,21 @@ def _quantization(variant: Variant, torch):
     return None
 
 
+def resolve_device(variant: Variant) -> str:
+    if variant.device != "auto":
+        return variant.device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
     import torch
     from transformers import AutoModelForCausalLM
 
     started = time.perf_counter()
     location, extra, weights_id = weights_location(source)
-    device = variant.device if variant.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(variant)
     kwargs: dict[str, Any] = dict(extra, trust_remote_code=source.trust_remote_code,
                                   attn_implementation=variant.attn)
     quant = _quantization(variant, torch)
@@ -159,11 +167,7 @@ class ModelHandle:
 
     @property
     def device(self) -> str:
-        if self.variant.device != "auto":
-            return self.variant.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.variant)
 
     @property
     def max_length(self) -> int:

@@ -40,8 +40,7 @@ class BenchSession:
         self.catalog = TaskCatalog()
         self.cache = GenerationCache(settings.cache_dir or cache_root() / "generations", settings.cache_mode)
         self._store: RunStore | None = None
-        self.results: list[CellResult] = []
-        self.done: dict[str, CellResult] = {}
+        self.done: dict[str, CellResult] = {}  # by cell key, in the order the cells finished
         self.baseline = baseline.load(settings.baseline) if settings.baseline else None
 
     @property
@@ -52,6 +51,10 @@ class BenchSession:
             self._store = RunStore(self.settings.results_dir, self.settings.run_id)
             self._store.write_run_info(probe().describe())
         return self._store
+
+    @property
+    def results(self) -> list[CellResult]:
+        return list(self.done.values())
 
     def skip_reason(self, cell: Cell) -> str | None:
         from .machine import probe, skip_reason
@@ -104,7 +107,6 @@ class BenchSession:
         if not result.wall_s:
             result.wall_s = time.perf_counter() - started
         self.store.add(result, {"spec_line": cell.task.line})
-        self.results.append(result)
         self.done[cell.key] = result
         return result
 
