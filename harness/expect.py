@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .compare import compare, scores, significant_drop
+from .compare import compare, non_inferior, scores, significant_drop
 from .result import CellResult, Metric, Verdict
 from .spec import Bound
 
@@ -24,7 +24,7 @@ def check_bound(bound: Bound, metric: Metric | None, available: list[str]) -> Ve
                        f"metric {bound.metric!r} was not reported; this cell reports: {', '.join(available)}",
                        bound.line)
     v, lo, hi = metric.value, metric.ci_low, metric.ci_high
-    use_ci = bound.check == "interval" and lo is not None and lo == lo
+    use_ci = bound.how == "interval" and lo is not None and lo == lo
     failures = []
     if bound.min is not None and (hi if use_ci else v) < bound.min:
         failures.append(f"below min {bound.min:g}")
@@ -36,7 +36,10 @@ def check_bound(bound: Bound, metric: Metric | None, available: list[str]) -> Ve
         if outside:
             failures.append(f"outside paper {bound.paper:g} ± {bound.tolerance:g}")
     how = "95% CI" if use_ci else "value"
-    message = f"{bound.metric} = {_fmt(metric)}; " + (
+    paper = ""
+    if bound.paper is not None:
+        paper = f"; paper {bound.paper:g} ({bound.source or 'no source given'}), delta {v - bound.paper:+.4f}"
+    message = f"{bound.metric} = {_fmt(metric)}{paper}; " + (
         f"{how} {' and '.join(failures)}" if failures else f"meets {bound.describe()}")
     return Verdict(bound.metric, bound.describe(), not failures, message, bound.line, v)
 
@@ -58,10 +61,15 @@ def check_relative(bound: Bound, result: CellResult, ref: CellResult | None) -> 
         c = compare(scores(result.samples, mine.name), scores(ref.samples, theirs.name), bound.metric, bound.vs)
         if c is None:
             return verdict(False, f"{bound.vs}'s cell shares no samples with this one; a paired test needs the same items")
-        result.comparisons.append(c.as_dict())
+        result.comparisons.append(c.as_dict() | {"reading": bound.reading, "max_drop": bound.max_drop})
         notes.append(c.describe())
-        if significant_drop(c, bound.max_drop):
-            failures.append(f"a significant drop of {-100 * c.diff:.1f} pts, more than the {100 * bound.max_drop:g} allowed")
+        if bound.reading == "non_inferiority":
+            if not non_inferior(c, bound.max_drop):
+                failures.append(f"no evidence that the drop stays within {100 * bound.max_drop:g} pts: "
+                                f"the 95% CI reaches {100 * c.ci_low:+.1f}")
+        elif significant_drop(c, bound.max_drop):
+            failures.append(f"evidence of a drop beyond {100 * bound.max_drop:g} pts: "
+                            f"the whole 95% CI is below {-100 * bound.max_drop:+.1f}")
     ratio = mine.value / theirs.value if theirs.value else float("inf")
     if bound.min_ratio is not None or bound.max_ratio is not None:
         notes.append(f"{bound.metric} = {mine.value:.4g} vs {bound.vs} {theirs.value:.4g}: ratio {ratio:.3f}")

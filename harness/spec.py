@@ -62,13 +62,35 @@ class Variant:
 
 @dataclass(frozen=True)
 class Generation:
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    seed: int = 1234
+    """The spec's generation settings. `None` leaves the task's own setting in force (its
+    `max_gen_toks`, `do_sample`, `temperature`, `top_p`), as lm-eval would run it."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_new_tokens: int | None = None
+    seed: int = 1234            # sampling: each item's seed derives from it, the item and the repeat
     batch_size: int | str = 8
 
     def merged(self, override: dict[str, Any] | None) -> "Generation":
+        return replace(self, **override) if override else self
+
+    def given(self) -> dict[str, Any]:
+        """The decoding settings the spec sets explicitly."""
+        return {k: v for k, v in (("temperature", self.temperature), ("top_p", self.top_p),
+                                  ("max_new_tokens", self.max_new_tokens)) if v is not None}
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Every random source of an evaluation, seeded as lm-eval's `simple_evaluate` seeds them
+    by default, so few-shot exemplars (and all else) match upstream lm-eval."""
+
+    random: int = 0
+    numpy: int = 1234
+    torch: int = 1234
+    fewshot: int = 1234
+
+    def merged(self, override: dict[str, Any] | None) -> "Seeds":
         return replace(self, **override) if override else self
 
 
@@ -82,19 +104,27 @@ class Bound:
     paper: float | None = None
     tolerance: float | None = None
     source: str | None = None
-    check: str = "strict"  # strict: point estimate; interval: the 95% CI decides
+    check: str | None = None  # strict: point estimate; interval: the 95% CI decides (paper's default)
     vs: str | None = None  # relative bounds: the variant compared against
     max_drop: float | None = None
+    reading: str = "detect"  # max_drop: detect (fail on evidence of a larger drop) | non_inferiority
+    assume: float | None = None  # the accuracy expected of the reference (vs) or of this cell
     min_ratio: float | None = None
     max_ratio: float | None = None
     only: tuple[str, ...] = ()  # variants this bound applies to; empty: all
     line: int | None = field(default=None, compare=False)
 
+    @property
+    def how(self) -> str:
+        """strict or interval: paper values are judged by their interval unless told otherwise."""
+        return self.check or ("interval" if self.paper is not None else "strict")
+
     def describe(self) -> str:
         if self.vs is not None:
             parts = []
             if self.max_drop is not None:
-                parts.append(f"drop vs {self.vs} <= {self.max_drop:g} (paired)")
+                reading = "non-inferior" if self.reading == "non_inferiority" else "no significant drop"
+                parts.append(f"{reading} vs {self.vs} beyond {self.max_drop:g} (paired)")
             if self.min_ratio is not None:
                 parts.append(f">= {self.min_ratio:g} x {self.vs}")
             if self.max_ratio is not None:
@@ -108,7 +138,7 @@ class Bound:
         if self.paper is not None:
             parts.append(f"paper {self.paper:g} ± {self.tolerance:g}")
         text = " and ".join(parts)
-        return f"{text} ({self.check})" if self.check != "strict" else text
+        return f"{text} ({self.how})" if self.how != "strict" else text
 
 
 @dataclass(frozen=True)
@@ -167,6 +197,9 @@ class Task:
     expect: tuple[Bound, ...] = ()
     requires: Requires = field(default_factory=Requires)
     allow_code_execution: bool = False
+    repeats: int = 1              # samples per item: pass@k and maj@k when > 1
+    choices: str | tuple[str, ...] | None = None  # inline multiple choice: a field name or templates
+    seeds: Seeds = field(default_factory=Seeds)
     line: int | None = field(default=None, compare=False)
 
     @property

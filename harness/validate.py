@@ -19,7 +19,7 @@ import jsonschema
 
 from .errors import SpecError, SpecInvalid, format_path
 from .spec import (Adapter, Bound, Generation, InlineData, Latency, ModelSource, Nf4, Requires,
-                   Spec, Task, Template, Variant)
+                   Seeds, Spec, Task, Template, Variant)
 from .yamlmarks import Marks, load_marked
 
 SPEC_MARKER = re.compile(r"(?m)^spec\s*:")
@@ -136,6 +136,9 @@ class _Checker:
         if "nf4" in raw and precision != "nf4":
             self.error(path + ("nf4",), "`nf4:` settings need `precision: nf4`",
                        "remove the nf4 block or set precision: nf4")
+        if raw.get("attn") == "flash_attention_2" and raw.get("device") == "cpu":
+            self.error(path + ("attn",), "flash_attention_2 runs only on a CUDA GPU, and this variant asks for device: cpu",
+                       "use attn: sdpa (or eager) on a CPU, or device: cuda")
         adapter = None
         if raw.get("adapter"):
             a = raw["adapter"]
@@ -184,6 +187,12 @@ class _Checker:
                 self.error(path + ("only", i), f"`only` names {name!r}, which is no variant of this spec",
                            did_you_mean(name, names) or f"variants: {', '.join(names)}")
         relative = (b.max_drop, b.min_ratio, b.max_ratio)
+        if "reading" in raw and b.max_drop is None:
+            self.error(path + ("reading",), "`reading:` applies to a paired `max_drop` bound",
+                       "remove it, or add vs: and max_drop:")
+        if b.check is not None and b.vs is not None:
+            self.error(path + ("check",), "`check:` applies to absolute bounds; a paired bound is judged by its interval",
+                       "remove it")
         if b.vs is not None:
             if b.vs not in names:
                 hint = did_you_mean(b.vs, names) or f"variants: {', '.join(names)}"
@@ -208,7 +217,7 @@ class _Checker:
         return b
 
     def task(self, name: str, raw: dict, templates: dict, generation: Generation,
-             requires: Requires, variants: tuple[Variant, ...]) -> Task:
+             requires: Requires, variants: tuple[Variant, ...], seeds: Seeds) -> Task:
         from .data import has_sample
 
         path = ("tasks", name)
@@ -237,6 +246,9 @@ class _Checker:
         elif data == "sample" and not has_sample(raw["lm_eval"]):
             self.error(path + ("data",), f"no built-in sample exists for {raw['lm_eval']!r}",
                        "use data: dir or hub, or inline JSONL files")
+        if "choices" in raw and not isinstance(data, InlineData):
+            self.error(path + ("choices",), "`choices:` makes an inline multiple-choice task; it needs `data: {test: ...}`",
+                       "lm-eval tasks bring their own choices: remove it")
         for i, t in enumerate(raw.get("templates", [])):
             if t not in templates:
                 hint = did_you_mean(t, templates) or f"templates defined: {', '.join(templates) or 'none'}"
@@ -253,6 +265,7 @@ class _Checker:
             else:
                 expect.append(self.bound(metric, given, path + ("expect", metric), variants))
         expect = tuple(expect)
+        self.cycles(path, expect)
         return Task(name=name, lm_eval=raw.get("lm_eval"), latency=latency,
                     variants=tuple(raw.get("variants", ())), data=data, target=raw.get("target"),
                     stop=tuple(raw.get("stop", ())), num_fewshot=raw.get("num_fewshot"),
@@ -260,7 +273,33 @@ class _Checker:
                     filter=raw.get("filter"), generation=generation.merged(raw.get("generation")),
                     expect=expect, requires=requires.merged(raw.get("requires")),
                     allow_code_execution=raw.get("allow_code_execution", False),
+                    repeats=raw.get("repeats", 1), seeds=seeds,
+                    choices=tuple(raw["choices"]) if isinstance(raw.get("choices"), list) else raw.get("choices"),
                     line=self.marks.line(path))
+
+    def cycles(self, path: tuple, bounds: list[Bound]) -> None:
+        """`vs:` bounds form a graph over variants; a cycle has no variant to run first."""
+        edges: dict[str, set[str]] = {}
+        for b in bounds:
+            if b.vs is None:
+                continue
+            for v in (b.only or [v.name for v in self.spec_variants]):
+                if v != b.vs:
+                    edges.setdefault(v, set()).add(b.vs)
+
+        def reach(start: str, goal: str, seen: set) -> bool:
+            for nxt in edges.get(start, ()):
+                if nxt == goal or (nxt not in seen and reach(nxt, goal, seen | {nxt})):
+                    return True
+            return False
+
+        for b in bounds:
+            if b.vs is not None and reach(b.vs, b.vs, set()):
+                self.errors.append(SpecError(self.file, b.line, format_path(path + ("expect", b.metric)),
+                                             f"`vs: {b.vs}` bounds form a cycle: {b.vs} is compared, through other "
+                                             "variants, with itself, so no variant can run first",
+                                             "compare every variant with one reference and limit the bound with `only:`"))
+                return
 
     def latency(self, raw: dict, path: tuple) -> Latency:
         prompts = raw.get("prompts", "default")
@@ -270,11 +309,12 @@ class _Checker:
 
     def build(self) -> Spec:
         model = self.model()
-        variants = self.variants()
+        variants = self.spec_variants = self.variants()
         templates = self.templates()
         generation = Generation().merged(self.data.get("generation"))
         requires = Requires().merged(self.data.get("requires"))
-        tasks = tuple(self.task(n, raw, templates, generation, requires, variants)
+        seeds = Seeds().merged(self.data.get("seeds"))
+        tasks = tuple(self.task(n, raw, templates, generation, requires, variants, seeds)
                       for n, raw in self.data["tasks"].items())
         return Spec(path=self.file, name=self.data.get("name", self.file.stem), model=model,
                     variants=variants, templates=templates, tasks=tasks,
@@ -290,10 +330,17 @@ def _axis_label(key: str, value: Any) -> str:
     return str(value)
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read, validate and type one spec file; raises SpecInvalid with every error found."""
+def load_spec(path: str | Path, *, data_dir: Path | None = None, baseline: dict | None = None) -> Spec:
+    """Read, validate and type one spec file; raises SpecInvalid with every error found.
+
+    Every accuracy bound is checked for power (see `power`): a bound no outcome can fail is
+    an error. `data_dir` and `baseline` give dataset sizes and reference accuracies."""
     path = Path(path)
-    data, marks = load_marked(path)
+    try:
+        data, marks = load_marked(path)
+    except UnicodeDecodeError as exc:
+        raise SpecInvalid([SpecError(path, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                     "save the spec as UTF-8")]) from None
     if not isinstance(data, dict):
         raise SpecInvalid([SpecError(path, 1, "", "a spec must be a mapping of keys",
                                      "start the file with `spec: 1`")])
@@ -305,4 +352,9 @@ def load_spec(path: str | Path) -> Spec:
     spec = checker.build()
     if checker.errors:
         raise SpecInvalid(checker.errors)
+    from .bounds import powerless
+
+    errors = powerless(spec, data_dir, baseline)
+    if errors:
+        raise SpecInvalid(errors)
     return spec

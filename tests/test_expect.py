@@ -20,11 +20,16 @@ def test_interval_fails_only_when_the_whole_interval_is_on_the_wrong_side():
     assert not v.passed and "95% CI below min 0.5" in v.message
 
 
-def test_paper_value_with_tolerance():
-    b = Bound("exact_match", paper=0.796, tolerance=0.03)
-    assert check_bound(b, metric(0.78, 0.7, 0.85), []).passed
+def test_paper_value_is_judged_by_its_interval_unless_told_otherwise():
+    b = Bound("exact_match", paper=0.796, tolerance=0.03, source="Llama 3 card")
+    assert b.how == "interval"
+    # 0.70 is outside 0.796 ± 0.03, but its interval reaches the band: consistent
     v = check_bound(b, metric(0.70, 0.6, 0.8), [])
-    assert not v.passed and "outside paper 0.796 ± 0.03" in v.message
+    assert v.passed and "paper 0.796 (Llama 3 card), delta -0.0960" in v.message
+    v = check_bound(b, metric(0.55, 0.45, 0.65), [])
+    assert not v.passed and "95% CI outside paper 0.796 ± 0.03" in v.message
+    strict = Bound("exact_match", paper=0.796, tolerance=0.03, check="strict")
+    assert not check_bound(strict, metric(0.70, 0.6, 0.8), []).passed
 
 
 def test_unknown_metric_names_what_exists():
@@ -51,14 +56,27 @@ def test_paired_drop_within_noise_passes_and_a_significant_one_fails():
 
     bound = Bound("exact_match", vs="fp32", max_drop=0.02, line=9)
     ref = _cell("fp32", [1] * 30 + [0] * 10)
-    noisy = _cell("nf4", [1] * 27 + [0] * 13)            # 3 lost: McNemar p = 0.25
+    noisy = _cell("nf4", [1] * 27 + [0] * 13)            # 3 lost: p = 0.083, interval reaches above -2 pts
     (v,) = check(noisy, (bound,), {"fp32": ref}.get)
-    assert v.passed and "3 lost / 0 gained" in v.message and "p = 0.25" in v.message
-    assert noisy.comparisons[0]["diff"] == -3 / 40 and noisy.comparisons[0]["against"] == "fp32"
+    assert v.passed and "3 lost / 0 gained" in v.message and "p = 0.0833" in v.message
+    c = noisy.comparisons[0]
+    assert c["diff"] == -3 / 40 and c["against"] == "fp32" and c["ci_high"] > -0.02 and c["reading"] == "detect"
 
-    broken = _cell("nf4", [0] * 40)                       # 30 lost: p ~ 2e-9
+    broken = _cell("nf4", [0] * 40)                       # 30 lost
     (v,) = check(broken, (bound,), {"fp32": ref}.get)
-    assert not v.passed and "significant drop of 75.0 pts" in v.message and v.line == 9
+    assert not v.passed and "evidence of a drop beyond 2 pts" in v.message and v.line == 9
+
+
+def test_non_inferiority_passes_only_with_evidence():
+    from harness.expect import check
+
+    ni = Bound("exact_match", vs="fp32", max_drop=0.05, reading="non_inferiority")
+    ref = _cell("fp32", [1] * 150 + [0] * 50)
+    same = _cell("int8", [1] * 150 + [0] * 50)            # identical on 200 items: CI [-1.9, +1.9] pts
+    assert check(same, (ni,), {"fp32": ref}.get)[0].passed
+    few_ref, few = _cell("fp32", [1] * 15 + [0] * 5), _cell("int8", [1] * 15 + [0] * 5)
+    (v,) = check(few, (ni,), {"fp32": few_ref}.get)          # identical, but 20 items prove little
+    assert not v.passed and "no evidence that the drop stays within 5 pts" in v.message
 
 
 def test_a_significant_drop_within_max_drop_passes():

@@ -32,7 +32,8 @@ def test_valid_spec_builds_typed_objects(write_spec):
     assert spec.model.kind == "embedded" and spec.model.trust_remote_code is False
     assert [v.name for v in spec.variants] == ["fp32"]
     assert spec.tasks[0].templates == ("plain",)
-    assert spec.tasks[0].generation.max_new_tokens == 256
+    # generation left to the task unless the spec sets it; lm-eval's few-shot seeds by default
+    assert spec.tasks[0].generation.max_new_tokens is None and spec.tasks[0].seeds.fewshot == 1234
 
 
 def test_every_error_of_a_file_is_reported_with_line_and_hint(write_spec):
@@ -136,3 +137,74 @@ def test_a_list_of_bounds_on_one_metric(write_spec):
     low, paired = spec.tasks[0].expect
     assert low.min == 0.1 and low.line == 15
     assert paired.vs == "fp32" and paired.max_drop == 0.02 and paired.line == 16
+
+
+def test_a_bound_no_outcome_can_fail_is_refused_with_the_n_it_needs(write_spec, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join('{"q": "%d", "a": "%d"}\n' % (i, i) for i in range(16)))
+    path = write_spec(f"""
+        spec: 1
+        model: {{embedded: smollm2-135m-instruct}}
+        variants: {{fp32: {{precision: fp32}}, nf4: {{precision: nf4}}}}
+        templates: {{t: "{{{{ q }}}}"}}
+        tasks:
+          echo:
+            data: {{test: {rows}}}
+            target: "{{{{ a }}}}"
+            templates: [t]
+            expect:
+              exact_match:
+                - {{min: 0.0}}
+                - {{vs: fp32, max_drop: 0.10, assume: 0.19}}
+                - {{max: 1.0}}
+        """)
+    errs = errors_of(path)
+    assert f"{path}:12: tasks.echo.expect.exact_match: no outcome can fail this bound with 16 items " \
+           "(remove it, or choose a bound a result could miss)" in errs
+    assert f"{path}:13: tasks.echo.expect.exact_match: no outcome can fail this bound with 16 items " \
+           "and a reference accuracy of 0.19 (assume:) (it needs at least 45 items: raise `limit:`, or add data)" in errs
+    assert any(e.startswith(f"{path}:14:") for e in errs) and len(errs) == 3
+
+
+def test_vs_cycles_and_conflicting_settings_are_errors(write_spec):
+    path = write_spec("""
+        spec: 1
+        model: {embedded: smollm2-135m-instruct}
+        variants:
+          a: {precision: fp32}
+          b: {precision: nf4}
+          c: {precision: fp32, attn: flash_attention_2, device: cpu}
+        tasks:
+          t:
+            lm_eval: gsm8k
+            data: sample
+            limit: 100
+            expect:
+              exact_match:
+                - {vs: a, max_drop: 0.1, only: [b]}
+                - {vs: b, max_drop: 0.1, only: [a]}
+        """)
+    errs = errors_of(path)
+    assert any(":6: variants.c.attn: flash_attention_2 runs only on a CUDA GPU" in e for e in errs)
+    assert any(":14: tasks.t.expect.exact_match: `vs: a` bounds form a cycle" in e for e in errs)
+
+
+def test_a_spec_that_is_not_utf8_is_an_error_not_a_crash(tmp_path):
+    path = tmp_path / "latin.yaml"
+    path.write_bytes("spec: 1\nname: caf\xe9\n".encode("latin-1"))
+    (err,) = errors_of(path)
+    assert err.startswith(f"{path}: not UTF-8 text") and "save the spec as UTF-8" in err
+
+
+def test_validate_prints_each_bounds_power(tmp_path, capsys):
+    from harness.cli import main
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("spec: 1\nmodel: {embedded: smollm2-135m-instruct}\nvariants: {fp32: {}, nf4: {precision: nf4}}\n"
+                    "tasks:\n  t:\n    lm_eval: gsm8k\n    data: sample\n    limit: 40\n    expect:\n"
+                    "      exact_match:\n        - {min: 0.5}\n        - {vs: fp32, max_drop: 0.05, assume: 0.8}\n")
+    assert main(["validate", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert f"{spec}:11: t: exact_match >= 0.5: n=40; MDE" in out
+    assert f"{spec}:12: t: exact_match no significant drop vs fp32 beyond 0.05 (paired): n=40, " \
+           "reference 0.80 (assume:); detects a true drop of" in out
