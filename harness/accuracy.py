@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
+import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import asdict
 from pathlib import Path
 
 from .gencache import GenerationCache
@@ -31,6 +34,25 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def seed_everything(seeds, tasks: dict) -> None:
+    """Seed every random source as lm-eval's `simple_evaluate` does, so the few-shot
+    exemplars (and anything else drawn at random) are upstream lm-eval's."""
+    import numpy as np
+    import torch
+
+    random.seed(seeds.random)
+    np.random.seed(seeds.numpy)
+    torch.manual_seed(seeds.torch)
+    for task in _leaf_tasks(tasks):
+        task.set_fewshot_seed(seed=seeds.fewshot)
+
+
+def _leaf_tasks(tree) -> list:
+    if isinstance(tree, dict):
+        return [t for v in tree.values() for t in _leaf_tasks(v)]
+    return [tree]
+
+
 def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir: Path | None,
                  cache: GenerationCache | None = None) -> CellResult:
     from lm_eval import evaluator
@@ -42,6 +64,7 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
     plan = tasks_for(cell, catalog, data_dir)
     result.config_hash = plan.config_hash
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
+    seed_everything(cell.task.seeds, plan.tasks)
     out = evaluator.evaluate(lm, plan.tasks, limit=cell.task.limit, log_samples=True,
                              bootstrap_iters=1000, apply_chat_template=chat,
                              fewshot_as_multiturn=bool(chat and plan.num_fewshot), verbosity="ERROR",
@@ -51,10 +74,19 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
     result.data_source = plan.data_source
     result.is_sample_data = "sample" in plan.data_source
     result.weights_id = loaded.weights_id
+    result.weights_origin = loaded.origin
+    result.prompt = {"chat_template": chat, "num_fewshot": plan.num_fewshot,
+                     "fewshot_as_multiturn": bool(chat and plan.num_fewshot), "seeds": asdict(cell.task.seeds),
+                     "repeats": cell.task.repeats}
+    result.generation = _generation_record(lm, own=bool(cell.task.lm_eval))
     logged = [(task_name, s) for task_name, rows in out["samples"].items() for s in rows]
     result.samples = _samples(logged, lm, plan.primary_filter)
     result.n_samples = len(result.samples)
     result.metrics = _metrics(out["results"][plan.name], result.samples)
+    if cell.task.repeats > 1:
+        leaves = {t.config.task: t for t in _leaf_tasks(plan.tasks)}
+        result.metrics.update(_repeat_metrics(result.samples, logged, leaves, plan.primary_filter,
+                                              cell.task.repeats))
     result.engine = {"requests": lm.stats.requests, "cached": lm.stats.cached,
                      "new_tokens": lm.stats.new_tokens, "generate_s": round(lm.stats.generate_s, 3),
                      "tokens_per_s": round(lm.stats.new_tokens / lm.stats.generate_s, 2) if lm.stats.generate_s else None,
@@ -62,9 +94,80 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
     return result
 
 
+def _generation_record(lm: HarnessLM, own: bool) -> dict:
+    """The task's own decoding settings next to the effective ones, and which the spec changed
+    (an inline task has no settings of its own: only the effective ones are recorded)."""
+    if not lm.stats.settings:
+        return {}
+    first = lm.stats.settings[0]
+    if not own:
+        return {"task": None, "effective": first["effective"], "overridden": []}
+    return {"task": first["task"], "effective": first["effective"], "overridden": first["overridden"],
+            **({"variants": lm.stats.settings} if len(lm.stats.settings) > 1 else {})}
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def _per_repeat(task, flt: str, doc: dict, outputs: list[str]) -> tuple[list, list[dict]]:
+    """Each repeat's extracted answer and metrics under filter `flt`, scored by lm-eval's own
+    filters (minus the step that keeps only the first repeat) and `process_results`."""
+    from lm_eval.filters.selection import MajorityVoteFilter, TakeFirstFilter
+
+    ensemble = next((f for f in task._filters if f.name == flt), None)
+    extracted = []
+    for text in outputs:
+        value = [[text]]
+        for make in (ensemble.filters if ensemble else []):
+            step = make()
+            if isinstance(step, (TakeFirstFilter, MajorityVoteFilter)):
+                continue
+            value = list(step.apply(value, [doc]))
+        got = value[0]
+        extracted.append(got[0] if isinstance(got, (list, tuple)) and got else got)
+    return extracted, [task.process_results(doc, [x]) for x in extracted]
+
+
+def _repeat_metrics(samples: list[dict], logged, tasks: dict, flt: str, k: int) -> dict[str, Metric]:
+    """pass@1, pass@k and maj@k over the k samples of each item, for the task's 0/1 metrics."""
+    per_metric: dict[str, list[float]] = defaultdict(list)
+    by_id = {(row["subtask"], row["doc_id"]): row for row in samples}
+    for task_name, s in logged:
+        if s.get("filter", "none") != flt:
+            continue
+        resps = s["resps"][0] if len(s["resps"]) == 1 else s["resps"]   # one request: its k responses
+        outputs = [str(r) for r in resps]
+        extracted, scored = _per_repeat(tasks[task_name], flt, s["doc"], outputs)
+        row = by_id[(task_name, int(s["doc_id"]))]
+        row["repeats"] = [{"output": o, "extracted": x, "scores": m} for o, x, m in zip(outputs, extracted, scored)]
+        for metric in scored[0] if scored else {}:
+            values = [float(m[metric]) for m in scored]
+            if not all(v in (0.0, 1.0) for v in values):
+                continue
+            c = int(sum(values))
+            vote = Counter(map(str, extracted)).most_common(1)[0][0]
+            maj = float(tasks[task_name].process_results(s["doc"], [extracted[[str(x) for x in extracted].index(vote)]])[metric])
+            for name, value in ((f"{metric}_pass@1", c / k), (f"{metric}_pass@{k}", pass_at_k(k, c, k)),
+                                (f"{metric}_maj@{k}", maj)):
+                key = f"{name},{flt}"
+                row["scores"][key] = value
+                per_metric[key].append(value)
+    out = {}
+    for key, values in per_metric.items():
+        interval, method = proportion_interval(values)
+        mean = sum(values) / len(values)
+        out[key] = Metric(name=key, value=mean, stderr=None, ci_low=interval.low, ci_high=interval.high,
+                          ci_method=method, n=len(values))
+    return out
+
+
 def _samples(logged: list[tuple[str, dict]], lm: HarnessLM, chosen: str) -> list[dict]:
     """One row per document (per subtask for groups), all filters' answers and scores on it."""
-    by_prompt = {r["prompt"]: r for r in lm.stats.records}
+    by_prompt = {r["prompt"]: r for r in lm.stats.records if not r.get("repeat")}
     docs: dict[tuple[str, int], dict] = {}
     for task_name, s in logged:
         doc_id = int(s["doc_id"])

@@ -47,6 +47,39 @@ def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def gguf_origin(gguf: Path) -> str:
+    """How a GGUF file stores its weights, e.g. 'GGUF Q4_1 (Q4_1 x210, F32 x61, Q8_0 x1 tensors)'."""
+    from collections import Counter
+
+    import gguf as gguf_lib
+
+    reader = gguf_lib.GGUFReader(gguf)
+    kinds = Counter(t.tensor_type.name for t in reader.tensors)
+    field = reader.fields.get("general.file_type")
+    name = None
+    if field is not None:
+        try:
+            name = gguf_lib.LlamaFileType(int(field.parts[field.data[0]][0])).name.removeprefix("MOSTLY_")
+        except ValueError:
+            name = None
+    name = name or kinds.most_common(1)[0][0]
+    listed = ", ".join(f"{k} x{v}" for k, v in kinds.most_common())
+    return f"GGUF {name} ({listed} tensors)"
+
+
+def origin_of(folder: Path, gguf: Path) -> str:
+    """The published form of a dequantized folder's weights, worked out once and kept beside them."""
+    path = folder / "ORIGIN"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        text = gguf_origin(gguf)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text + "\n")
+        os.replace(tmp, path)
+        return text
+
+
 def dequantized(gguf: Path, root: Path | None = None) -> tuple[Path, str]:
     """Dequantize a GGUF file once into `<cache>/models/<stem>-<sha>/`; returns (dir, sha256).
 

@@ -76,7 +76,7 @@ class Decoder:
         return any(s in tail for s in stops)
 
     def generate(self, rows: list[list[int]], max_new_tokens: int, stops: list[str] = (),
-                 temperature: float = 0.0, top_p: float = 1.0, generator=None,
+                 temperature: float = 0.0, top_p: float = 1.0, generators: list | None = None,
                  timing: BatchTiming | None = None, batch_size: int | None = None,
                  refill: bool = True, ignore_eos: bool = False,
                  on_done: Callable[[int, Generated], None] | None = None) -> list[Generated]:
@@ -89,6 +89,8 @@ class Decoder:
         Latency cells pass `refill=False` to time fixed batches and `ignore_eos=True` so every
         row generates exactly `max_new_tokens`. `on_done(i, generated)` is
         called as each row finishes, so callers can keep finished work if a run is killed.
+        When sampling, `generators[i]` draws row i's tokens and nothing else, so a row's sample
+        does not depend on which rows share its batch.
         """
         import torch
 
@@ -111,7 +113,8 @@ class Decoder:
         with torch.inference_mode():
             active, batch = admit(size)
             while active:
-                token = _pick(batch.logits, temperature, top_p, generator)
+                token = _pick(batch.logits, temperature, top_p,
+                              [generators[r] for r in active] if generators else None)
                 picked = token.tolist()
                 marks.append(self.timer.mark())
                 keep = []
@@ -249,10 +252,10 @@ def _merge(a: _Batch, b: _Batch) -> _Batch:
                   logits=torch.cat([a.logits, b.logits]))
 
 
-def _pick(logits, temperature: float, top_p: float, generator):
+def _pick(logits, temperature: float, top_p: float, generators):
     import torch
 
-    if temperature <= 0:
+    if temperature <= 0 or generators is None:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     if top_p < 1.0:
@@ -260,4 +263,4 @@ def _pick(logits, temperature: float, top_p: float, generator):
         drop = sorted_p.cumsum(-1) - sorted_p > top_p
         sorted_p[drop] = 0
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return torch.cat([torch.multinomial(probs[j], 1, generator=g) for j, g in enumerate(generators)])

@@ -1,7 +1,8 @@
 """Content-addressed generation cache: one small JSON file per generated output.
 
-The key covers everything that decides an output: model weights, variant, tokenizer,
-rendered prompt, generation settings and harness version. Entries are written to a temp
+The key covers everything that decides an output: the weights' content, the adapter's
+content, the variant, device, library versions, the engine's own source, tokenizer, rendered
+prompt, every generation setting, the repeat index and the item's seed. Entries are written to a temp
 file and renamed, so parallel workers never see half an entry and a killed run leaves
 none; the next run reuses every entry that finished.
 """
@@ -16,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 MODES = ("on", "off", "read-only")
+GENCACHE_ENV = "LLAMA_GENCACHE_DIR"   # the generation cache's folder, when not the default
+
+
+def default_cache_dir() -> Path:
+    from .embedded import cache_root
+
+    return Path(os.environ.get(GENCACHE_ENV) or cache_root() / "generations")
 
 
 def cache_key(**parts: Any) -> str:

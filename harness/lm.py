@@ -23,6 +23,8 @@ from .machine import available_memory_gb
 from .models import LoadedModel, ModelHandle
 from .spec import Generation
 
+DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default when a task names none
+
 
 @dataclass
 class EngineStats:
@@ -31,11 +33,37 @@ class EngineStats:
     new_tokens: int = 0
     generate_s: float = 0.0
     records: list[dict] = field(default_factory=list)  # one per generate_until request
+    settings: list[dict] = field(default_factory=list)  # each distinct (task's, effective) pair
 
 
 def _tokenizer_id(tokenizer) -> str:
     vocab = json.dumps(sorted(tokenizer.get_vocab().items())[:2000]) + str(len(tokenizer))
     return hashlib.sha256((vocab + (tokenizer.chat_template or "")).encode()).hexdigest()[:16]
+
+
+def task_settings(gen_kwargs: dict) -> dict:
+    """A task's own decoding settings, read as lm-eval's HF backend reads them."""
+    until = gen_kwargs.get("until") or []
+    until = [until] if isinstance(until, str) else list(until)
+    max_toks = next((gen_kwargs[k] for k in ("max_gen_toks", "max_new_tokens", "max_tokens")
+                     if gen_kwargs.get(k) is not None), DEFAULT_MAX_GEN_TOKS)
+    sample = bool(gen_kwargs.get("do_sample", False))
+    temperature = float(gen_kwargs.get("temperature", 1.0 if sample else 0.0)) if sample else 0.0
+    return {"until": until, "max_new_tokens": int(max_toks), "temperature": temperature,
+            "top_p": float(gen_kwargs.get("top_p", 1.0)) if sample else 1.0}
+
+
+def effective_settings(gen_kwargs: dict, generation: Generation) -> tuple[dict, dict]:
+    """(task's settings, effective settings): the spec's explicit values over the task's."""
+    own = task_settings(gen_kwargs)
+    return own, own | generation.given() | {"seed": generation.seed}
+
+
+def item_seed(seed: int, prompt: str, repeat: int) -> int:
+    """A sampled item's own seed: from the spec seed, the item's prompt and the repeat index,
+    so its sample does not depend on batching, order, resumption or cache hits."""
+    digest = hashlib.sha256(f"{seed}\x00{repeat}\x00{prompt}".encode()).hexdigest()
+    return int(digest[:15], 16)
 
 
 class HarnessLM(TemplateLM):
@@ -106,55 +134,75 @@ class HarnessLM(TemplateLM):
 
             free = torch.cuda.mem_get_info()[0]
         else:
-            free = available_memory_gb() * 2**30
+            free_gb = available_memory_gb()
+            if free_gb is None:    # memory cannot be read here: a modest fixed size
+                return 8
+            free = free_gb * 2**30
         return max(1, min(64, int(free * 0.5 // per_row)))
 
     def _settings(self, gen_kwargs: dict) -> dict:
-        until = gen_kwargs.get("until") or []
-        until = [until] if isinstance(until, str) else list(until)
+        own, settings = effective_settings(gen_kwargs, self.generation)
+        pair = {"task": own, "effective": settings,
+                "overridden": sorted(k for k in own if own[k] != settings[k])}
+        if pair not in self.stats.settings:
+            self.stats.settings.append(pair)
+        until = list(settings["until"])
         eos_text = self.tokenizer.decode([self.eot_token_id])
         if eos_text and eos_text not in until:
             until.append(eos_text)
-        g = self.generation
-        return {"until": until, "max_new_tokens": g.max_new_tokens, "temperature": g.temperature,
-                "top_p": g.top_p, "seed": g.seed}
+        return settings | {"until": until}
 
-    def _key(self, prompt: str, settings: dict) -> str:
-        return cache_key(weights=self.loaded.weights_id, variant=self.loaded.variant.settings(),
-                         tokenizer=self._tok_id, prompt=prompt, settings=settings, harness=__version__)
+    def _key(self, prompt: str, settings: dict, repeat: int, seed: int | None) -> str:
+        return cache_key(**self.loaded.fingerprint, tokenizer=self._tok_id, prompt=prompt, settings=settings,
+                         repeat=repeat, item_seed=seed, harness=__version__)
 
     # -- generation --------------------------------------------------------------------------
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        """lm-eval hands a request with `repeats: k` over k times in a row; the i-th copy is
+        repeat i. Sampled repeats are generated each with its own seed; greedy repeats are
+        one generation (they cannot differ), copied."""
         import torch
 
         results: list[str | None] = [None] * len(requests)
-        pending: dict[str, list[tuple[int, str, list[int]]]] = {}
+        pending: dict[str, list[tuple[int, str, list[int], int | None, int]]] = {}
         settings_of: dict[str, dict] = {}
+        copies: dict[int, list[int]] = {}   # first index of a greedy request -> its later copies
+        seen: dict[tuple, int] = {}
         for i, req in enumerate(requests):
             context, gen_kwargs = req.args
             settings = self._settings(gen_kwargs)
             group = json.dumps(settings, sort_keys=True)
             settings_of[group] = settings
-            key = self._key(context, settings)
+            sampled = settings["temperature"] > 0
+            ident = (id(req), group)
+            repeat = seen.get(ident, -1) + 1
+            seen[ident] = repeat
+            if repeat and not sampled:
+                copies.setdefault(i - repeat, []).append(i)
+                continue
+            seed = item_seed(settings["seed"], context, repeat) if sampled else None
+            key = self._key(context, settings, repeat if sampled else 0, seed)
             hit = self.cache.get(key) if self.cache else None
             self.stats.requests += 1
             if hit is not None:
                 results[i] = hit["text"]
                 self.stats.cached += 1
-                self.stats.records.append({"index": i, "prompt": context, "output": hit["text"],
+                self.stats.records.append({"index": i, "prompt": context, "output": hit["text"], "repeat": repeat,
                                            "new_tokens": hit["new_tokens"], "finish": hit["finish"],
                                            "cached": True})
                 continue
-            pending.setdefault(group, []).append((i, key, self.tok_encode(context)))
+            pending.setdefault(group, []).append((i, key, self.tok_encode(context), seed, repeat))
         for group, items in pending.items():
             s = settings_of[group]
-            items.sort(key=lambda it: (-len(it[2]), requests[it[0]].args[0]))
-            gen = torch.Generator(device=self.loaded.device).manual_seed(s["seed"]) if s["temperature"] > 0 else None
+            items.sort(key=lambda it: (-len(it[2]), requests[it[0]].args[0], it[0]))
+            generators = None
+            if s["temperature"] > 0:
+                generators = [torch.Generator(device=self.loaded.device).manual_seed(it[3]) for it in items]
             room = self.max_length - s["max_new_tokens"]
             step = self.batch_size_for(len(items[0][2]), s["max_new_tokens"])
 
             def done(j: int, out, _items=items, _s=s) -> None:
-                i, key, _ = _items[j]
+                i, key, _, _, repeat = _items[j]
                 text = self.tokenizer.decode(out.tokens, skip_special_tokens=True)
                 for stop in _s["until"]:
                     text = text.split(stop)[0]
@@ -163,13 +211,17 @@ class HarnessLM(TemplateLM):
                 if self.cache:
                     self.cache.put(key, {"text": text, "new_tokens": len(out.tokens), "finish": out.finish})
                 self.stats.records.append({"index": i, "prompt": requests[i].args[0], "output": text,
-                                           "new_tokens": len(out.tokens), "finish": out.finish,
-                                           "cached": False})
+                                           "repeat": repeat, "new_tokens": len(out.tokens),
+                                           "finish": out.finish, "cached": False})
 
             began = time.perf_counter()
-            self.decoder.generate([toks[-room:] for _, _, toks in items], s["max_new_tokens"], s["until"],
-                                  s["temperature"], s["top_p"], gen, batch_size=step, on_done=done)
+            self.decoder.generate([it[2][-room:] for it in items], s["max_new_tokens"], s["until"],
+                                  s["temperature"], s["top_p"], generators=generators, batch_size=step,
+                                  on_done=done)
             self.stats.generate_s += time.perf_counter() - began
+        for first, later in copies.items():
+            for i in later:
+                results[i] = results[first]
         return results  # type: ignore[return-value]
 
     # -- scoring -----------------------------------------------------------------------------

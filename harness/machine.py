@@ -14,7 +14,7 @@ class Machine:
     cuda: bool
     gpu_name: str | None
     gpu_memory_gb: float
-    memory_gb: float
+    memory_gb: float | None   # free memory; None where this machine does not say
     cpu_count: int
     bitsandbytes: bool
     flash_attn: bool
@@ -22,18 +22,25 @@ class Machine:
     def describe(self) -> str:
         if self.cuda:
             return f"{self.gpu_name} ({self.gpu_memory_gb:.0f} GiB)"
-        return f"cpu ({platform.processor() or platform.machine()}, {self.cpu_count} cores, {self.memory_gb:.0f} GiB)"
+        memory = f", {self.memory_gb:.0f} GiB" if self.memory_gb is not None else ""
+        return f"cpu ({platform.processor() or platform.machine()}, {self.cpu_count} cores{memory})"
 
 
-def available_memory_gb() -> float:
+def available_memory_gb() -> float | None:
+    """Free memory in GiB: /proc/meminfo, else psutil; None where neither can be read."""
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) / 2**20
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
-    return float("inf")
+    try:
+        import psutil
+
+        return psutil.virtual_memory().available / 2**30
+    except Exception:  # psutil raises OS-specific errors where memory is hidden
+        return None
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +65,8 @@ def skip_reason(cell, machine: Machine, hub_reachable) -> str | None:
         return "needs a CUDA GPU; this machine has none"
     if req.min_gpu_memory_gb and machine.gpu_memory_gb < req.min_gpu_memory_gb:
         return f"needs {req.min_gpu_memory_gb:g} GiB of GPU memory; this machine has {machine.gpu_memory_gb:.0f}"
+    if req.min_memory_gb and machine.memory_gb is None:
+        return f"needs {req.min_memory_gb:g} GiB of free memory; this machine does not say how much it has"
     if req.min_memory_gb and machine.memory_gb < req.min_memory_gb:
         return f"needs {req.min_memory_gb:g} GiB of free memory; {machine.memory_gb:.1f} GiB is available"
     if variant.attn == "flash_attention_2":

@@ -12,7 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .embedded import dequantized, embedded_gguf
+from .embedded import cache_root, dequantized, embedded_gguf, origin_of
+from .fingerprint import content_digest, engine_digest, hub_commit, runtime
 from .spec import ModelSource, Variant
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -24,14 +25,19 @@ class LoadedModel:
     tokenizer: Any
     source: ModelSource
     variant: Variant
-    weights_id: str  # sha256 of the GGUF file, hub revision, or digest of a local folder
+    weights_id: str  # sha256 of the GGUF file, hub commit, or content digest of a local folder
     device: str
     load_seconds: float
     footprint_bytes: int
+    origin: str = ""  # the published form of the weights, e.g. "GGUF Q4_1, dequantized to fp32"
 
     @property
     def max_length(self) -> int:
         return context_length(self.model.config)
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(self.weights_id, self.variant, self.device)
 
     is_loaded = True
 
@@ -43,29 +49,61 @@ def context_length(cfg) -> int:
     return 2048
 
 
-def _folder_digest(folder: Path) -> str:
-    """Cheap identity of a local model folder: names, sizes and the small files' contents."""
-    digest = hashlib.sha256()
-    for f in sorted(folder.rglob("*")):
-        if f.is_file():
-            digest.update(f"{f.relative_to(folder)}:{f.stat().st_size}".encode())
-            if f.stat().st_size < 1 << 20:
-                digest.update(f.read_bytes())
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class Weights:
+    location: str          # a folder, or a hub repo id
+    kwargs: dict           # extra from_pretrained arguments (the pinned commit)
+    id: str                # content identity: GGUF sha256, folder digest, or hub commit
+    origin: str            # how the weights were published, before any variant's precision
+
+
+def _published_dtype(folder_or_repo: str, kwargs: dict, trust: bool) -> str:
+    try:
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(folder_or_repo, trust_remote_code=trust, **kwargs)
+        dtype = getattr(cfg, "dtype", None) or getattr(cfg, "torch_dtype", None)
+        return str(dtype).replace("torch.", "") if dtype else "unknown dtype"
+    except (OSError, ValueError):
+        return "unknown dtype"
 
 
 @lru_cache(maxsize=16)
-def weights_location(source: ModelSource) -> tuple[str, dict, str]:
-    """(path or repo id, from_pretrained kwargs, weights id) for a model source."""
-    if source.kind == "embedded":
-        folder, sha = dequantized(embedded_gguf(source.ref))
-        return str(folder), {}, f"gguf-sha256:{sha}"
-    if source.kind == "gguf":
-        folder, sha = dequantized(Path(source.ref))
-        return str(folder), {}, f"gguf-sha256:{sha}"
+def weights_location(source: ModelSource) -> Weights:
+    """Where a model source's weights are, what identifies their content, and how they were published."""
+    if source.kind in ("embedded", "gguf"):
+        gguf = embedded_gguf(source.ref) if source.kind == "embedded" else Path(source.ref)
+        folder, sha = dequantized(gguf)
+        return Weights(str(folder), {}, f"gguf-sha256:{sha}", f"{origin_of(folder, gguf)}, dequantized to fp32")
     if source.kind == "path":
-        return source.ref, {}, f"dir-sha256:{_folder_digest(Path(source.ref))}"
-    return source.ref, {"revision": source.revision}, f"hf:{source.ref}@{source.revision}"
+        digest = content_digest(Path(source.ref), cache_root() / "digests")
+        return Weights(source.ref, {}, f"dir-sha256:{digest}",
+                       f"local folder, published as {_published_dtype(source.ref, {}, source.trust_remote_code)}")
+    from .data import hub_reachable
+
+    commit = hub_commit(source.ref, source.revision, hub_reachable) or source.revision
+    kwargs = {"revision": commit}
+    return Weights(source.ref, kwargs, f"hf:{source.ref}@{commit}",
+                   f"hub {source.ref}@{commit} (revision {source.revision}), published as "
+                   f"{_published_dtype(source.ref, kwargs, source.trust_remote_code)}")
+
+
+@lru_cache(maxsize=64)
+def _adapter_digest(path: str) -> str:
+    return content_digest(Path(path), cache_root() / "digests")
+
+
+def fingerprint(weights_id: str, variant: Variant, device: str) -> dict[str, Any]:
+    """Everything besides prompt and settings that decides a generation: the cache key's base."""
+    out: dict[str, Any] = {"weights": weights_id, "variant": variant.settings(), "device": device,
+                           "runtime": runtime(), "engine": engine_digest()}
+    if variant.adapter is not None:
+        out["adapter_sha256"] = _adapter_digest(variant.adapter.path)
+    if device == "cuda":
+        import torch
+
+        out["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return out
 
 
 def _quantization(variant: Variant, torch):
@@ -93,7 +131,8 @@ def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
     from transformers import AutoModelForCausalLM
 
     started = time.perf_counter()
-    location, extra, weights_id = weights_location(source)
+    weights = weights_location(source)
+    location, extra = weights.location, weights.kwargs
     device = resolve_device(variant)
     kwargs: dict[str, Any] = dict(extra, trust_remote_code=source.trust_remote_code,
                                   attn_implementation=variant.attn)
@@ -121,15 +160,17 @@ def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
     tokenizer = load_tokenizer(source)
     footprint = model.get_memory_footprint() if hasattr(model, "get_memory_footprint") else 0
     return LoadedModel(model=model, tokenizer=tokenizer, source=source, variant=variant,
-                       weights_id=weights_id, device=device,
-                       load_seconds=time.perf_counter() - started, footprint_bytes=int(footprint))
+                       weights_id=weights.id, device=device,
+                       load_seconds=time.perf_counter() - started, footprint_bytes=int(footprint),
+                       origin=weights.origin)
 
 
 def load_tokenizer(source: ModelSource):
     from transformers import AutoTokenizer
 
-    location, extra, _ = weights_location(source)
-    tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=source.trust_remote_code, **extra)
+    weights = weights_location(source)
+    tokenizer = AutoTokenizer.from_pretrained(weights.location, trust_remote_code=source.trust_remote_code,
+                                              **weights.kwargs)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -144,7 +185,8 @@ class ModelHandle:
 
     def __init__(self, pool: "ModelPool", source: ModelSource, variant: Variant):
         self._pool, self.source, self.variant = pool, source, variant
-        self.weights_id = weights_location(source)[2]
+        weights = weights_location(source)
+        self.weights_id, self.origin = weights.id, weights.origin
         self._max_length: int | None = None
 
     @property
@@ -174,14 +216,18 @@ class ModelHandle:
         if self._max_length is None:
             from transformers import AutoConfig
 
-            location, extra, _ = weights_location(self.source)
+            weights = weights_location(self.source)
             self._max_length = context_length(AutoConfig.from_pretrained(
-                location, trust_remote_code=self.source.trust_remote_code, **extra))
+                weights.location, trust_remote_code=self.source.trust_remote_code, **weights.kwargs))
         return self._max_length
 
     @property
     def load_seconds(self) -> float:
         return self.loaded.load_seconds if self.is_loaded else 0.0
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(self.weights_id, self.variant, self.device)
 
 
 def variant_key(source: ModelSource, variant: Variant) -> str:

@@ -50,10 +50,15 @@ class CellResult:
     resolved_variant: dict[str, Any] = field(default_factory=dict)
     model: str = ""
     weights_id: str = ""
+    weights_origin: str = ""  # how the weights were published, e.g. "GGUF Q4_1 (...), dequantized to fp32"
+    generation: dict[str, Any] = field(default_factory=dict)  # task's own vs effective decoding settings
+    prompt: dict[str, Any] = field(default_factory=dict)      # chat template, few-shot, seeds, repeats
+    device: str = ""
     engine: dict[str, Any] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)  # paired tests vs other variants
     baseline: dict[str, Any] = field(default_factory=dict)  # the gate's findings, when one ran
+    pulled_in_by: str | None = None  # set when this cell ran only as another selected cell's `vs:` reference
 
     def metric(self, name: str) -> Metric | None:
         """Look a metric up by full name ('exact_match,strict-match') or bare name (primary filter)."""

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +131,20 @@ def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None) -> 
     task = cell.task
     if task.lm_eval:
         cfg = dict(base or {})
+    elif task.choices is not None:
+        cfg = {"output_type": "multiple_choice", "test_split": "test", "num_fewshot": 0,
+               "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}],
+               "doc_to_choice": lambda doc, _c=task.choices: choices_of(_c, doc),
+               "doc_to_target": lambda doc, _t=task.target, _c=task.choices: choice_index(_t, _c, doc)}
     else:
         cfg = {"output_type": "generate_until", "test_split": "test", "metric_list": INLINE_METRIC,
                "generation_kwargs": {"until": list(task.stop), "do_sample": False}, "num_fewshot": 0}
         target = task.target
         cfg["doc_to_target"] = lambda doc, _t=target: render(_t, doc)
-        if "train" in source.files:
-            cfg["fewshot_split"] = "train"
+    if not task.lm_eval and "train" in source.files:
+        cfg["fewshot_split"] = "train"
+    if task.repeats > 1:
+        cfg["repeats"] = task.repeats
     cfg["task"] = task.name
     if source.kind != "hub":
         cfg["custom_dataset"] = _dataset_loader(source)
@@ -156,8 +163,30 @@ def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None) -> 
     return cfg
 
 
+def choices_of(choices, doc: dict) -> list[str]:
+    """An inline task's choices: a field holding a list, or one template per choice."""
+    if isinstance(choices, str):
+        if choices not in doc or not isinstance(doc[choices], list):
+            raise ValueError(f"`choices: {choices}` names no list field of the row; fields: {', '.join(doc)}")
+        return [str(c) for c in doc[choices]]
+    return [render(t, doc) for t in choices]
+
+
+def choice_index(target: str, choices, doc: dict) -> int:
+    """The target renders to the right choice's index (0-based) or to its text."""
+    value = render(target, doc).strip()
+    options = choices_of(choices, doc)
+    if value.isdigit() and int(value) < len(options):
+        return int(value)
+    if value in options:
+        return options.index(value)
+    raise ValueError(f"target {value!r} is neither a choice index (0-{len(options) - 1}) nor one of the choices {options}")
+
+
 def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
-    """Stable digest of what decides a cell's prompts and scoring (callables by their template)."""
+    """Stable digest of what decides a cell's prompts, outputs and scoring (callables by their
+    template): the task config, template, target, data source, the spec's generation settings,
+    seeds, repeats and whether the chat template is applied."""
     def plain(value):
         if callable(value):
             return f"<callable {getattr(value, '__name__', '')}>"
@@ -166,7 +195,12 @@ def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
     body = {k: plain(v) for k, v in cfg.items() if k != "metadata"}
     body["template"] = cell.template.text if cell.template else None
     body["target"] = cell.task.target
+    body["choices"] = cell.task.choices
     body["data_source"] = cfg["metadata"]["data_source"]
+    body["generation"] = {k: v for k, v in asdict(cell.task.generation).items() if k != "batch_size"}
+    body["seeds"] = asdict(cell.task.seeds)
+    body["repeats"] = cell.task.repeats
+    body["chat"] = cell.spec.model.chat
     blob = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

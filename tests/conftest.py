@@ -12,6 +12,20 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_generation_cache(tmp_path_factory):
+    """Tests never read or write the user's generation cache: an engine regression must not
+    pass on outputs cached by a good engine. Subprocesses (pytester) inherit the variable."""
+    folder = tmp_path_factory.mktemp("generations")
+    old = os.environ.get("LLAMA_GENCACHE_DIR")
+    os.environ["LLAMA_GENCACHE_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("LLAMA_GENCACHE_DIR", None)
+    else:
+        os.environ["LLAMA_GENCACHE_DIR"] = old
+
+
 @pytest.fixture
 def write_spec(tmp_path):
     def write(text: str, name: str = "spec.yaml") -> Path:
@@ -27,7 +41,7 @@ def data_dir() -> Path:
     candidates = [os.environ.get("LLAMA_DATA_DIR"), ROOT.parent / "shared" / "data"]
     for c in candidates:
         if c and (Path(c) / "gsm8k" / "test.jsonl").is_file():
-            return Path(c)
+            return Path(c).resolve()
     pytest.skip("official GSM8K files not found: set LLAMA_DATA_DIR to a folder with gsm8k/test.jsonl")
 
 

@@ -21,7 +21,7 @@ tasks:
     filter: flexible-extract
     templates: [plain]
     expect:
-      exact_match: {max: 1.0}
+      exact_match: {max: 0.9}   # fails only if all three are right
 """)
     results = pytester.path / "results"
     out = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--llama-data-dir={data_dir}",
@@ -36,7 +36,7 @@ tasks:
 
     assert cell["key"] == "e2e::gsm8k[fp32-plain]" and cell["status"] == "ok"
     assert cell["n_samples"] == 3 and not cell["is_sample_data"]
-    assert cell["data_source"].startswith("official files in") and "gsm8k" in cell["data_source"]
+    assert cell["data_source"].startswith("official files gsm8k/test.jsonl (sha256 ")
     assert cell["resolved_variant"]["precision"] == "fp32"
     assert cell["weights_id"].startswith("gguf-sha256:") and len(cell["config_hash"]) == 16
     assert run["versions"]["torch"] and run["versions"]["lm_eval"] and run["versions"]["transformers"]
