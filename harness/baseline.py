@@ -1,10 +1,13 @@
 """Baselines: a run's per-cell metrics and per-sample scores, saved to one JSON file, and the
 gate that compares a new run's cells against it.
 
-Accuracy: a cell fails when a metric dropped significantly: the exact McNemar test on the
-samples both runs scored, or, when they share none, 95% intervals that no longer overlap.
+Accuracy: a cell fails when a metric dropped significantly: the paired score test (its 95%
+interval wholly below 0) on the samples both runs scored, or, when they share none, 95%
+intervals that no longer overlap.
 Latency: a cell fails when a time grew (or tokens/s fell) by more than the task's
-`regression_tolerance`. Improvements are listed; a cell missing from the baseline is new.
+`regression_tolerance`. Improvements are listed; a cell missing from the baseline is new. A cell is compared only
+with a baseline cell of the same task config, data source, resolved variant and device;
+otherwise it is "incomparable" and the gate says what differs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from .compare import compare, sample_id, scores, significant_drop
 from .result import CellResult
 from .store import CELLS, SAMPLES, read_jsonl
 
-FORMAT = 1
+FORMAT = 2
+LIKE_FOR_LIKE = ("config_hash", "data_source", "resolved_variant", "device")
 LOWER_IS_BETTER = ("ttft_ms", "e2e_ms", "token_ms")
 HIGHER_IS_BETTER = ("tokens_per_s",)
 
@@ -44,6 +48,7 @@ def from_run(run_dir: Path) -> dict[str, Any]:
             "kind": rec.get("kind", "accuracy"),
             "variant": rec["variant"], "resolved_variant": rec.get("resolved_variant"),
             "data_source": rec.get("data_source"), "config_hash": rec.get("config_hash"),
+            "device": rec.get("device"), "weights_id": rec.get("weights_id"),
             "metrics": {name: {k: m[k] for k in ("value", "ci_low", "ci_high", "n")}
                         for name, m in rec["metrics"].items()},
             "samples": samples.get(rec["key"], {}),
@@ -74,6 +79,9 @@ def load(path: Path) -> dict[str, Any]:
         raise BaselineError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); "
                             "re-create it with --llama-save-baseline") from exc
     if data.get("format") != FORMAT or "cells" not in data:
+        if isinstance(data.get("format"), int) and data["format"] < FORMAT:
+            raise BaselineError(f"{path} is a format-{data['format']} baseline, which records too little to compare "
+                                f"like with like; re-create it with --llama-save-baseline")
         raise BaselineError(f"{path} is not a pytest-llama baseline (format {FORMAT}); "
                             "re-create it with --llama-save-baseline")
     return data
@@ -85,6 +93,11 @@ def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None =
     if base is None:
         return {"status": "new", "regressions": [], "improvements": [],
                 "notes": ["not in the baseline: reported as new"]}
+    differs = [f"{k}: {base.get(k)!r} in the baseline, {getattr(result, k)!r} now"
+               for k in LIKE_FOR_LIKE if base.get(k) != getattr(result, k)]
+    if differs:
+        return {"status": "incomparable", "regressions": [], "improvements": [],
+                "notes": ["not compared, the cell is not the baseline's: " + "; ".join(differs)]}
     regressions, improvements, notes = [], [], []
     for name, metric in result.metrics.items():
         then = base["metrics"].get(name)
@@ -108,6 +121,11 @@ def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None =
                 notes.append(line)
     status = "regressed" if regressions else "improved" if improvements else "same"
     return {"status": status, "regressions": regressions, "improvements": improvements, "notes": notes}
+
+
+def missing(baseline: dict[str, Any], specs: set[str], keys: set[str]) -> list[str]:
+    """Baseline cells of these specs that the run did not collect (a renamed or removed cell)."""
+    return sorted(k for k in baseline["cells"] if k.split("::")[0] in specs and k not in keys)
 
 
 def _latency(name: str, now: float, then: float, tolerance: float, regressions, improvements, notes) -> None:

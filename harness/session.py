@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import baseline
-from .data import DataUnavailable, hub_reachable
-from .embedded import ModelUnavailable, cache_root
+from .data import DataInvalid, DataUnavailable, hub_reachable
+from .embedded import ModelUnavailable
 from .expect import check
-from .gencache import GenerationCache
+from .gencache import GenerationCache, default_cache_dir
 from .matrix import Cell
 from .models import ModelPool
 from .result import CellResult, Verdict
@@ -31,6 +31,8 @@ class Settings:
     cache_dir: Path | None = None
     run_id: str | None = None
     baseline: Path | None = None        # gate every cell against this saved baseline
+    strict: bool = False                # a skipped, missing or incomparable cell fails
+    threads: int | None = None          # torch CPU threads (xdist workers get an equal share)
 
 
 class BenchSession:
@@ -38,7 +40,7 @@ class BenchSession:
         self.settings = settings
         self.pool = ModelPool()
         self.catalog = TaskCatalog()
-        self.cache = GenerationCache(settings.cache_dir or cache_root() / "generations", settings.cache_mode)
+        self.cache = GenerationCache(settings.cache_dir or default_cache_dir(), settings.cache_mode)
         self._store: RunStore | None = None
         self.done: dict[str, CellResult] = {}  # by cell key, in the order the cells finished
         self.baseline = baseline.load(settings.baseline) if settings.baseline else None
@@ -61,17 +63,18 @@ class BenchSession:
 
         return skip_reason(cell, probe(), hub_reachable)
 
-    def run(self, cell: Cell, rounds_runner=None) -> CellResult:
+    def run(self, cell: Cell, rounds_runner=None, pulled_in_by: str | None = None) -> CellResult:
         """The cell's result, computed once per session; the variants its relative bounds
         name are run first (whatever order or selection pytest chose), so a `vs:` bound always
-        has its reference."""
+        has its reference. A reference run only for that is recorded as pulled in, not as a
+        cell of the selection."""
         if cell.key in self.done:
             return self.done[cell.key]
         for variant in cell.references:
-            self.run(cell.counterpart(variant))
-        return self._run(cell, rounds_runner)
+            self.run(cell.counterpart(variant), pulled_in_by=cell.key)
+        return self._run(cell, rounds_runner, pulled_in_by)
 
-    def _run(self, cell: Cell, rounds_runner=None) -> CellResult:
+    def _run(self, cell: Cell, rounds_runner=None, pulled_in_by: str | None = None) -> CellResult:
         from .accuracy import new_result, run_accuracy
 
         started = time.perf_counter()
@@ -79,6 +82,10 @@ class BenchSession:
         result = None
         if reason is None:
             try:
+                if self.settings.threads:
+                    import torch
+
+                    torch.set_num_threads(self.settings.threads)
                 loaded = self.pool.handle(cell.spec.model, cell.variant)
                 loads = self.pool.loads
                 if cell.task.latency:   # timed for real: never from the generation cache
@@ -88,13 +95,14 @@ class BenchSession:
                 else:
                     result = run_accuracy(cell, loaded, self.catalog, self.settings.data_dir, self.cache)
                 result.engine["model_loads"] = self.pool.loads - loads
+                result.device = self.machine_label(loaded.device)
                 result.verdicts = check(result, cell.task.expect,
                                         lambda v: self.done.get(cell.counterpart(v).key))
                 if self.baseline is not None:
                     result.verdicts.append(self._gate(cell, result))
             except (DataUnavailable, ModelUnavailable) as exc:
                 reason = str(exc)
-            except UnknownTask as exc:
+            except (UnknownTask, DataInvalid) as exc:
                 result = new_result(cell)
                 result.status, result.reason = "error", str(exc)
             except Exception as exc:  # a broken cell must not lose the others' results
@@ -104,11 +112,19 @@ class BenchSession:
         if reason is not None:
             result = new_result(cell)
             result.status, result.reason = "skipped", reason
+            if self.settings.strict:
+                result.status, result.reason = "error", f"would be skipped, and --llama-strict fails it: {reason}"
+        result.pulled_in_by = pulled_in_by
         if not result.wall_s:
             result.wall_s = time.perf_counter() - started
         self.store.add(result, {"spec_line": cell.task.line})
         self.done[cell.key] = result
         return result
+
+    def machine_label(self, device: str) -> str:
+        from .machine import probe
+
+        return probe().describe() if device == "cuda" else "cpu"
 
     def _gate(self, cell: Cell, result: CellResult) -> Verdict:
         tolerance = cell.task.latency.regression_tolerance if cell.task.latency else None
@@ -116,8 +132,9 @@ class BenchSession:
         lines = found["regressions"] or found["improvements"] or found["notes"]
         message = f"{found['status']} against baseline {self.settings.baseline}" + (
             ":\n  " + "\n  ".join(lines) if lines else "")
-        return Verdict("baseline", "no significant regression vs baseline",
-                       found["status"] != "regressed", message)
+        bad = {"regressed"} | ({"incomparable"} if self.settings.strict else set())
+        return Verdict("baseline", "no significant regression vs baseline" + (" (strict)" if self.settings.strict else ""),
+                       found["status"] not in bad, message)
 
     def close(self) -> Path | None:
         """Free the model and render the report; returns the report's path (None if nothing ran)."""

@@ -10,13 +10,13 @@ import pytest
 from harness import baseline
 from harness.baseline import BaselineError
 from harness.data import DATA_DIR_ENV
-from harness.gencache import MODES
+from harness.gencache import GENCACHE_ENV, MODES
 from harness.session import BenchSession, Settings
 from harness.store import new_run_id
 from harness.validate import is_spec_file
 
 from .items import CellItem, SpecFile
-from .state import BENCH, REPORT, SAVED
+from .state import BENCH, COLLECTED, MISSING, REPORT, SAVED
 
 MARKERS = {
     "llama": "a pytest-llama cell",
@@ -42,6 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "latency regressions fail, improvements are listed, new cells are reported")
     group.addoption("--llama-save-baseline", default=None, metavar="PATH",
                     help="write this run's per-cell metrics and per-sample scores to PATH as a baseline")
+    group.addoption("--llama-strict", action="store_true", default=False,
+                    help="fail every cell that would be skipped (missing data, model, GPU), is "
+                         "incomparable with the baseline, or is in the baseline but not collected (CI)")
+    group.addoption("--llama-cache-dir", default=None, metavar="DIR",
+                    help=f"generation cache folder (default: ${GENCACHE_ENV}, else ~/.cache/pytest-llama/generations)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,16 +58,32 @@ def pytest_configure(config: pytest.Config) -> None:
     data_dir = config.getoption("llama_data_dir") or os.environ.get(DATA_DIR_ENV)
     results = config.getoption("llama_results") or Path(config.rootpath) / "results"
     baseline = config.getoption("llama_baseline")
+    cache_dir = config.getoption("llama_cache_dir")
+    # xdist workers share the CPU: each gets an equal share of its cores, so torch's threads
+    # do not spin against each other (two workers at full width ran 20x slower here)
+    threads = max(1, (os.cpu_count() or 1) // int(worker["workercount"])) if worker else None
     try:
         config.stash[BENCH] = BenchSession(Settings(results_dir=Path(results),
-                                                    data_dir=Path(data_dir) if data_dir else None,
+                                                    data_dir=Path(data_dir).resolve() if data_dir else None,
                                                     cache_mode=config.getoption("llama_cache"), run_id=run_id,
-                                                    baseline=Path(baseline) if baseline else None))
+                                                    cache_dir=Path(cache_dir) if cache_dir else None,
+                                                    baseline=Path(baseline) if baseline else None,
+                                                    strict=config.getoption("llama_strict"),
+                                                    threads=threads))
     except BaselineError as exc:
         raise pytest.UsageError(f"--llama-baseline: {exc}") from None
+    config.stash[COLLECTED] = {}
     config.pluginmanager.register(_SpecErrors(), "llama-spec-errors")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistRunId(), "llama-xdist")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Under xdist, cells that share a variant or a `vs:` reference go to one worker
+    (`--dist loadgroup`), so every cell is computed, and recorded, exactly once."""
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
+        config.option.dist = "loadgroup"
 
 
 class _XdistRunId:
@@ -102,10 +123,17 @@ class _SpecErrors:
             session.config.option.continue_on_collection_errors = True
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if isinstance(item, CellItem):
+        item.config.stash[COLLECTED][item.cell.key] = item.cell.spec.name
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group cells by model variant (stable otherwise), so each variant loads once; a variant
     that relative bounds (`vs:`) name runs before the variants that name it, so its result is
-    there (and timed as its own test) when they need it."""
+    there (and timed as its own test) when they need it. Under xdist, variants linked by
+    `vs:` bounds share one group, so one worker runs them all."""
     from harness.models import variant_key
 
     slots = [i for i, item in enumerate(items) if isinstance(item, CellItem)]
@@ -113,6 +141,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     def key(cell) -> str:
         return variant_key(cell.spec.model, cell.variant)
+
+    parent: dict[str, str] = {}
+
+    def root(k: str) -> str:
+        while parent.setdefault(k, k) != k:
+            k = parent[k]
+        return k
+
+    for item in cells:
+        for v in item.cell.references:
+            parent[root(key(item.cell.counterpart(v)))] = root(key(item.cell))
+    for item in cells:
+        item.add_marker(pytest.mark.xdist_group(name=root(key(item.cell))))
 
     needs: dict[str, set[str]] = {}
     for item in cells:
@@ -144,6 +185,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return
     session.config.stash[REPORT] = path
+    collected = session.config.stash.get(COLLECTED, {})
+    if bench.baseline is not None and bench.settings.strict:
+        gone = baseline.missing(bench.baseline, set(collected.values()), set(collected))
+        session.config.stash[MISSING] = gone
+        if gone and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     target = session.config.getoption("llama_save_baseline")
     if target:
         run_dir = bench.settings.results_dir / bench.settings.run_id
@@ -176,6 +223,9 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         label = " (sample data)" if r.is_sample_data else ""
         tr.write_line(f"{r.key}: {shown}{label}, {r.wall_s:.1f}s")
     tr.write_line(f"report: {path}")
+    for key in config.stash.get(MISSING, []):
+        tr.write_line(f"{key}: FAILED (--llama-strict): in the baseline but not collected; "
+                      "re-save the baseline if the cell was removed or renamed", red=True)
     saved = config.stash.get(SAVED, None)
     if saved:
         tr.write_line(f"baseline: {saved}")

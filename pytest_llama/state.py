@@ -9,3 +9,5 @@ from harness.session import BenchSession
 BENCH = pytest.StashKey[BenchSession]()
 REPORT = pytest.StashKey[object]()
 SAVED = pytest.StashKey[str]()
+COLLECTED = pytest.StashKey[dict]()   # cell key -> spec name, for every collected cell (before -k)
+MISSING = pytest.StashKey[list]()     # baseline cells not collected (--llama-strict)

@@ -1,6 +1,8 @@
 """The baseline gate end to end on the real model: save a baseline, re-run the same code
-(passes), plant a real accuracy drop with an adapter that breaks the model (fails), and add
-a cell the baseline has never seen (reported as new, not failed)."""
+(passes), add a cell the baseline has never seen (reported as new, not failed), and change
+the variant (an adapter that wrecks the model): the gate compares like with like only, so
+that cell is "incomparable", said why, and fails under --llama-strict. (A drop with the same
+cell, variant and settings is caught by test_broken_variant.)"""
 
 import json
 
@@ -52,9 +54,9 @@ def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester
     assert latest["gate::add[fp32-add]"]["baseline"]["status"] == "same"
     assert latest["gate::add[fp32-sum]"]["baseline"]["status"] == "new"
 
-    # an adapter that wrecks the model: a real drop, caught by the paired test
+    # another variant under the same cell id: not compared; a failure under --llama-strict
     broken = f"{{precision: fp32, adapter: {{path: {broken_adapter}}}}}"
-    dropped = _run(pytester, broken, "[add]", f"--llama-baseline={base}")
-    dropped.assert_outcomes(failed=1)
-    out = dropped.stdout.str()
-    assert "regressed against baseline" in out and "McNemar p" in out
+    changed = _run(pytester, broken, "[add]", f"--llama-baseline={base}", "--llama-strict")
+    changed.assert_outcomes(failed=1)
+    out = changed.stdout.str()
+    assert "incomparable against baseline" in out and "resolved_variant:" in out
