@@ -1,6 +1,6 @@
-# make smoke: set up (first time) and run the main job, the GSM8K cells, on the embedded model
+# make smoke: set up (first time) and run the main job, specs/smoke.yaml, on the embedded model
 # make test:  set up (first time), run the project's tests, then gate the smoke spec on its
-#             committed baseline (what CI runs)
+#             committed baseline (what CI runs); a skipped or incomparable cell fails
 VENV ?= .venv
 DATA ?= $(or $(LLAMA_DATA_DIR),$(abspath ../shared/data))
 
@@ -11,8 +11,8 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
 
 smoke: setup
-	$(VENV)/bin/pytest specs/ -k gsm8k
+	$(VENV)/bin/pytest specs/smoke.yaml
 
 test: setup
-	LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/pytest tests/ -p no:cacheprovider
-	$(VENV)/bin/pytest specs/smoke.yaml -p no:cacheprovider --llama-baseline results/baselines/smoke.json
+	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 $(VENV)/bin/pytest tests/ -p no:cacheprovider
+	$(VENV)/bin/pytest specs/smoke.yaml -p no:cacheprovider --llama-strict --llama-baseline results/baselines/smoke.json

@@ -130,6 +130,7 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
     result.n_samples = len(prompts)
     result.data_source = "default latency prompts (20, shipped)" if settings.prompts == "default" else settings.prompts
     result.weights_id = loaded.weights_id
+    result.weights_origin = loaded.origin
     result.wall_s = time.perf_counter() - started
     result.engine = {"device": loaded.device, "prompts": len(prompts), "batch_size": settings.batch_size,
                      "new_tokens": settings.new_tokens, "rounds": settings.rounds, "warmup": settings.warmup,
