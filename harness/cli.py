@@ -21,11 +21,14 @@ def _validate(paths: list[str], data_dir: str | None, baseline_path: str | None)
         from .baseline import load
 
         base = load(Path(baseline_path))
+    from .tasks import TaskCatalog
+
     data = Path(data_dir) if data_dir else None
+    catalog = TaskCatalog()
     bad = 0
     for p in paths:
         try:
-            spec = load_spec(p, data_dir=data, baseline=base)
+            spec = load_spec(p, data_dir=data, baseline=base, catalog=catalog)
         except SpecInvalid as exc:
             bad += 1
             print(f"{p}: {len(exc.errors)} error(s)")

@@ -18,6 +18,7 @@ from .expect import check
 from .gencache import GenerationCache, default_cache_dir
 from .matrix import Cell
 from .models import ModelPool
+from .prompts import TemplateFailed
 from .result import CellResult, Verdict
 from .store import RunStore
 from .tasks import TaskCatalog, UnknownTask
@@ -102,7 +103,7 @@ class BenchSession:
                     result.verdicts.append(self._gate(cell, result))
             except (DataUnavailable, ModelUnavailable) as exc:
                 reason = str(exc)
-            except (UnknownTask, DataInvalid) as exc:
+            except (UnknownTask, DataInvalid, TemplateFailed) as exc:
                 result = new_result(cell)
                 result.status, result.reason = "error", str(exc)
             except Exception as exc:  # a broken cell must not lose the others' results

@@ -199,6 +199,7 @@ class Task:
     allow_code_execution: bool = False
     repeats: int = 1              # samples per item: pass@k and maj@k when > 1
     choices: str | tuple[str, ...] | None = None  # inline multiple choice: a field name or templates
+    score: Any = None             # inline generation tasks: a scorers.Scorer
     seeds: Seeds = field(default_factory=Seeds)
     line: int | None = field(default=None, compare=False)
 

@@ -51,6 +51,17 @@ def git_sha(cwd: Path | None = None) -> str | None:
     return (sha + ("-dirty" if dirty else "")) if sha else None
 
 
+class RunIdTaken(Exception):
+    pass
+
+
+def check_run_id(root: Path, run_id: str) -> None:
+    """A run folder is written by one run only: a reused id would mix two runs' records."""
+    if (Path(root) / run_id).exists():
+        raise RunIdTaken(f"run id {run_id!r} is taken: {Path(root) / run_id} holds another run; "
+                         "choose a new --llama-run-id (or leave it out for a timestamped one)")
+
+
 class RunStore:
     def __init__(self, root: Path, run_id: str | None = None):
         self.run_id = run_id or new_run_id()

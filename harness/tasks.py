@@ -13,13 +13,8 @@ from typing import Any
 
 from .data import DataSource, DataUnavailable, hub_reachable, resolve
 from .matrix import Cell
-from .prompts import render
+from .prompts import render, render_at
 
-# Scoring of inline tasks: lm-eval's exact_match after dropping commas, dollar signs, a final
-# period and surrounding whitespace.
-INLINE_METRIC = [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True,
-                  "ignore_case": True, "ignore_punctuation": False,
-                  "regexes_to_ignore": [",", r"\$", r"\.$", r"^\s+", r"\s+$"]}]
 
 
 class UnknownTask(Exception):
@@ -97,7 +92,9 @@ class TaskCatalog:
                 leaf.set_config(key="num_fewshot", value=task.num_fewshot)
         return tree
 
-    def base_config(self, name: str) -> dict[str, Any]:
+    def base_config(self, name: str, resolve: bool = True) -> dict[str, Any]:
+        """lm-eval's config of a task; `resolve=False` leaves `!function` references unimported
+        (enough for names and metrics, and safe where a task's module reaches for the hub)."""
         from lm_eval.tasks._yaml_loader import load_yaml
         from .validate import did_you_mean
 
@@ -110,10 +107,10 @@ class TaskCatalog:
         if kind not in ("TASK", "PY_TASK"):
             raise UnknownTask(f"{name!r} is an lm-eval {kind.lower()}; name one of its tasks in the spec")
         if yaml_path and kind == "TASK":
-            cfg = load_yaml(yaml_path, resolve_func=True)
+            cfg = load_yaml(yaml_path, resolve_func=resolve)
         else:
             full = self.manager.task_index[name]
-            cfg = load_yaml(full.yaml_path, resolve_func=True) if full.yaml_path else dict(full.cfg or {})
+            cfg = load_yaml(full.yaml_path, resolve_func=resolve) if full.yaml_path else dict(full.cfg or {})
         for key in ("tag", "group", "task_list"):
             cfg.pop(key, None)
         return dict(cfg)
@@ -137,10 +134,12 @@ def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None) -> 
                "doc_to_choice": lambda doc, _c=task.choices: choices_of(_c, doc),
                "doc_to_target": lambda doc, _t=task.target, _c=task.choices: choice_index(_t, _c, doc)}
     else:
-        cfg = {"output_type": "generate_until", "test_split": "test", "metric_list": INLINE_METRIC,
+        cfg = {"output_type": "generate_until", "test_split": "test",
                "generation_kwargs": {"until": list(task.stop), "do_sample": False}, "num_fewshot": 0}
         target = task.target
-        cfg["doc_to_target"] = lambda doc, _t=target: render(_t, doc)
+        where = f"{cell.spec.path}:{task.line}: target of task {task.name!r}"
+        cfg["doc_to_target"] = lambda doc, _t=target, _w=where: render_at(_t, doc, _w)
+        cfg.update(_scoring(task.score, source, target))
     if not task.lm_eval and "train" in source.files:
         cfg["fewshot_split"] = "train"
     if task.repeats > 1:
@@ -152,7 +151,8 @@ def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None) -> 
         cfg.pop("dataset_name", None)
     if cell.template is not None:
         text = cell.template.text
-        cfg["doc_to_text"] = lambda doc, _t=text: render(_t, doc)
+        where = f"{cell.spec.path}:{cell.template.line}: template {cell.template.name!r}"
+        cfg["doc_to_text"] = lambda doc, _t=text, _w=where: render_at(_t, doc, _w)
     if task.num_fewshot is not None:
         cfg["num_fewshot"] = task.num_fewshot
     if task.stop and task.lm_eval:
@@ -161,6 +161,29 @@ def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None) -> 
     meta["data_source"] = source.label
     cfg["metadata"] = meta
     return cfg
+
+
+def _scoring(score, source: DataSource, target: str) -> dict[str, Any]:
+    """An inline task's scorer as lm-eval config: the extraction as a filter (samples show the
+    extracted answer), the comparison as `process_results` (lm-eval aggregates it)."""
+    rows = source.rows().get("test") or [{}]
+    try:
+        example = render(target, rows[0])
+    except Exception:  # a bad target is reported by validation; here only the default is chosen
+        example = None
+    scorer = score.resolved(example)
+    extract = scorer.extract_fn()
+
+    def apply(resps, docs):
+        return [[extract(r) for r in rs] for rs in resps]
+
+    def process(doc, results, _s=scorer, _t=target):
+        return {_s.metric: _s.score(results[0], render(_t, doc))}
+
+    return {"filter_list": [{"name": scorer.filter_name, "filter": [{"function": "custom", "filter_fn": apply},
+                                                                    {"function": "take_first"}]}],
+            "process_results": process,
+            "metric_list": [{"metric": scorer.metric, "aggregation": "mean", "higher_is_better": True}]}
 
 
 def choices_of(choices, doc: dict) -> list[str]:
@@ -196,6 +219,7 @@ def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
     body["template"] = cell.template.text if cell.template else None
     body["target"] = cell.task.target
     body["choices"] = cell.task.choices
+    body["score"] = repr(cell.task.score)
     body["data_source"] = cfg["metadata"]["data_source"]
     body["generation"] = {k: v for k, v in asdict(cell.task.generation).items() if k != "batch_size"}
     body["seeds"] = asdict(cell.task.seeds)

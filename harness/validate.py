@@ -22,16 +22,18 @@ from .spec import (Adapter, Bound, Generation, InlineData, Latency, ModelSource,
                    Seeds, Spec, Task, Template, Variant)
 from .yamlmarks import Marks, load_marked
 
-SPEC_MARKER = re.compile(r"(?m)^spec\s*:")
+SPEC_MARKER = re.compile(r"(?m)^spec\s*:\s*1\s*(#.*)?$")
 MODEL_SOURCES = ("embedded", "hf", "path", "gguf")
 AXIS_ORDER = ("precision", "attn", "use_cache", "adapter")
 
 
 def is_spec_file(path: Path) -> bool:
-    """True when a YAML file declares itself a spec (a top-level `spec:` key)."""
+    """True when a YAML file declares itself a spec: a top-level `spec: 1` line (a Kubernetes
+    manifest's `spec:` mapping is not one). Read as bytes, so a spec that is not UTF-8 is still
+    collected, and then reported, rather than skipped in silence."""
     try:
-        return bool(SPEC_MARKER.search(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError):
+        return bool(SPEC_MARKER.search(path.read_bytes().decode("latin-1")))
+    except OSError:
         return False
 
 
@@ -84,8 +86,11 @@ def _schema_error(file: Path, marks: Marks, err: jsonschema.ValidationError) -> 
         deepest = max(err.context, key=lambda e: len(e.absolute_path), default=None)
         if deepest is not None and len(deepest.absolute_path) > len(err.absolute_path):
             return _schema_error(file, marks, deepest)
+        options = [o.get("const") or (f"an integer >= {o['minimum']}" if "minimum" in o else o.get("type"))
+                   for o in err.validator_value if isinstance(o, dict)]
+        valid = " or ".join(repr(o) if o == "auto" else str(o) for o in options if o)
         return SpecError(file, line, where, f"{inst!r} is not a valid value here",
-                         "see the spec reference in the README")
+                         f"use {valid}" if valid else "see the spec reference in the README")
     return SpecError(file, line, where, err.message)
 
 
@@ -156,12 +161,22 @@ class _Checker:
         if axes:
             keys = [k for k in AXIS_ORDER if k in axes]
             for combo in itertools.product(*(axes[k] for k in keys)):
-                raw = {k: v for k, v in zip(keys, combo) if v is not None}
+                raw: dict = {}
+                for k, v in zip(keys, combo):   # a value may carry its own settings: {precision: nf4, nf4: {...}}
+                    if isinstance(v, dict) and k in ("precision", "attn"):
+                        raw.update(v)
+                    elif v is not None:
+                        raw[k] = v
+                combo = tuple(v[k] if isinstance(v, dict) and k in ("precision", "attn") else v
+                              for k, v in zip(keys, combo))
                 parts = [_axis_label(k, v) for k, v in zip(keys, combo) if len(axes[k]) > 1]
                 name = "-".join(parts) or _axis_label(keys[0], combo[0])
                 if any(v.name == name for v in out):
                     self.error(("axes",), f"axes make a variant named {name!r}, which `variants` already has",
                                "rename the variant in `variants`")
+                if any(v.name == name for v in out):
+                    self.error(("axes",), f"axes make two variants named {name!r}", "give each axis value once")
+                    continue
                 out.append(self.variant(name, raw, ("axes",)))
         if not out:
             out.append(Variant(name="default", line=self.marks.line(())))
@@ -275,7 +290,28 @@ class _Checker:
                     allow_code_execution=raw.get("allow_code_execution", False),
                     repeats=raw.get("repeats", 1), seeds=seeds,
                     choices=tuple(raw["choices"]) if isinstance(raw.get("choices"), list) else raw.get("choices"),
+                    score=self.scorer(raw.get("score"), path + ("score",), isinstance(data, InlineData)),
                     line=self.marks.line(path))
+
+    def scorer(self, raw: dict | None, path: tuple, inline: bool):
+        from .scorers import Scorer
+
+        if raw is None:
+            return Scorer() if inline else None
+        if not inline:
+            self.error(path, "`score:` scores an inline task's output; an lm-eval task scores with its own filters",
+                       "use `filter:` to pick one of the task's filters, or remove `score:`")
+            return None
+        extract = raw.get("extract", "auto")
+        pattern = extract["regex"] if isinstance(extract, dict) else None
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                self.error(path + ("extract", "regex"), f"not a regular expression: {exc}", "fix the pattern")
+        return Scorer(extract="regex" if pattern else extract, pattern=pattern, compare=raw.get("compare", "auto"),
+                      ignore_case=raw.get("ignore_case", True), ignore_punctuation=raw.get("ignore_punctuation", False),
+                      tolerance=raw.get("tolerance", 0.0))
 
     def cycles(self, path: tuple, bounds: list[Bound]) -> None:
         """`vs:` bounds form a graph over variants; a cycle has no variant to run first."""
@@ -330,11 +366,13 @@ def _axis_label(key: str, value: Any) -> str:
     return str(value)
 
 
-def load_spec(path: str | Path, *, data_dir: Path | None = None, baseline: dict | None = None) -> Spec:
-    """Read, validate and type one spec file; raises SpecInvalid with every error found.
-
-    Every accuracy bound is checked for power (see `power`): a bound no outcome can fail is
-    an error. `data_dir` and `baseline` give dataset sizes and reference accuracies."""
+def load_spec(path: str | Path, *, data_dir: Path | None = None, baseline: dict | None = None,
+              catalog=None) -> Spec:
+    """Read, validate and type one spec file; raises SpecInvalid with every error found, in
+    one pass: the schema, cross-key checks, checks against the data and lm-eval's task index
+    (`checks`), and the power of every bound (`bounds`): a bound no outcome can fail is an
+    error. `data_dir` and `baseline` give dataset sizes and reference accuracies; `catalog`
+    (a TaskCatalog) lets lm-eval task names, filters and metrics be checked."""
     path = Path(path)
     try:
         data, marks = load_marked(path)
@@ -346,15 +384,23 @@ def load_spec(path: str | Path, *, data_dir: Path | None = None, baseline: dict 
                                      "start the file with `spec: 1`")])
     validator = jsonschema.Draft202012Validator(schema())
     errors = [_schema_error(path, marks, e) for e in validator.iter_errors(data)]
-    if errors:
-        raise SpecInvalid(errors)
     checker = _Checker(path, data, marks)
-    spec = checker.build()
-    if checker.errors:
-        raise SpecInvalid(checker.errors)
-    from .bounds import powerless
+    try:
+        spec = checker.build()
+    except (KeyError, TypeError, AttributeError, ValueError):
+        if not errors:
+            raise
+        spec = None         # the schema errors say what is wrong; report those with the rest
+    errors += checker.errors
+    if spec is not None and not checker.errors:
+        from .checks import data_errors
 
-    errors = powerless(spec, data_dir, baseline)
+        errors += data_errors(spec, data_dir, catalog)
+        if not errors:
+            from .bounds import powerless
+
+            errors += powerless(spec, data_dir, baseline)
     if errors:
-        raise SpecInvalid(errors)
+        unique = {(e.line, e.path, e.message): e for e in errors}
+        raise SpecInvalid(list(unique.values()))
     return spec

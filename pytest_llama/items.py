@@ -24,7 +24,8 @@ class CellFailed(Exception):
 class SpecFile(pytest.File):
     def collect(self):
         bench = self.config.stash[BENCH]
-        spec = load_spec(self.path, data_dir=bench.settings.data_dir, baseline=bench.baseline)
+        spec = load_spec(self.path, data_dir=bench.settings.data_dir, baseline=bench.baseline,
+                         catalog=bench.catalog)
         for cell in expand(spec):
             yield CellItem.from_parent(self, name=cell.name, cell=cell)
 

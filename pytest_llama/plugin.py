@@ -12,7 +12,7 @@ from harness.baseline import BaselineError
 from harness.data import DATA_DIR_ENV
 from harness.gencache import GENCACHE_ENV, MODES
 from harness.session import BenchSession, Settings
-from harness.store import new_run_id
+from harness.store import RunIdTaken, check_run_id, new_run_id
 from harness.validate import is_spec_file
 
 from .items import CellItem, SpecFile
@@ -57,6 +57,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.option.llama_run_id = run_id
     data_dir = config.getoption("llama_data_dir") or os.environ.get(DATA_DIR_ENV)
     results = config.getoption("llama_results") or Path(config.rootpath) / "results"
+    if worker is None:
+        try:
+            check_run_id(Path(results), run_id)
+        except RunIdTaken as exc:
+            raise pytest.UsageError(f"--llama-run-id: {exc}") from None
     baseline = config.getoption("llama_baseline")
     cache_dir = config.getoption("llama_cache_dir")
     # xdist workers share the CPU: each gets an equal share of its cores, so torch's threads

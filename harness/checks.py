@@ -1,0 +1,212 @@
+"""Checks that need a spec's data or lm-eval's task index, run at validation so a run never
+fails on what reading the spec could have told: template fields against the data's columns,
+templates rendered on a first row (the sandbox's refusals too), lm-eval task and filter
+names, metric names against what the cell will report, bound kinds against metric kinds,
+and model folders and GGUF files that cannot load. Every problem is a SpecError with line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import SpecError, format_path
+from .spec import Bound, Spec, Task
+
+LATENCY_METRICS = ("ttft_ms", "e2e_ms", "token_ms", "tokens_per_s", "decode_tokens_per_s", "peak_rss_mb",
+                   "peak_gpu_mb", "footprint_mb")
+PERCENTILES = ("p50", "p95")
+SPREAD = ("ttft_ms", "e2e_ms", "token_ms")
+
+
+class _Errors:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.items: list[SpecError] = []
+
+    def add(self, line: int | None, path: tuple, message: str, hint: str = "") -> None:
+        self.items.append(SpecError(self.spec.path, line, format_path(path), message, hint))
+
+
+def _first_row(path: Path) -> dict | None:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    return row if isinstance(row, dict) else None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def sample_row(task: Task, data_dir: Path | None, catalog) -> tuple[dict | None, str]:
+    """A first data row of the task and where it came from; (None, why) when it cannot be read
+    without the hub."""
+    from .data import SAMPLES, _dir_files, sample_key
+
+    data = task.data
+    if not isinstance(data, str):
+        return _first_row(Path(data.test)), Path(data.test).name
+    if data == "sample" and sample_key(task.lm_eval):
+        return SAMPLES[sample_key(task.lm_eval)]()["test"][0], "the built-in sample"
+    if data in ("dir", "auto") and data_dir is not None and task.lm_eval:
+        dataset = None
+        if catalog is not None:
+            try:
+                dataset = catalog.base_config(task.lm_eval, resolve=False).get("dataset_path")
+            except Exception:  # an unknown task is reported on its own
+                dataset = None
+        files = _dir_files(Path(data_dir), dataset or task.lm_eval)
+        if "test" in files:
+            return _first_row(Path(files["test"])), Path(files["test"]).name
+    return None, "the hub (not read at validation)"
+
+
+def _fields(text: str) -> set[str]:
+    from jinja2 import meta
+
+    from .prompts import _env
+
+    return set(meta.find_undeclared_variables(_env().parse(text)))
+
+
+def _check_templates(errors: _Errors, task: Task, row: dict | None, origin: str, processes_docs: bool) -> None:
+    from jinja2 import TemplateError
+
+    from .prompts import render
+    from .validate import did_you_mean
+
+    texts = [(("templates", name), errors.spec.templates[name]) for name in task.templates]
+    for key, text, line in ([("target", task.target, task.line)] if task.target else []):
+        texts.append(((key,), type("T", (), {"text": text, "line": line, "name": key})()))
+    if isinstance(task.choices, tuple):
+        for i, text in enumerate(task.choices):
+            texts.append((("choices", i), type("T", (), {"text": text, "line": task.line, "name": f"choices[{i}]"})()))
+    if row is None or processes_docs:
+        return
+    columns = sorted(row)
+    for path, tpl in texts:
+        missing = sorted(_fields(tpl.text) - set(row))
+        where = ("templates", tpl.name) if path[0] == "templates" else ("tasks", task.name) + path
+        for field in missing:
+            hint = did_you_mean(field, columns) or f"the rows have: {', '.join(columns)}"
+            errors.add(tpl.line, where, f"uses {{{{ {field} }}}}, which the rows of {origin} do not have", hint)
+        if missing:
+            continue
+        try:
+            render(tpl.text, row)
+        except TemplateError as exc:
+            errors.add(tpl.line, where, f"fails on the first row of {origin}: {type(exc).__name__}: {exc}",
+                       "templates render in a sandbox: use the row's fields and Jinja2 filters only")
+    if isinstance(task.choices, str) and task.choices not in row:
+        errors.add(task.line, ("tasks", task.name, "choices"), f"`choices: {task.choices}` names no field of {origin}",
+                   did_you_mean(task.choices, columns) or f"the rows have: {', '.join(columns)}")
+
+
+def _reported(task: Task, row: dict | None, base: dict | None) -> tuple[set[str], set[str]] | None:
+    """(metric names, filter names) the task's cells will report; None when unknown."""
+    if task.latency:
+        names = set(LATENCY_METRICS) | {f"{m}.{p}" for m in SPREAD for p in PERCENTILES}
+        return names, set()
+    if task.lm_eval is None and task.choices is not None:
+        return {"acc", "acc_norm"}, {"none"}
+    if task.lm_eval is None:
+        from .prompts import render
+
+        example = None
+        if row is not None and task.target:
+            try:
+                example = render(task.target, row)
+            except Exception:  # reported by the template checks
+                example = None
+        scorer = task.score.resolved(example)
+        return {scorer.metric}, {scorer.filter_name}
+    if base is None:
+        return None
+    named = [m.get("metric") for m in base.get("metric_list") or []]
+    if not named or any(not isinstance(m, str) or not m.replace("_", "").replace("@", "").isalnum() for m in named):
+        return None     # a metric given as a function names its results only when it runs
+    filters = {f["name"] for f in base.get("filter_list") or []} or {"none"}
+    return set(named), filters
+
+
+def _check_bounds(errors: _Errors, task: Task, reported: tuple[set[str], set[str]] | None) -> None:
+    from .power import is_binary_metric
+    from .validate import did_you_mean
+
+    for b in task.expect:
+        path = ("tasks", task.name, "expect", b.metric)
+        name, _, flt = b.metric.partition(",")
+        if task.latency and "." in name and name.split(".")[0] in SPREAD and name.split(".")[1] not in PERCENTILES:
+            errors.add(b.line, path, f"{name.split('.')[1]} is not computed",
+                       f"latency cells report {', '.join(PERCENTILES)} (and the mean, without a suffix)")
+            continue
+        if b.max_drop is not None and (task.latency or not is_binary_metric(name)):
+            errors.add(b.line, path, f"max_drop compares 0/1 scores item by item; {name} is not one",
+                       "for speed and memory use min_ratio / max_ratio, e.g. {vs: fp32, min_ratio: 1.2}")
+        if reported is None:
+            continue
+        metrics, filters = reported
+        base = name
+        for suffix in ("_pass@", "_maj@"):
+            if suffix in name and task.repeats > 1:
+                base = name.split(suffix)[0]
+        if base not in metrics:
+            errors.add(b.line, path, f"metric {name!r} is not reported by this task",
+                       did_you_mean(base, metrics) or f"it reports: {', '.join(sorted(metrics))}")
+        elif flt and filters and flt not in filters:
+            errors.add(b.line, path, f"filter {flt!r} is not one of the task's filters",
+                       did_you_mean(flt, filters) or f"filters: {', '.join(sorted(filters))}")
+
+
+def _check_model(errors: _Errors, spec: Spec) -> None:
+    model = spec.model
+    path = Path(model.ref)
+    if model.kind == "path" and path.is_dir():
+        if not (path / "config.json").is_file():
+            errors.add(spec.line, ("model", "path"), f"{path} holds no config.json, so it is not a Hugging Face model folder",
+                       "point `path:` at the folder save_pretrained wrote (config.json, weights, tokenizer)")
+        elif not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+            errors.add(spec.line, ("model", "path"), f"{path} holds no weights (*.safetensors or *.bin)",
+                       "copy the weight files in beside config.json")
+    if model.kind == "gguf" and path.is_file():
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if magic != b"GGUF":
+            errors.add(spec.line, ("model", "gguf"), f"{path.name} is not a GGUF file (it starts with {magic!r}, not b'GGUF')",
+                       "point `gguf:` at a .gguf model file")
+
+
+def data_errors(spec: Spec, data_dir: Path | None = None, catalog=None) -> list[SpecError]:
+    """Every problem of the checks above, with file and line."""
+    from .validate import did_you_mean
+
+    errors = _Errors(spec)
+    _check_model(errors, spec)
+    for task in spec.tasks:
+        base = None
+        if task.lm_eval and catalog is not None:
+            from .tasks import UnknownTask
+
+            try:
+                if catalog.is_group(task.lm_eval):
+                    continue
+                base = catalog.base_config(task.lm_eval, resolve=False)
+            except UnknownTask as exc:
+                errors.add(task.line, ("tasks", task.name, "lm_eval"), str(exc).split(";")[0],
+                           str(exc).split(";")[1].strip() if ";" in str(exc) else "")
+                continue
+            if task.filter:
+                filters = [f["name"] for f in base.get("filter_list") or []] or ["none"]
+                if task.filter not in filters:
+                    errors.add(task.line, ("tasks", task.name, "filter"), f"filter {task.filter!r} is not one of "
+                               f"{task.lm_eval}'s filters", did_you_mean(task.filter, filters) or f"filters: {', '.join(filters)}")
+        row, origin = (None, "") if task.latency else sample_row(task, data_dir, catalog)
+        if not task.latency:
+            _check_templates(errors, task, row, origin, bool(base and base.get("process_docs")))
+        _check_bounds(errors, task, None if task.lm_eval and base is None else _reported(task, row, base))
+    return errors.items
