@@ -259,8 +259,11 @@ class _Checker:
             self.error(path, "a task needs `lm_eval:` (a task name) or `data:` with local JSONL files",
                        "for example lm_eval: gsm8k")
         elif data == "sample" and not has_sample(raw["lm_eval"]):
+            from .data import SAMPLES
+
             self.error(path + ("data",), f"no built-in sample exists for {raw['lm_eval']!r}",
-                       "use data: dir or hub, or inline JSONL files")
+                       did_you_mean(raw["lm_eval"], SAMPLES) or
+                       f"samples exist for {', '.join(SAMPLES)}; otherwise use data: dir or hub, or inline JSONL files")
         if "choices" in raw and not isinstance(data, InlineData):
             self.error(path + ("choices",), "`choices:` makes an inline multiple-choice task; it needs `data: {test: ...}`",
                        "lm-eval tasks bring their own choices: remove it")
@@ -392,10 +395,14 @@ def load_spec(path: str | Path, *, data_dir: Path | None = None, baseline: dict 
             raise
         spec = None         # the schema errors say what is wrong; report those with the rest
     errors += checker.errors
-    if spec is not None and not checker.errors:
+    if spec is not None:
         from .checks import data_errors
 
-        errors += data_errors(spec, data_dir, catalog)
+        try:
+            errors += data_errors(spec, data_dir, catalog)
+        except (KeyError, TypeError, AttributeError, ValueError, OSError):
+            if not errors:
+                raise
         if not errors:
             from .bounds import powerless
 
