@@ -1,4 +1,8 @@
-"""`llama-harness`: validate specs, list their cells, render a run's report."""
+"""`llama-harness`: validate specs, list their cells, run them, render and compare runs.
+
+pytest is one way in; this is the other. `run` drives the same plugin through pytest, so
+every pytest and pytest-llama option works after `--`.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,26 @@ from .errors import SpecInvalid
 from .matrix import expand
 from .validate import load_spec
 
+EXAMPLES = {
+    "validate": "examples:\n  llama-harness validate specs/*.yaml\n"
+                "  llama-harness validate specs/smoke.yaml --baseline results/baselines/smoke.json",
+    "matrix": "examples:\n  llama-harness matrix specs/*.yaml\n  llama-harness matrix specs/smoke.yaml -k nf4",
+    "run": "examples:\n  llama-harness run specs/smoke.yaml\n  llama-harness run specs/ -k \"nf4 and equation\"\n"
+           "  llama-harness run specs/smoke.yaml -- --llama-baseline results/baselines/smoke.json --llama-strict",
+    "report": "example:\n  llama-harness report results/20261123-190718-20b83f",
+    "compare": "example:\n  llama-harness compare results/<run-a> results/<run-b>",
+}
+
 
 def _validate(paths: list[str], data_dir: str | None, baseline_path: str | None) -> int:
     from .bounds import analyse
+    from .tasks import TaskCatalog
 
     base = None
     if baseline_path:
         from .baseline import load
 
         base = load(Path(baseline_path))
-    from .tasks import TaskCatalog
-
     data = Path(data_dir) if data_dir else None
     catalog = TaskCatalog()
     bad = 0
@@ -44,39 +57,95 @@ def _validate(paths: list[str], data_dir: str | None, baseline_path: str | None)
     return 1 if bad else 0
 
 
-def _matrix(path: str) -> int:
-    try:
-        spec = load_spec(path)
-    except SpecInvalid as exc:
-        print(exc)
+def _matrix(paths: list[str], keyword: str | None) -> int:
+    bad = 0
+    for path in paths:
+        try:
+            spec = load_spec(path)
+        except SpecInvalid as exc:
+            print(exc)
+            bad += 1
+            continue
+        for cell in expand(spec):
+            v = cell.variant
+            if keyword and keyword not in cell.name:
+                continue
+            extra = f" adapter={v.adapter.mode}" if v.adapter else ""
+            print(f"{path}::{cell.name}\tprecision={v.precision} attn={v.attn} use_cache={v.use_cache}{extra}")
+    return 1 if bad else 0
+
+
+def _run(paths: list[str], keyword: str | None, verbose: int, rest: list[str]) -> int:
+    import pytest
+
+    args = list(paths) + (["-k", keyword] if keyword else []) + ["-v"] * verbose + rest
+    return int(pytest.main(args))
+
+
+def _compare(run_a: str, run_b: str) -> int:
+    from .results import compare_runs
+
+    rows = compare_runs(Path(run_a), Path(run_b))
+    if not rows:
+        print(f"{run_a} and {run_b} share no finished cells")
         return 1
-    for cell in expand(spec):
-        v = cell.variant
-        extra = f" adapter={v.adapter.mode}" if v.adapter else ""
-        print(f"{path}::{cell.name}\tprecision={v.precision} attn={v.attn} use_cache={v.use_cache}{extra}")
+    print(f"B = {run_b} against A = {run_a}\n")
+    print("| cell | metric | A | B | B - A | paired 95% CI | lost / gained | p | config |")
+    print("|---|---|---:|---:|---:|---|---:|---:|---|")
+    for r in rows:
+        p = r["paired"]
+        paired = (f"[{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}] pts | {p['lost']} / {p['gained']} | "
+                  f"{p['p_value']:.3g}") if p else "no shared items | | "
+        config = "same" if r["same_config"] else "DIFFERS"
+        scale = 100 if abs(r["a"]) <= 1 and abs(r["b"]) <= 1 else 1
+        print(f"| `{r['cell']}` | {r['metric']} | {scale * r['a']:.1f} | {scale * r['b']:.1f} | "
+              f"{scale * r['delta']:+.1f} | {paired} | {config} |")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llama-harness", description=__doc__)
+    parser = argparse.ArgumentParser(prog="llama-harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("validate", help="check spec files; prints every error with file and line, "
-                                         "and each accuracy bound's power (minimum detectable effect)",
-                       epilog="example: llama-harness validate specs/*.yaml --data-dir ../shared/data")
-    p.add_argument("paths", nargs="+", metavar="SPEC")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, epilog=EXAMPLES[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("validate", "check spec files: every error with file and line, and each accuracy "
+                            "bound's power (minimum detectable effect)")
+    p.add_argument("paths", nargs="+", metavar="SPEC", help="spec files")
     p.add_argument("--data-dir", default=os.environ.get(DATA_DIR_ENV),
-                   help=f"folder of official task data, for dataset sizes (default: ${DATA_DIR_ENV})")
+                   help=f"folder of official task data, for dataset sizes and columns (default: ${DATA_DIR_ENV})")
     p.add_argument("--baseline", default=None, metavar="PATH",
                    help="a saved baseline: reference accuracies for the power of paired bounds")
-    p = sub.add_parser("matrix", help="list the cells a spec expands to")
-    p.add_argument("spec")
-    p = sub.add_parser("report", help="re-render a run's report.md from its records")
-    p.add_argument("run_dir")
+    p = command("matrix", "list the cells the specs expand to, with each variant's settings")
+    p.add_argument("paths", nargs="+", metavar="SPEC", help="spec files")
+    p.add_argument("-k", dest="keyword", default=None, help="only cells whose name contains this text")
+    p = command("run", "run specs through pytest and the pytest-llama plugin; arguments after -- go to pytest")
+    p.add_argument("paths", nargs="+", metavar="SPEC", help="spec files or folders")
+    p.add_argument("-k", dest="keyword", default=None, help="pytest -k expression selecting cells")
+    p.add_argument("-v", dest="verbose", action="count", default=0, help="more output (model loading too)")
+    p = command("report", "re-render a run's report (Markdown) from its records")
+    p.add_argument("run_dir", metavar="RUN", help="a run folder, results/<run-id>")
+    p = command("compare", "compare two runs cell by cell: values, deltas, paired tests on shared items")
+    p.add_argument("run_a", metavar="RUN_A", help="the reference run folder")
+    p.add_argument("run_b", metavar="RUN_B", help="the run compared against it")
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, rest = argv[:at], argv[at + 1:]
     args = parser.parse_args(argv)
     if args.command == "validate":
         return _validate(args.paths, args.data_dir, args.baseline)
     if args.command == "matrix":
-        return _matrix(args.spec)
+        return _matrix(args.paths, args.keyword)
+    if args.command == "run":
+        return _run(args.paths, args.keyword, args.verbose, rest)
+    if args.command == "compare":
+        return _compare(args.run_a, args.run_b)
     from .report import render_report
 
     print(render_report(Path(args.run_dir)))

@@ -10,7 +10,7 @@ from importlib import resources
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from .store import CELLS, RUN, read_jsonl
+from .store import CELLS, RUN, SAMPLES, read_jsonl
 
 
 def _env(template_dir: Path | None) -> Environment:
@@ -36,6 +36,89 @@ def load_run(run_dir: Path) -> dict:
     return {"run": info, "specs": dict(sorted(by_spec.items())), "cells": list(latest.values())}
 
 
+def summary(cells: list[dict]) -> dict:
+    """Counts for the report's first line: selected cells by outcome, references apart."""
+    own = [c for c in cells if not c.get("pulled_in_by")]
+    failed = [c for c in own if c["status"] == "ok" and any(not v["passed"] for v in c.get("verdicts") or [])]
+    return {"passed": sum(1 for c in own if c["status"] == "ok") - len(failed), "failed": len(failed),
+            "skipped": sum(1 for c in own if c["status"] == "skipped"),
+            "errors": sum(1 for c in own if c["status"] == "error"),
+            "references": len(cells) - len(own), "wall_s": sum(c.get("wall_s") or 0 for c in cells),
+            "sample_data": any(c.get("is_sample_data") for c in cells)}
+
+
+def pivots(cells: list[dict]) -> list[dict]:
+    """Per task: one table per metric, rows template, columns variant (lm-eval's results
+    table, with every filter of a metric side by side as its own table)."""
+    out = []
+    tasks: dict[str, list[dict]] = defaultdict(list)
+    for c in cells:
+        if c["status"] == "ok" and c.get("kind", "accuracy") != "latency":
+            tasks[c["task"]].append(c)
+    for task, group in tasks.items():
+        variants = list(dict.fromkeys(c["variant"] for c in group))
+        templates = list(dict.fromkeys(c["template"] for c in group))
+        metrics = list(dict.fromkeys(k for c in group for k in c["metrics"]))
+        for metric in metrics:
+            rows = []
+            for t in templates:
+                values = {}
+                for c in group:
+                    if c["template"] == t and metric in c["metrics"]:
+                        values[c["variant"]] = c["metrics"][metric]
+                rows.append({"template": t, "values": values})
+            out.append({"task": task, "metric": metric, "variants": variants, "rows": rows})
+    return out
+
+
+def prompts(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]:
+    """Per task and template: the generation and prompt settings and the first rendered prompt."""
+    out, seen = [], set()
+    for c in cells:
+        key = (c["task"], c["template"])
+        if c["status"] != "ok" or key in seen or c.get("kind") == "latency" or not samples.get(c["key"]):
+            continue
+        seen.add(key)
+        out.append({"task": c["task"], "template": c["template"], "generation": c.get("generation") or {},
+                    "prompt_settings": c.get("prompt") or {}, "prompt": samples[c["key"]][0].get("prompt", "")})
+    return out
+
+
+def disagreements(cells: list[dict], samples: dict[str, list[dict]], limit: int = 3) -> list[dict]:
+    """Per task and template, the first items on which the variants' correctness differs,
+    with each variant's output side by side."""
+    out = []
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for c in cells:
+        if c["status"] == "ok" and c.get("kind") != "latency" and samples.get(c["key"]):
+            groups[(c["task"], c["template"])].append(c)
+    for (task, template), group in groups.items():
+        if len(group) < 2:
+            continue
+        by_variant = {c["variant"]: {(s.get("subtask"), s["doc_id"]): s for s in samples[c["key"]]} for c in group}
+        variants = list(by_variant)
+        shown = []
+        for item in by_variant[variants[0]]:
+            rows = [by_variant[v].get(item) for v in variants]
+            if any(r is None for r in rows) or len({bool(r.get("correct")) for r in rows}) < 2:
+                continue
+            shown.append({"doc_id": item[1], "target": rows[0].get("target"),
+                          "outputs": [{"variant": v, "output": r.get("output"), "extracted": r.get("extracted_answer"),
+                                       "correct": r.get("correct")} for v, r in zip(variants, rows)]})
+            if len(shown) == limit:
+                break
+        if shown:
+            out.append({"task": task, "template": template, "items": shown})
+    return out
+
+
+def _samples_by_cell(run_dir: Path) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for row in read_jsonl(Path(run_dir) / SAMPLES):
+        out[row["cell"]].append(row)
+    return out
+
+
 def rows_for(cell: dict) -> list[dict]:
     """Report rows of one cell: one per verdict, or its primary metrics when nothing is expected."""
     metrics = cell.get("metrics") or {}
@@ -46,9 +129,11 @@ def rows_for(cell: dict) -> list[dict]:
         else:
             primary = [k for k in metrics if k.endswith("," + cell.get("primary_filter", ""))] or list(metrics)
         return [{"metric": k, "m": metrics[k], "expect": "", "verdict": "—"} for k in primary]
+    reference = cell.get("pulled_in_by")
     return [{"metric": v["metric"],
              "m": metrics.get(v["metric"]) or metrics.get(f"{v['metric']},{cell.get('primary_filter')}"),
-             "expect": v["bound"], "verdict": "pass" if v["passed"] else "FAIL"} for v in verdicts]
+             "expect": v["bound"], "verdict": ("pass" if v["passed"] else "FAIL") + (" (reference, not selected)" if reference else "")}
+            for v in verdicts]
 
 
 def tradeoff_rows(cells: list[dict]) -> list[dict]:
@@ -112,7 +197,11 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
         if rows:
             png = plot_tradeoffs(rows, Path(run_dir) / f"tradeoffs-{spec_name}.png", spec_name)
             tradeoffs[spec_name] = {"rows": rows, "plot": png.name}
-    text = _env(template_dir).get_template(template).render(rows_for=rows_for, tradeoffs=tradeoffs, **data)
+    samples = _samples_by_cell(run_dir)
+    extra = {name: {"summary": summary(cells), "pivots": pivots(cells), "prompts": prompts(cells, samples),
+                    "disagreements": disagreements(cells, samples)} for name, cells in data["specs"].items()}
+    text = _env(template_dir).get_template(template).render(rows_for=rows_for, tradeoffs=tradeoffs, extra=extra,
+                                                            overall=summary(data["cells"]), **data)
     out = Path(run_dir) / out_name
     out.write_text(text, encoding="utf-8")
     return out

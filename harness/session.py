@@ -34,11 +34,16 @@ class Settings:
     baseline: Path | None = None        # gate every cell against this saved baseline
     strict: bool = False                # a skipped, missing or incomparable cell fails
     threads: int | None = None          # torch CPU threads (xdist workers get an equal share)
+    verbose: bool = False               # keep model-loading progress bars and library warnings
 
 
 class BenchSession:
     def __init__(self, settings: Settings):
         self.settings = settings
+        if not settings.verbose:
+            from .logs import quiet
+
+            quiet()
         self.pool = ModelPool()
         self.catalog = TaskCatalog()
         self.cache = GenerationCache(settings.cache_dir or default_cache_dir(), settings.cache_mode)

@@ -74,7 +74,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                                     cache_dir=Path(cache_dir) if cache_dir else None,
                                                     baseline=Path(baseline) if baseline else None,
                                                     strict=config.getoption("llama_strict"),
-                                                    threads=threads))
+                                                    threads=threads,
+                                                    verbose=config.getoption("verbose") > 0))
     except BaselineError as exc:
         raise pytest.UsageError(f"--llama-baseline: {exc}") from None
     config.stash[COLLECTED] = {}

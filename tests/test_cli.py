@@ -14,3 +14,48 @@ def test_validate_and_matrix(write_spec, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines == [f"{good}::gsm8k[fp32-default]\tprecision=fp32 attn=sdpa use_cache=True",
                      f"{good}::gsm8k[nf4-default]\tprecision=nf4 attn=sdpa use_cache=True"]
+
+
+def _fake_run(folder, correct: list[int], config="abc"):
+    import json
+
+    folder.mkdir(parents=True)
+    n = len(correct)
+    cell = {"key": "s::t[fp32-p]", "spec_name": "s", "item": "t[fp32-p]", "task": "t", "variant": "fp32",
+            "template": "p", "kind": "accuracy", "status": "ok", "config_hash": config, "wall_s": 1.0,
+            "resolved_variant": {"precision": "fp32"}, "verdicts": [],
+            "metrics": {"exact_match,none": {"value": sum(correct) / n, "ci_low": 0.1, "ci_high": 0.9,
+                                             "stderr": 0.1, "n": n}}}
+    (folder / "cells.jsonl").write_text(json.dumps(cell) + "\n")
+    (folder / "samples.jsonl").write_text("".join(
+        json.dumps({"cell": cell["key"], "doc_id": i, "subtask": "t", "prompt": f"q{i}", "output": "x",
+                    "scores": {"exact_match,none": float(c)}}) + "\n" for i, c in enumerate(correct)))
+    return folder
+
+
+def test_compare_two_runs_with_the_paired_test(tmp_path, capsys):
+    a = _fake_run(tmp_path / "a", [1] * 40)
+    b = _fake_run(tmp_path / "b", [1] * 25 + [0] * 15, config="other")
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| `s::t[fp32-p]`"))
+    assert "| 100.0 | 62.5 | -37.5 |" in row and "15 / 0" in row and "DIFFERS" in row
+
+
+def test_results_load_gives_flat_frames(tmp_path):
+    from harness import results
+
+    run = results.load(_fake_run(tmp_path / "a", [1, 0, 1, 1]))
+    assert list(run.cells[["key", "metric", "filter", "value", "n", "passed"]].itertuples(index=False, name=None)) == \
+        [("s::t[fp32-p]", "exact_match", "none", 0.75, 4, True)]
+    assert run.samples["score.exact_match,none"].tolist() == [1.0, 0.0, 1.0, 1.0]
+
+
+def test_subcommand_help_names_arguments_and_an_example(capsys):
+    import pytest
+
+    for command in ("validate", "matrix", "run", "report", "compare"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "example" in out and f"llama-harness {command}" in out
