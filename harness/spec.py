@@ -136,7 +136,7 @@ class Bound:
         if self.max is not None:
             parts.append(f"<= {self.max:g}")
         if self.paper is not None:
-            parts.append(f"paper {self.paper:g} ± {self.tolerance:g}")
+            parts.append(f"paper {self.paper:g} ± {self.tolerance:g}" + (f" ({self.source})" if self.source else ""))
         text = " and ".join(parts)
         return f"{text} ({self.how})" if self.how != "strict" else text
 

@@ -26,6 +26,7 @@ def test_paper_value_is_judged_by_its_interval_unless_told_otherwise():
     # 0.70 is outside 0.796 ± 0.03, but its interval reaches the band: consistent
     v = check_bound(b, metric(0.70, 0.6, 0.8), [])
     assert v.passed and "paper 0.796 (Llama 3 card), delta -0.0960" in v.message
+    assert v.bound == "paper 0.796 ± 0.03 (Llama 3 card) (interval)"
     v = check_bound(b, metric(0.55, 0.45, 0.65), [])
     assert not v.passed and "95% CI outside paper 0.796 ± 0.03" in v.message
     strict = Bound("exact_match", paper=0.796, tolerance=0.03, check="strict")
