@@ -31,15 +31,20 @@ def engine_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-@lru_cache(maxsize=1)
-def runtime() -> dict[str, str | None]:
-    out = {}
-    for name in RUNTIME_PACKAGES:
+def package_versions(names) -> dict[str, str | None]:
+    """Installed version of each distribution; None for one that is not installed."""
+    out: dict[str, str | None] = {}
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+@lru_cache(maxsize=1)
+def runtime() -> dict[str, str | None]:
+    return package_versions(RUNTIME_PACKAGES)
 
 
 def _stamp(folder: Path) -> str:

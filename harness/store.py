@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,9 @@ def new_run_id() -> str:
 
 
 def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"pytest-llama": __version__, "python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    from .fingerprint import package_versions
+
+    return {"pytest-llama": __version__, "python": platform.python_version()} | package_versions(PACKAGES)
 
 
 def git_sha(cwd: Path | None = None) -> str | None:
