@@ -80,27 +80,27 @@ def _check_templates(errors: _Errors, task: Task, row: dict | None, origin: str,
     from .prompts import render
     from .validate import did_you_mean
 
-    texts = [(("templates", name), errors.spec.templates[name]) for name in task.templates]
-    for key, text, line in ([("target", task.target, task.line)] if task.target else []):
-        texts.append(((key,), type("T", (), {"text": text, "line": line, "name": key})()))
+    # (where in the spec, template text, line): the task's templates, its target, its choices
+    texts = [(("templates", name), errors.spec.templates[name].text, errors.spec.templates[name].line)
+             for name in task.templates]
+    if task.target:
+        texts.append((("tasks", task.name, "target"), task.target, task.line))
     if isinstance(task.choices, tuple):
-        for i, text in enumerate(task.choices):
-            texts.append((("choices", i), type("T", (), {"text": text, "line": task.line, "name": f"choices[{i}]"})()))
+        texts += [(("tasks", task.name, "choices", i), text, task.line) for i, text in enumerate(task.choices)]
     if row is None or processes_docs:
         return
     columns = sorted(row)
-    for path, tpl in texts:
-        missing = sorted(_fields(tpl.text) - set(row))
-        where = ("templates", tpl.name) if path[0] == "templates" else ("tasks", task.name) + path
+    for where, text, line in texts:
+        missing = sorted(_fields(text) - set(row))
         for field in missing:
             hint = did_you_mean(field, columns) or f"the rows have: {', '.join(columns)}"
-            errors.add(tpl.line, where, f"uses {{{{ {field} }}}}, which the rows of {origin} do not have", hint)
+            errors.add(line, where, f"uses {{{{ {field} }}}}, which the rows of {origin} do not have", hint)
         if missing:
             continue
         try:
-            render(tpl.text, row)
+            render(text, row)
         except TemplateError as exc:
-            errors.add(tpl.line, where, f"fails on the first row of {origin}: {type(exc).__name__}: {exc}",
+            errors.add(line, where, f"fails on the first row of {origin}: {type(exc).__name__}: {exc}",
                        "templates render in a sandbox: use the row's fields and Jinja2 filters only")
     if isinstance(task.choices, str) and task.choices not in row:
         errors.add(task.line, ("tasks", task.name, "choices"), f"`choices: {task.choices}` names no field of {origin}",

@@ -75,3 +75,20 @@ def test_pass_fail_skip_and_a_broken_spec_beside_them(pytester):
     report = (run_dir / "report.md").read_text()
     assert "`add_strict[fp32-add]`" in report and "FAIL" in report
     assert f"report: {run_dir / 'report.md'}" in out
+
+
+def test_strict_fails_skipped_cells_and_baseline_cells_not_collected(pytester):
+    _write(pytester, broken=False)
+    base = pytester.path / "base.json"
+    cell = {"kind": "accuracy", "variant": "fp32", "resolved_variant": {}, "data_source": "", "config_hash": "",
+            "device": "cpu", "metrics": {}, "samples": {}}
+    base.write_text(json.dumps({"format": 2, "cells": {"tiny::gone[fp32-add]": cell}}))
+    args = ("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'out'}", "-k", "flash", "tiny.yaml")
+    lenient = pytester.runpytest_subprocess(*args)
+    lenient.assert_outcomes(skipped=2)
+    strict = pytester.runpytest_subprocess(*args, f"--llama-baseline={base}", "--llama-strict")
+    strict.assert_outcomes(failed=2)
+    out = strict.stdout.str()
+    assert "would be skipped, and --llama-strict fails it: flash_attention_2 runs only on a CUDA GPU" in out
+    assert "tiny::gone[fp32-add]: FAILED (--llama-strict): in the baseline but not collected" in out
+    assert strict.ret == 1
