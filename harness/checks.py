@@ -208,5 +208,10 @@ def data_errors(spec: Spec, data_dir: Path | None = None, catalog=None) -> list[
         row, origin = (None, "") if task.latency else sample_row(task, data_dir, catalog)
         if not task.latency:
             _check_templates(errors, task, row, origin, bool(base and base.get("process_docs")))
-        _check_bounds(errors, task, None if task.lm_eval and base is None else _reported(task, row, base))
+        reported = None if task.lm_eval and base is None else _reported(task, row, base)
+        if task.filter and not task.lm_eval and reported and task.filter not in reported[1]:
+            errors.add(task.line, ("tasks", task.name, "filter"), f"filter {task.filter!r} is not this inline task's",
+                       f"its answers are extracted by {', '.join(sorted(reported[1]))}; choose the extraction "
+                       "under `score: {extract: ...}` and drop `filter:`")
+        _check_bounds(errors, task, reported)
     return errors.items

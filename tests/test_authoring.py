@@ -67,6 +67,7 @@ def test_metric_and_filter_names_are_checked_against_the_task(write_spec, arith)
           arith:
             data: {test: arith.jsonl}
             target: '{{ answer }}'
+            filter: flexible-extract
             templates: [direct]
             expect:
               acc: {min: 0.25}
@@ -80,12 +81,14 @@ def test_metric_and_filter_names_are_checked_against_the_task(write_spec, arith)
               exact_macth: {min: 0.1}
         """)
     errs = "\n".join(errors_of(path))
-    assert f"{path}:10: tasks.arith.expect.acc: metric 'acc' is not reported by this task (it reports: exact_match)" in errs
-    assert f"{path}:11: tasks.arith.expect.exact_match,flexible-extract: filter 'flexible-extract' is not one of " \
+    assert f"{path}:5: tasks.arith.filter: filter 'flexible-extract' is not this inline task's (its answers " \
+           "are extracted by last_number; choose the extraction under `score: {extract: ...}` and drop `filter:`)" in errs
+    assert f"{path}:11: tasks.arith.expect.acc: metric 'acc' is not reported by this task (it reports: exact_match)" in errs
+    assert f"{path}:12: tasks.arith.expect.exact_match,flexible-extract: filter 'flexible-extract' is not one of " \
            "the task's filters (filters: last_number)" in errs
-    assert f"{path}:12: tasks.gsm8k.filter: filter 'flexible' is not one of gsm8k's filters " \
+    assert f"{path}:13: tasks.gsm8k.filter: filter 'flexible' is not one of gsm8k's filters " \
            "(did you mean 'flexible-extract'?)" in errs
-    assert f"{path}:18: tasks.gsm8k.expect.exact_macth: metric 'exact_macth' is not reported by this task " \
+    assert f"{path}:19: tasks.gsm8k.expect.exact_macth: metric 'exact_macth' is not reported by this task " \
            "(did you mean 'exact_match'?)" in errs
 
 

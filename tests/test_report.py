@@ -1,0 +1,40 @@
+"""The report's reading aids, rendered from records written by hand: the summary line counts
+the selection only, a reference cell pulled in by -k is labelled, never counted as a
+failure, and the pivot and disagreement tables hold the records' values."""
+
+import json
+
+from harness.report import render_report
+
+
+def _cell(variant, value, passed, pulled=None):
+    return {"key": f"s::t[{variant}-p]", "spec": "s.yaml", "spec_name": "s", "item": f"t[{variant}-p]", "task": "t",
+            "variant": variant, "template": "p", "kind": "accuracy", "status": "ok", "reason": "", "wall_s": 2.0,
+            "primary_filter": "none", "data_source": "local file rows.jsonl", "is_sample_data": False, "n_samples": 2,
+            "resolved_variant": {"precision": variant, "attn": "sdpa", "use_cache": True, "adapter": None},
+            "engine": {"new_tokens": 2, "tokens_per_s": 1.0, "cached": 0, "requests": 2},
+            "weights_origin": "", "generation": {}, "prompt": {}, "comparisons": [], "baseline": {},
+            "pulled_in_by": pulled,
+            "metrics": {"exact_match,none": {"name": "exact_match,none", "value": value, "stderr": 0.1,
+                                             "ci_low": value / 2, "ci_high": 1.0, "ci_method": "wilson", "n": 2}},
+            "verdicts": [{"metric": "exact_match", "bound": ">= 0.9", "passed": passed, "message": "", "line": 3,
+                          "value": value}]}
+
+
+def test_summary_pivot_reference_and_disagreements(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    cells = [_cell("fp32", 0.5, False, pulled="s::t[nf4-p]"), _cell("nf4", 1.0, True)]
+    (run / "cells.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells))
+    rows = []
+    for c, outputs in zip(cells, (["4", "6"], ["4", "5"])):
+        for i, out in enumerate(outputs):
+            rows.append({"cell": c["key"], "doc_id": i, "subtask": "t", "prompt": f"{i} + 2 + {i} =", "target": str(4 + i),
+                         "output": out, "extracted_answer": out, "correct": out == str(4 + i), "scores": {}})
+    (run / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = render_report(run).read_text()
+    assert "**1 passed, 0 failed, 0 skipped, 0 errors** (1 reference cell(s) run for `vs:` bounds, not counted)" in text
+    assert "| `t[fp32-p]` (reference) |" in text and "FAIL (reference, not selected)" in text
+    assert "| p | 50.0 [25.0, 100.0] | 100.0 [50.0, 100.0] |" in text
+    assert "| t / p #1 (target \"5\") | fp32 | nf4 |" in text
+    assert "✗ `6` → 6 | ✓ `5` → 5 |" in text
