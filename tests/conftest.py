@@ -10,6 +10,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
+collect_ignore = ["data"]   # specs and rows that tests copy and run themselves
 
 
 @pytest.fixture(autouse=True, scope="session")
