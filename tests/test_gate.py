@@ -41,9 +41,9 @@ def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester
     saved.assert_outcomes(passed=1)
     data = json.loads(base.read_text())
     (cell,) = data["cells"].values()
-    right = cell["metrics"]["exact_match,none"]["value"]
+    right = cell["metrics"]["exact_match,whole"]["value"]
     assert right >= 0.5, f"the base model should echo most words; got {right}"
-    assert len(cell["samples"]["exact_match,none"]) == 16
+    assert len(cell["samples"]["exact_match,whole"]) == 16
 
     # the same code again, plus a template the baseline has never seen
     rerun = _run(pytester, "{precision: fp32}", "[add, sum]", f"--llama-baseline={base}")

@@ -64,7 +64,7 @@ def test_gsm8k_five_shot_prompts_outputs_and_scores_equal_upstream(write_spec, t
         name: parity
         model: {embedded: smollm2-135m-instruct, chat: false}
         variants: {fp32: {precision: fp32}}
-        generation: {max_new_tokens: 48, batch_size: 4}
+        generation: {max_new_tokens: 32, batch_size: 4}
         tasks:
           gsm8k: {lm_eval: gsm8k, data: dir, num_fewshot: 5, limit: 8}
         """)
@@ -79,7 +79,7 @@ def test_gsm8k_five_shot_prompts_outputs_and_scores_equal_upstream(write_spec, t
         config.pop(key, None)
     config["custom_dataset"] = _json_dataset({"test": data_dir / "gsm8k" / "test.jsonl",
                                               "train": data_dir / "gsm8k" / "train.jsonl"})
-    out = _upstream(embedded_fp32, [build_task(config)], num_fewshot=5, gen_kwargs={"max_gen_toks": 48},
+    out = _upstream(embedded_fp32, [build_task(config)], num_fewshot=5, gen_kwargs={"max_gen_toks": 32},
                     task_manager=manager)
 
     theirs = _by_doc(out, "gsm8k")

@@ -90,14 +90,14 @@ def test_a_spec_with_repeats_reports_pass_at_k_and_majority_vote(write_spec, tmp
     for row in result.samples:
         scores = [r["scores"]["exact_match"] for r in row["repeats"]]
         assert len(scores) == 4
-        assert row["scores"]["exact_match_pass@1,none"] == sum(scores) / 4
-        assert row["scores"]["exact_match_pass@4,none"] == float(any(scores))
+        assert row["scores"]["exact_match_pass@1,last_number"] == sum(scores) / 4
+        assert row["scores"]["exact_match_pass@4,last_number"] == float(any(scores))
         votes = [str(r["extracted"]) for r in row["repeats"]]
         winner = max(votes, key=votes.count)
-        assert row["scores"]["exact_match_maj@4,none"] == scores[votes.index(winner)]
+        assert row["scores"]["exact_match_maj@4,last_number"] == scores[votes.index(winner)]
     m = result.metrics
-    assert m["exact_match_pass@1,none"].value <= m["exact_match_pass@4,none"].value
-    assert m["exact_match_pass@4,none"].n == 12 and result.prompt["repeats"] == 4
+    assert m["exact_match_pass@1,last_number"].value <= m["exact_match_pass@4,last_number"].value
+    assert m["exact_match_pass@4,last_number"].n == 12 and result.prompt["repeats"] == 4
 
 
 def test_batch_size_auto_falls_back_where_memory_cannot_be_read(monkeypatch, embedded_fp32):

