@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(spec: Path, cache: Path, results: Path, extra: list[str]) -> tuple[float, list[dict]]:
-    env = dict(os.environ, LLAMA_CACHE_DIR=str(cache))
+    env = dict(os.environ, LLAMA_CACHE_DIR=str(cache), LLAMA_GENCACHE_DIR=str(cache / "generations"))
     before = set(results.glob("*")) if results.exists() else set()
     began = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", str(spec), "-q", "-p", "no:cacheprovider",
