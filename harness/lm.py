@@ -80,6 +80,7 @@ class HarnessLM(TemplateLM):
         self.stats = EngineStats()
         self._decoder: Decoder | None = None
         self._tok_id = _tokenizer_id(self.tokenizer)
+        self._fingerprint = loaded.fingerprint   # what decides outputs besides prompt and settings
         self.max_length = loaded.max_length
 
     @property
@@ -153,7 +154,7 @@ class HarnessLM(TemplateLM):
         return settings | {"until": until}
 
     def _key(self, prompt: str, settings: dict, repeat: int, seed: int | None) -> str:
-        return cache_key(**self.loaded.fingerprint, tokenizer=self._tok_id, prompt=prompt, settings=settings,
+        return cache_key(**self._fingerprint, tokenizer=self._tok_id, prompt=prompt, settings=settings,
                          repeat=repeat, item_seed=seed, harness=__version__)
 
     # -- generation --------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from importlib import resources
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from .store import CELLS, RUN, SAMPLES, read_jsonl
+from .results import latest_cells
+from .store import RUN, SAMPLES, read_jsonl
 
 
 def _env(template_dir: Path | None) -> Environment:
@@ -25,15 +26,11 @@ def _env(template_dir: Path | None) -> Environment:
 def load_run(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     info = json.loads((run_dir / RUN).read_text()) if (run_dir / RUN).exists() else {"run_id": run_dir.name}
-    cells = read_jsonl(run_dir / CELLS)
-    # a cell re-run within the same run (e.g. a retried worker) keeps its latest record
-    latest = {}
-    for c in cells:
-        latest[c["key"]] = c
+    cells = latest_cells(run_dir)
     by_spec: dict[str, list[dict]] = defaultdict(list)
-    for c in latest.values():
+    for c in cells:
         by_spec[c["spec_name"]].append(c)
-    return {"run": info, "specs": dict(sorted(by_spec.items())), "cells": list(latest.values())}
+    return {"run": info, "specs": dict(sorted(by_spec.items())), "cells": cells}
 
 
 def summary(cells: list[dict]) -> dict:
