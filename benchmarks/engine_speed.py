@@ -5,10 +5,13 @@
 
 1. a plain batched `model.generate` loop over the same prompts (the floor),
 2. lm-evaluation-harness's HF wrapper (`HFLM`) around the same model object,
-3. the harness engine (`HarnessLM`), generation cache off.
+3. the harness engine (`HarnessLM`), generation cache off,
+4. the same engine with prefix sharing off: every row prefills its whole prompt.
 
-All three get the same lm-eval requests (the task's prompts, stop strings, greedy) and the
+All four get the same lm-eval requests (the task's prompts, stop strings, greedy) and the
 same batch size. Each is timed `--repeats` times, interleaved, and its best time is kept.
+On 8-shot prompts (`--cell "gsm8k_cot_llama[fp32]"`) rows 3 and 4 show what prefilling the
+shared exemplars once saves.
 Tokens/s counts the tokens of the final answers, so all three share one numerator; the
 loop's raw count (it runs every row to EOS or the token limit) is printed too. Then the
 engine alone runs on N items to show time per item and peak memory as N grows.
@@ -99,6 +102,7 @@ def main() -> None:
     import torch
     from lm_eval.models.huggingface import HFLM
 
+    from harness.lm import HarnessLM
     from harness.memory import PeakMemory
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
@@ -113,11 +117,13 @@ def main() -> None:
     print(f"cell {cell.key}: {len(reqs)} items, {gen.max_new_tokens} new tokens, batch {batch}, "
           f"{torch.get_num_threads()} torch threads, device {loaded.device}")
 
+    unshared = HarnessLM(loaded, gen, cache=None, share_prefixes=False)
     plain_loop(loaded, contexts[:2], until, 8, 2)          # warm-up: first-call costs are nobody's
     runs = {
         "plain generate loop": lambda: plain_loop(loaded, contexts, until, gen.max_new_tokens, batch),
         "lm-eval HFLM": lambda: (hflm.generate_until(reqs, disable_tqdm=True), None),
         "harness engine": lambda: (engine.generate_until(reqs, disable_tqdm=True), None),
+        "engine, no prefix sharing": lambda: (unshared.generate_until(reqs, disable_tqdm=True), None),
     }
     best: dict[str, float] = {}
     texts: dict[str, list[str]] = {}
@@ -135,13 +141,16 @@ def main() -> None:
     for name, took in best.items():
         print(f"{name:<22}{took:>12.2f}{answer_tokens / took:>14.1f}")
     print(f"(answer tokens {answer_tokens}; the plain loop generated {raw_tokens} raw tokens)")
-    for other in ("plain generate loop", "lm-eval HFLM"):
+    for other in ("plain generate loop", "lm-eval HFLM", "engine, no prefix sharing"):
         same = sum(a == b for a, b in zip(texts["harness engine"], texts[other]))
         print(f"engine outputs equal to {other}: {same}/{len(reqs)}")
     floor, hf, ours = best["plain generate loop"], best["lm-eval HFLM"], best["harness engine"]
     print(f"\nengine / plain loop = {ours / floor:.3f}  (goal <= 1.10)")
     print(f"engine / HFLM       = {ours / hf:.3f}  (goal < 1.00)")
     print(f"HFLM / plain loop   = {hf / floor:.3f}")
+    shared = engine.stats.prefix_tokens_shared // max(1, args.repeats)
+    print(f"engine / engine without prefix sharing = {ours / best['engine, no prefix sharing']:.3f}"
+          f"  ({shared} prefill tokens saved per run)")
 
     sizes = [int(n) for n in args.scaling.split(",") if n.strip()]
     if sizes:

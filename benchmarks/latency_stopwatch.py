@@ -54,7 +54,7 @@ def main() -> None:
             timing = BatchTiming()
             began = time.perf_counter()
             decoder.generate(batch, args.tokens, timing=timing, batch_size=len(batch), refill=False,
-                             ignore_eos=True)
+                             ignore_eos=True, share_prefix=False)
             took = time.perf_counter() - began
             total += took
             if record is not None:

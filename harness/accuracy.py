@@ -90,7 +90,10 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
     result.engine = {"requests": lm.stats.requests, "cached": lm.stats.cached,
                      "new_tokens": lm.stats.new_tokens, "generate_s": round(lm.stats.generate_s, 3),
                      "tokens_per_s": round(lm.stats.new_tokens / lm.stats.generate_s, 2) if lm.stats.generate_s else None,
+                     "prefix_tokens_shared": lm.stats.prefix_tokens_shared,
                      "load_s": round(loaded.load_seconds, 2), "device": loaded.device}
+    if lm.scoring_stats is not None:
+        result.engine["scoring"] = lm.scoring_stats.record()
     return result
 
 

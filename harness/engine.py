@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 
+MIN_SHARED_PREFIX = 16      # shorter common prefixes are prefilled with each row
+
+
 @dataclass
 class Generated:
     tokens: list[int]
@@ -70,6 +73,7 @@ class Decoder:
         self.eos_ids = {e for e in eos + [tokenizer.eos_token_id] if e is not None}
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._mergeable = _plain_dynamic_cache(model.config)
+        self.prefix_tokens_shared = 0       # prefill tokens the last `generate` call saved
 
     def _stop_hit(self, tokens: list[int], stops: list[str], lookback: int) -> bool:
         tail = self.tokenizer.decode(tokens[-lookback:], skip_special_tokens=False)
@@ -78,7 +82,7 @@ class Decoder:
     def generate(self, rows: list[list[int]], max_new_tokens: int, stops: list[str] = (),
                  temperature: float = 0.0, top_p: float = 1.0, generators: list | None = None,
                  timing: BatchTiming | None = None, batch_size: int | None = None,
-                 refill: bool = True, ignore_eos: bool = False,
+                 refill: bool = True, ignore_eos: bool = False, share_prefix: bool = True,
                  on_done: Callable[[int, Generated], None] | None = None) -> list[Generated]:
         """Decode every row of `rows`, at most `batch_size` at a time, in the order given.
 
@@ -91,6 +95,10 @@ class Decoder:
         called as each row finishes, so callers can keep finished work if a run is killed.
         When sampling, `generators[i]` draws row i's tokens and nothing else, so a row's sample
         does not depend on which rows share its batch.
+        With `share_prefix` and the KV cache on, a prefix that every row starts with (the
+        few-shot exemplars of a GSM8K prompt) is prefilled once; each admitted batch starts
+        from its cache and prefills only the rows' own suffixes. Latency cells pass
+        `share_prefix=False`: time to first token there means a whole prefill.
         """
         import torch
 
@@ -102,10 +110,15 @@ class Decoder:
         finish = ["length"] * len(rows)
         waiting = list(range(len(rows)))[::-1]          # popped from the end: input order
         can_refill = refill and self.use_cache and self._mergeable
+        prefix = None
+        if share_prefix and self.use_cache and self._mergeable and len(rows) > 1:
+            with torch.inference_mode():
+                prefix = self._shared_prefix(rows)
+        self.prefix_tokens_shared = len(prefix.tokens) * (len(rows) - 1) if prefix else 0
 
         def admit(n: int) -> tuple[list[int], _Batch]:
             take = [waiting.pop() for _ in range(min(n, len(waiting)))]
-            return take, self._prefill([rows[i] for i in take])
+            return take, self._prefill([rows[i] for i in take], prefix)
 
         eos_ids = set() if ignore_eos else self.eos_ids
         marks = timing.marks
@@ -149,10 +162,31 @@ class Decoder:
             timing.first_token_s, timing.step_s = spans[0], spans[1:]
         return [Generated(t, f) for t, f in zip(out_tokens, finish)]
 
-    def _prefill(self, rows: list[list[int]]) -> "_Batch":
+    def _shared_prefix(self, rows: list[list[int]]) -> "_Prefix | None":
+        """The tokens every row starts with (at least MIN_SHARED_PREFIX, and one token short
+        of the shortest row, so each row prefills something of its own), run once."""
+        from transformers import DynamicCache
+
+        shortest = min(len(r) for r in rows)
+        n = 0
+        first = rows[0]
+        while n < shortest - 1 and all(r[n] == first[n] for r in rows):
+            n += 1
+        if n < MIN_SHARED_PREFIX:
+            return None
+        import torch
+
+        cache = DynamicCache(config=self.model.config)
+        ids = torch.tensor([first[:n]], dtype=torch.long, device=self.model.device)
+        self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        return _Prefix(first[:n], [(layer.keys, layer.values) for layer in cache.layers])
+
+    def _prefill(self, rows: list[list[int]], prefix: "_Prefix | None" = None) -> "_Batch":
         import torch
         from transformers import DynamicCache
 
+        shared = len(prefix.tokens) if prefix else 0
+        rows = [r[shared:] for r in rows]
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -161,8 +195,14 @@ class Decoder:
             mask[i, width - len(r):] = 1
         device = self.model.device
         ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config) if self.use_cache else None
+        positions = shared + (mask.cumsum(-1) - 1).clamp(min=0)
+        if prefix:
+            n = len(rows)
+            cache = DynamicCache(ddp_cache_data=[(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1))
+                                                 for k, v in prefix.kv], config=self.model.config)
+            mask = torch.cat([mask.new_ones((n, shared)), mask], dim=1)
+        else:
+            cache = DynamicCache(config=self.model.config) if self.use_cache else None
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                             past_key_values=cache, use_cache=self.use_cache, logits_to_keep=1).logits[:, -1, :]
         return _Batch(ids=None if self.use_cache else ids, mask=mask, next_pos=positions[:, -1] + 1,
@@ -183,6 +223,14 @@ class Decoder:
                                 use_cache=False, logits_to_keep=1).logits[:, -1, :]
         batch.next_pos = batch.next_pos + 1
         return logits
+
+
+@dataclass
+class _Prefix:
+    """Tokens every row of a `generate` call starts with, and their KV cache (batch of one)."""
+
+    tokens: list[int]
+    kv: list
 
 
 @dataclass

@@ -117,7 +117,7 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
         for batch in batches:
             timing = BatchTiming()
             outs = decoder.generate(batch, settings.new_tokens, timing=timing, batch_size=len(batch),
-                                    refill=False, ignore_eos=True)
+                                    refill=False, ignore_eos=True, share_prefix=False)
             short.extend(len(o.tokens) for o in outs if len(o.tokens) != settings.new_tokens)
             if keep:
                 counted.append((len(batch), timing))

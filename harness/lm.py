@@ -19,6 +19,7 @@ from lm_eval import utils as lm_utils
 from . import __version__
 from .engine import Decoder
 from .gencache import GenerationCache, cache_key
+from .loglikelihood import LoglikelihoodScorer
 from .machine import available_memory_gb
 from .models import LoadedModel, ModelHandle
 from .spec import Generation
@@ -32,6 +33,7 @@ class EngineStats:
     cached: int = 0
     new_tokens: int = 0
     generate_s: float = 0.0
+    prefix_tokens_shared: int = 0   # prefill tokens saved by running a shared prefix once
     records: list[dict] = field(default_factory=list)  # one per generate_until request
     settings: list[dict] = field(default_factory=list)  # each distinct (task's, effective) pair
 
@@ -71,14 +73,16 @@ class HarnessLM(TemplateLM):
     request misses the generation cache (or a log-likelihood is asked for)."""
 
     def __init__(self, loaded: LoadedModel | ModelHandle, generation: Generation,
-                 cache: GenerationCache | None = None):
+                 cache: GenerationCache | None = None, share_prefixes: bool = True):
         super().__init__()
+        self.share_prefixes = share_prefixes    # prefill / score a prefix all requests share once
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
         self.generation = generation
         self.cache = cache
         self.stats = EngineStats()
         self._decoder: Decoder | None = None
+        self._scorer: LoglikelihoodScorer | None = None
         self._tok_id = _tokenizer_id(self.tokenizer)
         self._fingerprint = loaded.fingerprint   # what decides outputs besides prompt and settings
         self.max_length = loaded.max_length
@@ -218,54 +222,51 @@ class HarnessLM(TemplateLM):
             began = time.perf_counter()
             self.decoder.generate([it[2][-room:] for it in items], s["max_new_tokens"], s["until"],
                                   s["temperature"], s["top_p"], generators=generators, batch_size=step,
-                                  on_done=done)
+                                  share_prefix=self.share_prefixes, on_done=done)
             self.stats.generate_s += time.perf_counter() - began
+            self.stats.prefix_tokens_shared += self.decoder.prefix_tokens_shared
         for first, later in copies.items():
             for i in later:
                 results[i] = results[first]
         return results  # type: ignore[return-value]
 
     # -- scoring -----------------------------------------------------------------------------
-    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
-        import torch
-        import torch.nn.functional as F
+    @property
+    def scoring_stats(self):
+        """What the scoring engine shared, ran and truncated; None when nothing was scored."""
+        return self._scorer.stats if self._scorer is not None else None
 
-        order = sorted(range(len(requests)), key=lambda i: -(len(requests[i][1]) + len(requests[i][2])))
-        results: list[Any] = [None] * len(requests)
-        size = self.generation.batch_size if self.generation.batch_size != "auto" else 8
-        for start in range(0, len(order), int(size)):
-            idx = order[start:start + int(size)]
-            seqs, spans = [], []
-            for i in idx:
-                _, ctx, cont = requests[i]
-                whole = (ctx + cont)[-(self.max_length + 1):][:-1]
-                seqs.append(whole)
-                spans.append((len(whole), len(cont)))
-            width = max(len(s) for s in seqs)
-            pad = self.tokenizer.pad_token_id
-            ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for r, s in enumerate(seqs):
-                ids[r, :len(s)] = torch.tensor(s)
-                mask[r, :len(s)] = 1
-            with torch.inference_mode():
-                logits = self.model(input_ids=ids.to(self.model.device),
-                                    attention_mask=mask.to(self.model.device)).logits
-                logp = F.log_softmax(logits.float(), dim=-1).cpu()
-            for r, i in enumerate(idx):
-                length, n_cont = spans[r]
-                cont = torch.tensor(requests[i][2], dtype=torch.long)
-                rows = logp[r, length - n_cont:length]
-                greedy = bool((rows.argmax(-1) == cont).all())
-                results[i] = (float(rows.gather(-1, cont[:, None]).sum()), greedy)
-        return results
+    @property
+    def scorer(self) -> LoglikelihoodScorer:
+        """Passes are sized in tokens, not by the spec's `batch_size` (which counts generation
+        rows): a row that reuses a cached prefix is a handful of tokens long."""
+        if self._scorer is None:
+            free_gb = available_memory_gb()
+            budget = int(min(0.25, 0.25 * free_gb) * 2**30) if free_gb else 2**27
+            self._scorer = LoglikelihoodScorer(
+                self.model, self.max_length, self.decoder.pad_id,
+                share_prefixes=self.share_prefixes and self.loaded.variant.use_cache,
+                batch_tokens=8192 if self.loaded.device == "cuda" else 1024, prefix_budget_bytes=budget)
+        return self._scorer
+
+    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
+        """lm-eval's (request, context tokens, continuation tokens) triples, scored by the
+        shared-work engine of `harness.loglikelihood`."""
+        return self.scorer.score([(ctx, cont) for _, ctx, cont in requests])
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
-        out = []
-        for req in requests:
+        """Every string cut into lm-eval's disjoint rolling windows; all windows of all
+        strings are scored in one call, then summed per string."""
+        windows, owner = [], []
+        for n, req in enumerate(requests):
             (string,) = req.args
-            windows = [(None,) + lm_utils.make_disjoint_window(w) for w in lm_utils.get_rolling_token_windows(
-                token_list=self.tok_encode(string), prefix_token=self.prefix_token_id,
-                max_seq_len=self.max_length, context_len=1)]
-            out.append(sum(ll for ll, _ in self._loglikelihood_tokens(windows)))
+            for w in lm_utils.get_rolling_token_windows(token_list=self.tok_encode(string),
+                                                        prefix_token=self.prefix_token_id,
+                                                        max_seq_len=self.max_length, context_len=1):
+                windows.append(lm_utils.make_disjoint_window(w))
+                owner.append(n)
+        scores = self.scorer.score(windows)
+        out = [0.0] * len(requests)
+        for n, (ll, _) in zip(owner, scores):
+            out[n] += ll
         return out
