@@ -10,7 +10,7 @@
 
 All four get the same lm-eval requests (the task's prompts, stop strings, greedy) and the
 same batch size. Each is timed `--repeats` times, interleaved, and its best time is kept.
-On 8-shot prompts (`--cell "gsm8k_cot_llama[fp32]"`) rows 3 and 4 show what prefilling the
+On 8-shot prompts (`--cell "gsm8k_cot_llama[fp32-default]"`) rows 3 and 4 show what prefilling the
 shared exemplars once saves.
 Tokens/s counts the tokens of the final answers, so all three share one numerator; the
 loop's raw count (it runs every row to EOS or the token limit) is printed too. Then the
@@ -137,9 +137,9 @@ def main() -> None:
             texts[name] = out
             raw_tokens = raw or raw_tokens
     answer_tokens = sum(len(loaded.tokenizer.encode(t, add_special_tokens=False)) for t in texts["harness engine"])
-    print(f"\n{'method':<22}{'best wall s':>12}{'answer tok/s':>14}")
+    print(f"\n{'method':<28}{'best wall s':>12}{'answer tok/s':>14}")
     for name, took in best.items():
-        print(f"{name:<22}{took:>12.2f}{answer_tokens / took:>14.1f}")
+        print(f"{name:<28}{took:>12.2f}{answer_tokens / took:>14.1f}")
     print(f"(answer tokens {answer_tokens}; the plain loop generated {raw_tokens} raw tokens)")
     for other in ("plain generate loop", "lm-eval HFLM", "engine, no prefix sharing"):
         same = sum(a == b for a, b in zip(texts["harness engine"], texts[other]))

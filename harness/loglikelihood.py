@@ -112,24 +112,31 @@ class LoglikelihoodScorer:
         return list(by_input.values())
 
     def groups(self, rows: list[_Row]) -> list[_Group]:
-        """Rows in token order; a run of neighbours that share at least `min_shared` tokens
-        (and keep at least half of the run's shared length) is one group. A prefix reaches at
-        most one token past a row's first read position: that position's log-probabilities
-        come from the prefix pass, once for the group, and every later read from the row's
-        own suffix. A row that is all prefix (a one-token continuation) needs no pass of its own."""
+        """Rows that read from the same context (the four endings of a HellaSwag item) form a
+        unit whose context is run once. Neighbouring units (in token order) merge when the
+        prefix they share saves more than their own contexts would: every MMLU item of a
+        subject starts with the subject's few-shot block, while two PIQA questions that both
+        start "Question: How do I" are better run apart. A prefix reaches at most one token
+        past a row's first read position: that position's log-probabilities come from the
+        prefix pass, once for the group, and every later read from the row's own suffix. A
+        row that is all prefix (a one-token continuation) needs no pass of its own."""
         if not self.share_prefixes or not rows:
             return [_Group(0, [r]) for r in rows]
-        rows = sorted(rows, key=lambda r: r.tokens)
+        units: dict[tuple[int, ...], list[_Row]] = {}
+        for row in sorted(rows, key=lambda r: r.tokens):
+            units.setdefault(tuple(row.tokens[:row.first_read + 1]), []).append(row)
         out: list[_Group] = []
-        run, shared = [rows[0]], rows[0].first_read + 1
-        for row in rows[1:]:
-            common = min(shared, _common_prefix(run[-1].tokens, row.tokens), row.first_read + 1)
-            if common >= self.min_shared and common * 2 >= shared:
-                run.append(row)
-                shared = common
-            else:
+        run: list[_Row] = []
+        shared, last_key = 0, ()
+        for key, members in units.items():
+            if run:
+                common = min(shared, _common_prefix(last_key, key))
+                apart = _cost(run, shared) + _cost(members, len(key))
+                if common >= self.min_shared and _cost(run + members, common) < apart:
+                    run, shared, last_key = run + members, common, key
+                    continue
                 out.append(_Group(shared if len(run) > 1 else 0, run))
-                run, shared = [row], row.first_read + 1
+            run, shared, last_key = list(members), len(key), key
         out.append(_Group(shared if len(run) > 1 else 0, run))
         return out
 
@@ -281,7 +288,14 @@ def partition(lengths: list[int], cached: list[int], max_rows: int, max_tokens: 
     return cuts[::-1]
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
+def _cost(rows: list[_Row], shared: int) -> int:
+    """Tokens run for `rows` with a prefix of `shared` tokens run once (none for a lone row)."""
+    if len(rows) == 1:
+        return len(rows[0].tokens)
+    return shared + sum(len(r.tokens) - shared for r in rows)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:

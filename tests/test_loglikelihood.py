@@ -68,6 +68,16 @@ def test_rows_that_share_a_prefix_form_a_group_up_to_their_first_read(planner):
     assert not planner(share_prefixes=False).groups(ending)[0].shared
 
 
+def test_contexts_that_share_only_a_stem_are_run_apart(planner):
+    """Two PIQA-like items: each context is shared by its two answers; the contexts share an
+    8-token stem. Merging them would run the stem once but each context four times."""
+    stem = list(range(1, 9))
+    a, b = stem + [20, 21, 22, 23, 24, 25, 26], stem + [30, 31, 32, 33, 34, 35, 36]
+    rows = planner().rows([(a, [50, 51, 52]), (a, [60, 61]), (b, [70, 71, 72]), (b, [80, 81])])
+    groups = planner().groups(rows)
+    assert sorted(g.shared for g in groups) == [15, 15] and all(len(g.rows) == 2 for g in groups)
+
+
 def test_partition_balances_padding_against_the_cost_of_a_pass():
     assert partition([10] * 6, [0] * 6, 64, 1024, 16384, pass_tokens=48) == [0, 6]
     # one long row and many short ones: the long row goes alone instead of padding the rest
