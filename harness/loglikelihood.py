@@ -214,13 +214,7 @@ class LoglikelihoodScorer:
         width = int(shared.max())
         cache, mask = None, smask
         if width:
-            some = next(w.kv for w in batch if w.kv is not None)
-            layers = []
-            for n_layer, (ref, _) in enumerate(some):
-                blank = ref.new_zeros(ref.shape[:2] + (width,) + ref.shape[3:])
-                keys = [blank if w.kv is None else _pad_left(w.kv[n_layer][0], width) for w in batch]
-                values = [blank if w.kv is None else _pad_left(w.kv[n_layer][1], width) for w in batch]
-                layers.append((torch.cat(keys), torch.cat(values)))
+            layers = _batched_prefix_cache(batch, width)
             pmask = torch.zeros((len(batch), width), dtype=torch.long)
             for r, s in enumerate(shared.tolist()):
                 pmask[r, width - s:] = 1
@@ -249,6 +243,29 @@ class _Work:
     @property
     def suffix(self) -> int:
         return len(self.row.tokens) - self.shared
+
+
+def _batched_prefix_cache(batch: list[_Work], width: int) -> list[tuple[Any, Any]]:
+    """Per layer (keys, values) for a pass: each row's group prefix, left-padded to `width`.
+    A pass whose rows all share one prefix gets it broadcast, not copied; otherwise each
+    prefix is written once into a preallocated tensor (the cache copies it once more)."""
+    import torch
+
+    first = next(w.kv for w in batch if w.kv is not None)
+    if all(w.kv is first for w in batch):
+        n = len(batch)
+        return [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in first]
+    layers = []
+    for n_layer, (ref, _) in enumerate(first):
+        keys = ref.new_zeros((len(batch),) + ref.shape[1:2] + (width,) + ref.shape[3:])
+        values = torch.zeros_like(keys)
+        for r, w in enumerate(batch):
+            if w.kv is not None:
+                k, v = w.kv[n_layer]
+                keys[r:r + 1, :, width - k.shape[2]:] = k
+                values[r:r + 1, :, width - v.shape[2]:] = v
+        layers.append((keys, values))
+    return layers
 
 
 def _read(row: _Row, logp, results: list) -> None:
@@ -328,13 +345,6 @@ def _left_padded(rows: list[list[int]], pad_id: int, width: int | None = None):
             ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
             mask[i, width - len(r):] = 1
     return ids, mask
-
-
-def _pad_left(t, width: int):
-    import torch.nn.functional as F
-
-    missing = width - t.shape[2]
-    return F.pad(t, (0, 0, missing, 0)) if missing else t
 
 
 def _kv_bytes_per_token(model) -> int:
