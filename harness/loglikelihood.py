@@ -72,7 +72,7 @@ class LoglikelihoodScorer:
     """
 
     def __init__(self, model: Any, max_length: int, pad_id: int, *, share_prefixes: bool = True,
-                 rows_per_batch: int = 64, batch_tokens: int = 1024, cache_tokens: int = 16384,
+                 rows_per_batch: int = 64, batch_tokens: int = 1024, cache_tokens: int = 4096,
                  prefix_budget_bytes: int = 256 << 20, min_shared: int = MIN_SHARED):
         self.model = model
         self.max_length = max_length
