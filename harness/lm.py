@@ -11,7 +11,6 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from lm_eval.api.model import TemplateLM
 from lm_eval import utils as lm_utils
