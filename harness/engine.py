@@ -72,7 +72,7 @@ class Decoder:
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {e for e in eos + [tokenizer.eos_token_id] if e is not None}
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self._mergeable = _plain_dynamic_cache(model.config)
+        self._mergeable = plain_dynamic_cache(model.config)
         self.prefix_tokens_shared = 0       # prefill tokens the last `generate` call saved
 
     def _stop_hit(self, tokens: list[int], stops: list[str], lookback: int) -> bool:
@@ -187,12 +187,7 @@ class Decoder:
 
         shared = len(prefix.tokens) if prefix else 0
         rows = [r[shared:] for r in rows]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
-            mask[i, width - len(r):] = 1
+        ids, mask = left_padded(rows, self.pad_id)
         device = self.model.device
         ids, mask = ids.to(device), mask.to(device)
         positions = shared + (mask.cumsum(-1) - 1).clamp(min=0)
@@ -271,7 +266,21 @@ class _Batch:
                 layer.values = layer.values[:, :, lead:]
 
 
-def _plain_dynamic_cache(config) -> bool:
+def left_padded(rows: list[list[int]], pad_id: int, width: int | None = None):
+    """(ids, attention mask) of `rows` left-padded to `width` (default: the longest row)."""
+    import torch
+
+    width = width or max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        if r:
+            ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
+            mask[i, width - len(r):] = 1
+    return ids, mask
+
+
+def plain_dynamic_cache(config) -> bool:
     """Rows can join a running batch only when every cache layer is a plain growing one."""
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer

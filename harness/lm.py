@@ -18,7 +18,7 @@ from lm_eval import utils as lm_utils
 from . import __version__
 from .engine import Decoder
 from .gencache import GenerationCache, cache_key
-from .loglikelihood import LoglikelihoodScorer
+from .loglikelihood import LoglikelihoodScorer, kv_bytes_per_token
 from .machine import available_memory_gb
 from .models import LoadedModel, ModelHandle
 from .spec import Generation
@@ -127,12 +127,7 @@ class HarnessLM(TemplateLM):
         size = self.generation.batch_size
         if size != "auto":
             return int(size)
-        cfg = self.model.config
-        layers = getattr(cfg, "num_hidden_layers", 32)
-        heads = getattr(cfg, "num_key_value_heads", getattr(cfg, "num_attention_heads", 32))
-        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        elem = self.model.dtype.itemsize if hasattr(self.model.dtype, "itemsize") else 4
-        per_row = 2 * layers * heads * head_dim * elem * (prompt_len + new_tokens) + 4 * cfg.vocab_size * 2
+        per_row = kv_bytes_per_token(self.model) * (prompt_len + new_tokens) + 4 * self.model.config.vocab_size * 2
         if self.loaded.device == "cuda":
             import torch
 

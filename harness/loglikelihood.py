@@ -26,6 +26,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
+from .engine import left_padded, plain_dynamic_cache
+
 MIN_SHARED = 2          # a prefix shorter than this is not worth a separate pass
 PASS_TOKENS = 48        # a forward pass's fixed cost (reading every weight), in tokens' worth of compute
 
@@ -77,7 +79,7 @@ class LoglikelihoodScorer:
         self.model = model
         self.max_length = max_length
         self.pad_id = pad_id
-        self.share_prefixes = share_prefixes and _plain_dynamic_cache(model.config)
+        self.share_prefixes = share_prefixes and plain_dynamic_cache(model.config)
         self.rows_per_batch = rows_per_batch
         self.batch_tokens = batch_tokens
         self.cache_tokens = cache_tokens
@@ -147,7 +149,7 @@ class LoglikelihoodScorer:
         began = time.perf_counter()
         results: list[Any] = [None] * len(requests)
         groups = self.groups(self.rows(requests))
-        per_token = _kv_bytes_per_token(self.model)
+        per_token = kv_bytes_per_token(self.model)
         with torch.inference_mode():
             for chunk in _chunks(groups, lambda g: g.shared * per_token, self.prefix_budget_bytes):
                 prefixes = self._run_prefixes([g for g in chunk if g.shared])
@@ -184,7 +186,7 @@ class LoglikelihoodScorer:
         for a, b in zip(cuts, cuts[1:]):
             batch = groups[a:b]
             width = batch[0].shared
-            ids, mask = _left_padded([g.rows[0].tokens[:g.shared] for g in batch], self.pad_id, width)
+            ids, mask = left_padded([g.rows[0].tokens[:g.shared] for g in batch], self.pad_id, width)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             cache = DynamicCache(config=self.model.config)
             device = self.model.device
@@ -208,7 +210,7 @@ class LoglikelihoodScorer:
 
         device = self.model.device
         suffixes = [w.row.tokens[w.shared:] for w in batch]
-        ids, smask = _left_padded(suffixes, self.pad_id)
+        ids, smask = left_padded(suffixes, self.pad_id)
         shared = torch.tensor([w.shared for w in batch], dtype=torch.long)
         positions = shared[:, None] + (smask.cumsum(-1) - 1).clamp(min=0)
         width = int(shared.max())
@@ -334,35 +336,11 @@ def _chunks(groups: list[_Group], size_of, budget: int) -> list[list[_Group]]:
     return out
 
 
-def _left_padded(rows: list[list[int]], pad_id: int, width: int | None = None):
-    import torch
-
-    width = width or max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        if r:
-            ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
-            mask[i, width - len(r):] = 1
-    return ids, mask
-
-
-def _kv_bytes_per_token(model) -> int:
+def kv_bytes_per_token(model) -> int:
+    """Bytes of KV cache one token takes in `model` (keys and values, every layer)."""
     cfg = model.config
     layers = getattr(cfg, "num_hidden_layers", 32)
     heads = getattr(cfg, "num_key_value_heads", None) or getattr(cfg, "num_attention_heads", 32)
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     elem = getattr(model.dtype, "itemsize", 4)
     return 2 * layers * heads * head_dim * elem
-
-
-def _plain_dynamic_cache(config) -> bool:
-    """A prefix cache can be shared only when every cache layer is a plain growing one (no
-    sliding window, no linear-attention state)."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
-
-    try:
-        return all(type(layer) is DynamicLayer for layer in DynamicCache(config=config).layers)
-    except Exception:       # a config transformers cannot build a cache for
-        return False
