@@ -72,8 +72,9 @@ class HarnessLM(TemplateLM):
     request misses the generation cache (or a log-likelihood is asked for)."""
 
     def __init__(self, loaded: LoadedModel | ModelHandle, generation: Generation,
-                 cache: GenerationCache | None = None, share_prefixes: bool = True):
+                 cache: GenerationCache | None = None, share_prefixes: bool = True, progress=None):
         super().__init__()
+        self.progress = progress                # a harness.progress.Progress, or None
         self.share_prefixes = share_prefixes    # prefill / score a prefix all requests share once
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
@@ -191,6 +192,8 @@ class HarnessLM(TemplateLM):
                                            "cached": True})
                 continue
             pending.setdefault(group, []).append((i, key, self.tok_encode(context), seed, repeat))
+        if self.progress is not None:
+            self.progress.begin(sum(len(items) for items in pending.values()), "generations")
         for group, items in pending.items():
             s = settings_of[group]
             items.sort(key=lambda it: (-len(it[2]), requests[it[0]].args[0], it[0]))
@@ -207,6 +210,8 @@ class HarnessLM(TemplateLM):
                     text = text.split(stop)[0]
                 results[i] = text
                 self.stats.new_tokens += len(out.tokens)
+                if self.progress is not None:
+                    self.progress.advance(1, len(out.tokens))
                 if self.cache:
                     self.cache.put(key, {"text": text, "new_tokens": len(out.tokens), "finish": out.finish})
                 self.stats.records.append({"index": i, "prompt": requests[i].args[0], "output": text,
@@ -246,6 +251,9 @@ class HarnessLM(TemplateLM):
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
         """lm-eval's (request, context tokens, continuation tokens) triples, scored by the
         shared-work engine of `harness.loglikelihood`."""
+        if self.progress is not None:
+            self.progress.begin(len(requests), "log-likelihood requests")
+            self.scorer.progress = self.progress.advance
         return self.scorer.score([(ctx, cont) for _, ctx, cont in requests])
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Callable, Any, Sequence
 
 from .engine import left_padded, plain_dynamic_cache
 
@@ -86,6 +86,8 @@ class LoglikelihoodScorer:
         self.prefix_budget_bytes = prefix_budget_bytes
         self.min_shared = min_shared
         self.stats = ScoreStats()
+        self.progress: Callable[[int, int], None] | None = None   # (requests done, tokens run) per pass
+        self._reported_tokens = 0
 
     # -- planning (pure) -----------------------------------------------------------------------
     def rows(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[_Row]:
@@ -162,10 +164,17 @@ class LoglikelihoodScorer:
                         else:
                             work.append(_Work(row, g.shared, kv, last))
                 work.sort(key=lambda w: (-w.suffix, -w.shared))
+                self._advance(sum(len(r.reads) for g in chunk for r in g.rows if len(r.tokens) == g.shared))
                 for batch in self._batches(work):
                     self._run_rows(batch, results)
+                    self._advance(sum(len(w.row.reads) for w in batch))
         self.stats.seconds += time.perf_counter() - began
         return results
+
+    def _advance(self, requests: int) -> None:
+        if self.progress is not None:
+            self.progress(requests, self.stats.tokens_run - self._reported_tokens)
+            self._reported_tokens = self.stats.tokens_run
 
     def _batches(self, work: list[_Work]) -> list[list[_Work]]:
         """`work` (in falling suffix length) cut into forward passes; see `partition`."""
