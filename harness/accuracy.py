@@ -14,6 +14,7 @@ from .gencache import GenerationCache
 from .lm import HarnessLM
 from .matrix import Cell
 from .models import LoadedModel
+from .progress import Progress, Sink
 from .result import CellResult, Metric
 from .stats import proportion_interval
 from .tasks import TaskCatalog, tasks_for
@@ -47,28 +48,42 @@ def seed_everything(seeds, tasks: dict) -> None:
         task.set_fewshot_seed(seed=seeds.fewshot)
 
 
+def per_task_limit(limit: int | None, tasks: int) -> int | None:
+    """A task's `limit` spread over a group's subtasks, at least one item each: a group of 57
+    with limit 500 scores 8 items of each (456), not 500 of each as lm-eval's --limit would."""
+    if limit is None or tasks <= 1:
+        return limit
+    return max(1, limit // tasks)
+
+
 def _leaf_tasks(tree) -> list:
+    if isinstance(tree, dict) and "tasks" in tree and "groups" in tree:   # a group's task dict
+        return list(tree["tasks"].values())
     if isinstance(tree, dict):
         return [t for v in tree.values() for t in _leaf_tasks(v)]
     return [tree]
 
 
 def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir: Path | None,
-                 cache: GenerationCache | None = None) -> CellResult:
+                 cache: GenerationCache | None = None, progress: Sink | None = None) -> CellResult:
     from lm_eval import evaluator
 
     result = new_result(cell)
     started = time.perf_counter()
-    lm = HarnessLM(loaded, cell.task.generation, cache)
+    shown = Progress(cell.name, progress)
+    lm = HarnessLM(loaded, cell.task.generation, cache, progress=shown)
     chat = cell.spec.model.chat
+    logging.getLogger("lm_eval.api.task").setLevel(logging.ERROR)   # "custom kwargs" per packaged task
     plan = tasks_for(cell, catalog, data_dir)
     result.config_hash = plan.config_hash
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     seed_everything(cell.task.seeds, plan.tasks)
-    out = evaluator.evaluate(lm, plan.tasks, limit=cell.task.limit, log_samples=True,
+    limit = per_task_limit(cell.task.limit, len(_leaf_tasks(plan.tasks)))
+    out = evaluator.evaluate(lm, plan.tasks, limit=limit, log_samples=True,
                              bootstrap_iters=1000, apply_chat_template=chat,
                              fewshot_as_multiturn=bool(chat and plan.num_fewshot), verbosity="ERROR",
                              confirm_run_unsafe_code=cell.task.allow_code_execution)
+    shown.finish()
     result.wall_s = time.perf_counter() - started
     result.primary_filter = plan.primary_filter
     result.data_source = plan.data_source
@@ -77,12 +92,13 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
     result.weights_origin = loaded.origin
     result.prompt = {"chat_template": chat, "num_fewshot": plan.num_fewshot,
                      "fewshot_as_multiturn": bool(chat and plan.num_fewshot), "seeds": asdict(cell.task.seeds),
-                     "repeats": cell.task.repeats}
+                     "repeats": cell.task.repeats, "limit": cell.task.limit,
+                     **({"limit_per_subtask": limit} if limit != cell.task.limit else {})}
     result.generation = _generation_record(lm, own=bool(cell.task.lm_eval))
     logged = [(task_name, s) for task_name, rows in out["samples"].items() for s in rows]
     result.samples = _samples(logged, lm, plan.primary_filter)
     result.n_samples = len(result.samples)
-    result.metrics = _metrics(out["results"][plan.name], result.samples)
+    result.metrics = _metrics(out["results"][plan.name], result.samples, group=plan.name not in {name for name, _ in logged})
     if cell.task.repeats > 1:
         leaves = {t.config.task: t for t in _leaf_tasks(plan.tasks)}
         result.metrics.update(_repeat_metrics(result.samples, logged, leaves, plan.primary_filter,
@@ -201,7 +217,7 @@ def _first(value):
     return value
 
 
-def _metrics(results: dict, samples: list[dict]) -> dict[str, Metric]:
+def _metrics(results: dict, samples: list[dict], group: bool = False) -> dict[str, Metric]:
     per_sample: dict[str, list[float]] = defaultdict(list)
     for row in samples:
         for name, score in row["scores"].items():
@@ -217,4 +233,10 @@ def _metrics(results: dict, samples: list[dict]) -> dict[str, Metric]:
         out[key] = Metric(name=key, value=float(value),
                           stderr=float(stderr) if isinstance(stderr, (int, float)) else None,
                           ci_low=interval.low, ci_high=interval.high, ci_method=method, n=len(values))
+    if group:   # a group aggregates only the metrics its YAML lists (mmlu: acc); the others are
+        for key, values in per_sample.items():   # the mean over all its items (size-weighted)
+            if key not in out and values:
+                interval, method = proportion_interval(values)
+                out[key] = Metric(name=key, value=sum(values) / len(values), stderr=None, ci_low=interval.low,
+                                  ci_high=interval.high, ci_method=method, n=len(values))
     return out

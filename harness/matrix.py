@@ -45,10 +45,12 @@ class Cell:
                        and (not b.only or self.variant.name in b.only)})
 
 
-def expand(spec: Spec) -> list[Cell]:
-    """Cells in a stable order: task, then variant, then template, as written in the spec."""
+def expand(spec: Spec, limit: int | None = None) -> list[Cell]:
+    """Cells in a stable order: task, then variant, then template, as written in the spec.
+    `limit` caps every task's items (a latency task's prompts) for a quick run."""
     cells = []
     for task in spec.tasks:
+        task = capped(task, limit)
         templates: list[Template | None] = [spec.templates[t] for t in task.templates] or [None]
         for variant in spec.variants:
             if task.variants and variant.name not in task.variants:
@@ -56,3 +58,11 @@ def expand(spec: Spec) -> list[Cell]:
             for template in templates:
                 cells.append(Cell(spec, task, variant, template))
     return cells
+
+
+def capped(task: Task, limit: int | None) -> Task:
+    if limit is None:
+        return task
+    if task.latency:
+        return replace(task, latency=replace(task.latency, limit=min(task.latency.limit or limit, limit)))
+    return replace(task, limit=min(task.limit or limit, limit))

@@ -18,6 +18,7 @@ from .expect import check
 from .gencache import GenerationCache, default_cache_dir
 from .matrix import Cell
 from .models import ModelPool
+from .progress import Sink
 from .prompts import TemplateFailed
 from .result import CellResult, Verdict
 from .store import RunStore
@@ -35,11 +36,13 @@ class Settings:
     strict: bool = False                # a skipped, missing or incomparable cell fails
     threads: int | None = None          # torch CPU threads (xdist workers get an equal share)
     verbose: bool = False               # keep model-loading progress bars and library warnings
+    limit: int | None = None            # cap every task at this many items (a quick run)
 
 
 class BenchSession:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, progress: Sink | None = None):
         self.settings = settings
+        self.progress = progress   # shows a long cell's live progress line (see harness.progress)
         if not settings.verbose:
             from .logs import quiet
 
@@ -99,7 +102,8 @@ class BenchSession:
 
                     result = run_latency(cell, loaded.loaded, new_result(cell), rounds_runner or plain_rounds)
                 else:
-                    result = run_accuracy(cell, loaded, self.catalog, self.settings.data_dir, self.cache)
+                    result = run_accuracy(cell, loaded, self.catalog, self.settings.data_dir, self.cache,
+                                          self.progress)
                 result.engine["model_loads"] = self.pool.loads - loads
                 result.device = self.machine_label(loaded.device)
                 result.verdicts = check(result, cell.task.expect,

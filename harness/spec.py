@@ -104,6 +104,9 @@ class Bound:
     paper: float | None = None
     tolerance: float | None = None
     source: str | None = None
+    setting: str | None = None  # the published setting (shots, harness, chat template)
+    gaps: tuple[str, ...] = ()  # known reasons ours may differ from the paper
+    average: str | None = None  # the paper value is the mean over every task naming this average
     check: str | None = None  # strict: point estimate; interval: the 95% CI decides (paper's default)
     vs: str | None = None  # relative bounds: the variant compared against
     max_drop: float | None = None
@@ -199,6 +202,8 @@ class Task:
     allow_code_execution: bool = False
     repeats: int = 1              # samples per item: pass@k and maj@k when > 1
     choices: str | tuple[str, ...] | None = None  # inline multiple choice: a field name or templates
+    description: str | None = None       # replaces lm-eval's description (text before the prompt)
+    target_delimiter: str | None = None  # between prompt and each choice, kept under the chat template
     score: Any = None             # inline generation tasks: a scorers.Scorer
     seeds: Seeds = field(default_factory=Seeds)
     line: int | None = field(default=None, compare=False)

@@ -74,23 +74,26 @@ class TaskCatalog:
         entry = self.index.get(name)
         return entry is not None and entry[0] == "GROUP"
 
-    def load_group(self, cell: Cell) -> dict:
-        """A group (e.g. mmlu) as lm-eval builds it, few-shot set on every subtask.
+    def load_group(self, name: str, leaf) -> dict:
+        """A group (e.g. mmlu) as lm-eval builds it, with `leaf(config)` building each of its
+        tasks from lm-eval's full config of it, so every subtask gets the spec's data source,
+        template and few-shot setting. Returns lm-eval's task dict
+        ({tasks, groups, group_map})."""
+        from lm_eval.tasks._factory import TaskFactory
 
-        Groups read their own data from the hub and keep their own prompts; their result
-        is the group's aggregate as lm-eval computes it.
-        """
-        task = cell.task
-        if cell.template is not None:
-            raise UnknownTask(f"{task.lm_eval!r} is an lm-eval group: its subtasks keep their own prompts, "
-                              "so remove `templates:` from this task")
-        if task.data not in ("auto", "hub"):
-            raise UnknownTask(f"{task.lm_eval!r} is an lm-eval group, which reads the hub: use data: hub")
-        tree = self.manager.load_task_or_group([task.lm_eval])
-        if task.num_fewshot is not None:
-            for leaf in _leaves(tree):
-                leaf.set_config(key="num_fewshot", value=task.num_fewshot)
-        return tree
+        class Factory(TaskFactory):
+            def _build_task(self, entry, overrides):
+                cfg = self._load_full_config(entry, overrides)
+                for key in ("tag", "group", "task_list"):
+                    cfg.pop(key, None)
+                if "class" in cfg:
+                    raise UnknownTask(f"group {name!r} holds the Python-defined task {cfg['task']!r}, "
+                                      "which the harness cannot point at its own data; name its YAML tasks instead")
+                return leaf(cfg)
+
+        manager = self.manager
+        factory = Factory(meta=manager.metadata)
+        return _flat(factory.build(manager.task_index[name], overrides=None, registry=dict(manager.task_index)))
 
     def base_config(self, name: str, resolve: bool = True) -> dict[str, Any]:
         """lm-eval's config of a task; `resolve=False` leaves `!function` references unimported
@@ -116,17 +119,20 @@ class TaskCatalog:
         return dict(cfg)
 
 
-def _leaves(tree: dict) -> list:
-    out = []
-    for value in tree.values():
-        out.extend(_leaves(value) if isinstance(value, dict) else [value])
-    return out
+def _flat(group) -> dict:
+    """lm-eval's Group as the task dict `evaluator.evaluate` takes (what `TaskManager.load`
+    returns): every task and subgroup by name, and each group's children."""
+    groups = {group.name: group} | {g.name: g for g in group.get_all_groups()}
+    return {"tasks": {t.task_name: t for t in group.get_all_tasks()}, "groups": groups,
+            "group_map": {g.name: g.child_names for g in groups.values()}}
 
 
-def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None) -> dict[str, Any]:
-    """The full lm-eval config for a cell (callables included), over lm-eval's own `base`."""
+def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None,
+                name: str | None = None) -> dict[str, Any]:
+    """The full lm-eval config for a cell (callables included), over lm-eval's own `base`
+    (`name`: the lm-eval task's own name, for a subtask of a group)."""
     task = cell.task
-    if task.lm_eval:
+    if base is not None:
         cfg = dict(base or {})
     elif task.choices is not None:
         cfg = {"output_type": "multiple_choice", "test_split": "test", "num_fewshot": 0,
@@ -144,7 +150,11 @@ def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None) -> 
         cfg["fewshot_split"] = "train"
     if task.repeats > 1:
         cfg["repeats"] = task.repeats
-    cfg["task"] = task.name
+    cfg["task"] = name or task.name
+    if task.description is not None:
+        cfg["description"] = task.description
+    if task.target_delimiter is not None:
+        cfg["target_delimiter"] = task.target_delimiter
     if source.kind != "hub":
         cfg["custom_dataset"] = _dataset_loader(source)
         cfg.pop("dataset_path", None)
@@ -259,10 +269,21 @@ def _package_splits(cfg: dict[str, Any], source: DataSource) -> DataSource:
     return replace(source, label=f"{source.label}, {used} split{note}")
 
 
-def build_task(cfg: dict[str, Any]):
+def build_task(cfg: dict[str, Any], keep_delimiter: bool = False):
+    """lm-eval's task from a config. `keep_delimiter`: the spec set `target_delimiter`, which
+    then holds under the chat template too (lm-eval drops it there, so a choice would follow
+    the assistant turn with no space, unlike the harnesses that keep it, such as lighteval)."""
     from lm_eval.api.task import ConfigurableTask
 
-    return ConfigurableTask(config=cfg)
+    if not keep_delimiter:
+        return ConfigurableTask(config=cfg)
+
+    class DelimiterKept(ConfigurableTask):
+        def construct_requests(self, doc, ctx, **kwargs):
+            kwargs["apply_chat_template"] = False   # lm-eval reads it only to drop the delimiter
+            return super().construct_requests(doc, ctx, **kwargs)
+
+    return DelimiterKept(config=cfg)
 
 
 def primary_filter(cfg: dict[str, Any], chosen: str | None) -> str:
@@ -288,18 +309,37 @@ class CellTasks:
 
 def tasks_for(cell: Cell, catalog: TaskCatalog, data_dir) -> CellTasks:
     task = cell.task
+    keep = task.target_delimiter is not None
     if task.lm_eval and catalog.is_group(task.lm_eval):
-        if not hub_reachable():
-            raise DataUnavailable(f"{task.lm_eval!r} reads its data from the hub, which is unreachable")
-        label = f"hub (lm-eval group {task.lm_eval})"
-        digest = config_hash(cell, {"group": task.lm_eval, "num_fewshot": task.num_fewshot,
-                                    "metadata": {"data_source": label}})
-        return CellTasks(catalog.load_group(cell), task.lm_eval, task.filter or "none", label, digest,
-                         task.num_fewshot or 0)
+        configs: list[dict] = []
+
+        def leaf(base):
+            cfg = task_config(cell, resolve(task, base.get("dataset_path"), data_dir,
+                                            dataset_name=base.get("dataset_name")), base, name=base["task"])
+            configs.append(cfg)
+            return build_task(cfg, keep)
+
+        tree = catalog.load_group(task.lm_eval, leaf)
+        label = group_label(task.lm_eval, [c["metadata"]["data_source"] for c in configs])
+        digest = config_hash(cell, {"group": task.lm_eval, "metadata": {"data_source": label},
+                                    "tasks": [{k: v for k, v in c.items() if k != "metadata"} for c in configs]})
+        fewshot = max((c.get("num_fewshot") or 0 for c in configs), default=0)
+        return CellTasks(tree, task.lm_eval, task.filter or "none", label, digest, fewshot)
     base = catalog.base_config(task.lm_eval) if task.lm_eval else None
     from_hub = base and isinstance(task.data, str) and task.data != "sample"
     hub_path = base.get("dataset_path") if from_hub else None
     hub_name = base.get("dataset_name") if from_hub else None
     cfg = task_config(cell, resolve(task, hub_path, data_dir, dataset_name=hub_name), base)
-    return CellTasks({task.name: build_task(cfg)}, task.name, primary_filter(cfg, task.filter),
+    return CellTasks({task.name: build_task(cfg, keep)}, task.name, primary_filter(cfg, task.filter),
                      cfg["metadata"]["data_source"], config_hash(cell, cfg), cfg.get("num_fewshot") or 0)
+
+
+def group_label(group: str, labels: list[str]) -> str:
+    """One label for a group's sources: what they share, how many tasks, and the splits read
+    (each subtask's own label is "<source>/<subset>, <split> split[ (note)]")."""
+    heads = [label.split(", ", 1)[0] for label in labels]
+    tails = sorted({label.split(", ", 1)[1] for label in labels if ", " in label})
+    common = os.path.commonprefix(heads)
+    if len(set(heads)) > 1 and "/" in common:
+        common = common[:common.rindex("/") + 1] + "*"
+    return f"{common} (lm-eval group {group}, {len(labels)} tasks)" + (f", {'; '.join(tails)}" if tails else "")

@@ -195,7 +195,8 @@ class _Checker:
         return out
 
     def bound(self, metric: str, raw: dict, path: tuple, variants: tuple[Variant, ...]) -> Bound:
-        b = Bound(metric=metric, line=self.marks.line(path), **{**raw, "only": tuple(raw.get("only", ()))})
+        b = Bound(metric=metric, line=self.marks.line(path),
+                  **{**raw, "only": tuple(raw.get("only", ())), "gaps": tuple(raw.get("gaps", ()))})
         names = [v.name for v in variants]
         for i, name in enumerate(b.only):
             if name not in names:
@@ -227,6 +228,9 @@ class _Checker:
             self.error(path, f"min {b.min} is above max {b.max}", "swap them")
         if (b.paper is None) != (b.tolerance is None):
             self.error(path, "`paper` and `tolerance` go together", "give both, e.g. paper: 0.796, tolerance: 0.03")
+        if b.average is not None and b.paper is None:
+            self.error(path + ("average",), "`average:` names the published mean this paper value is",
+                       "add paper: and tolerance:, e.g. paper: 0.373, tolerance: 0.03")
         if b.min is None and b.max is None and b.paper is None:
             self.error(path, "a bound needs min, max or paper", "add one of them")
         return b
@@ -293,6 +297,7 @@ class _Checker:
                     allow_code_execution=raw.get("allow_code_execution", False),
                     repeats=raw.get("repeats", 1), seeds=seeds,
                     choices=tuple(raw["choices"]) if isinstance(raw.get("choices"), list) else raw.get("choices"),
+                    description=raw.get("description"), target_delimiter=raw.get("target_delimiter"),
                     score=self.scorer(raw.get("score"), path + ("score",), isinstance(data, InlineData)),
                     line=self.marks.line(path))
 

@@ -26,7 +26,7 @@ class SpecFile(pytest.File):
         bench = self.config.stash[BENCH]
         spec = load_spec(self.path, data_dir=bench.settings.data_dir, baseline=bench.baseline,
                          catalog=bench.catalog)
-        for cell in expand(spec):
+        for cell in expand(spec, limit=bench.settings.limit):
             yield CellItem.from_parent(self, name=cell.name, cell=cell)
 
     def repr_failure(self, excinfo, style=None):

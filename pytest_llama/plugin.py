@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llama-strict", action="store_true", default=False,
                     help="fail every cell that would be skipped (missing data, model, GPU), is "
                          "incomparable with the baseline, or is in the baseline but not collected (CI)")
+    parser.addini("llama_data_dir", default=None,
+                  help="folder with official task data, relative to the rootdir, used when neither "
+                       f"--llama-data-dir nor ${DATA_DIR_ENV} is given and the folder exists")
+    group.addoption("--llama-limit", default=None, type=int, metavar="N",
+                    help="cap every task at N items (a group's N are spread over its subtasks; a latency "
+                         "task's prompts are capped too): a quick run of a whole spec")
     group.addoption("--llama-cache-dir", default=None, metavar="DIR",
                     help=f"generation cache folder (default: ${GENCACHE_ENV}, else ~/.cache/pytest-llama/generations)")
 
@@ -55,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", None)
     run_id = (worker or {}).get("llama_run_id") or config.getoption("llama_run_id") or new_run_id()
     config.option.llama_run_id = run_id
-    data_dir = config.getoption("llama_data_dir") or os.environ.get(DATA_DIR_ENV)
+    data_dir = config.getoption("llama_data_dir") or os.environ.get(DATA_DIR_ENV) or _ini_data_dir(config)
     results = config.getoption("llama_results") or Path(config.rootpath) / "results"
     if worker is None:
         try:
@@ -74,14 +82,56 @@ def pytest_configure(config: pytest.Config) -> None:
                                                     cache_dir=Path(cache_dir) if cache_dir else None,
                                                     baseline=Path(baseline) if baseline else None,
                                                     strict=config.getoption("llama_strict"),
-                                                    threads=threads,
-                                                    verbose=config.getoption("verbose") > 0))
+                                                    threads=threads, limit=_limit(config),
+                                                    verbose=config.getoption("verbose") > 0),
+                                           progress=None if worker else _progress_line(config))
     except BaselineError as exc:
         raise pytest.UsageError(f"--llama-baseline: {exc}") from None
     config.stash[COLLECTED] = {}
     config.pluginmanager.register(_SpecErrors(), "llama-spec-errors")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistRunId(), "llama-xdist")
+
+
+def _progress_line(config: pytest.Config):
+    """Shows a long cell's progress past pytest's output capture, with -q too: rewritten in
+    place on a terminal, a line every 30 s when the output is a file or a pipe (CI logs)."""
+    state = {"at": None, "width": 0}
+
+    def show(line: str, final: bool) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        tw = reporter._tw
+        tty = bool(getattr(getattr(tw, "_file", None), "isatty", lambda: False)())
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            first, now = state["at"] is None, time.monotonic()
+            if tty:
+                tw.write(("\n" if first else "\r") + line.ljust(state["width"]), flush=True)
+                state["width"], state["at"] = len(line), now
+            elif first or final or now - state["at"] >= 30:
+                tw.write(("\n" if first else "") + line + "\n", flush=True)
+                state["at"] = now
+            if final:
+                if tty:
+                    tw.write("\n", flush=True)
+                state["at"], state["width"] = None, 0
+
+    return show
+
+
+def _ini_data_dir(config: pytest.Config) -> Path | None:
+    given = config.getini("llama_data_dir")
+    folder = Path(config.rootpath) / given if given else None
+    return folder if folder and folder.is_dir() else None
+
+
+def _limit(config: pytest.Config) -> int | None:
+    limit = config.getoption("llama_limit")
+    if limit is not None and limit < 1:
+        raise pytest.UsageError(f"--llama-limit: {limit} is not a number of items; give 1 or more")
+    return limit
 
 
 @pytest.hookimpl(tryfirst=True)

