@@ -90,8 +90,19 @@ def check(result: CellResult, bounds: tuple[Bound, ...],
     for b in bounds:
         if b.only and result.variant not in b.only:
             continue
+        if b.paper is not None:
+            result.paper.append(paper_entry(b, result.metric(b.metric)))
+        if b.average is not None:
+            continue   # a mean over several tasks' cells: judged where they meet, in the report
         if b.vs is None:
             out.append(check_bound(b, result.metric(b.metric), available))
         elif b.vs != result.variant:
             out.append(check_relative(b, result, reference(b.vs)))
     return out
+
+
+def paper_entry(bound: Bound, metric: Metric | None) -> dict:
+    """A published value next to ours, for the paper-comparison report."""
+    return {"metric": bound.metric, "found": metric.name if metric else None, "paper": bound.paper,
+            "tolerance": bound.tolerance, "source": bound.source, "setting": bound.setting,
+            "gaps": list(bound.gaps), "average": bound.average}

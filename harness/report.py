@@ -10,6 +10,7 @@ from importlib import resources
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from .paper import write_reports
 from .results import latest_cells
 from .store import RUN, SAMPLES, read_jsonl
 
@@ -17,7 +18,7 @@ from .store import RUN, SAMPLES, read_jsonl
 def _env(template_dir: Path | None) -> Environment:
     loader = FileSystemLoader(str(template_dir or resources.files("harness.templates")))
     env = Environment(loader=loader, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
+                      keep_trailing_newline=True, autoescape=lambda name: bool(name) and name.endswith(".html.j2"))
     env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}"
     env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
     return env
@@ -197,8 +198,10 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
     samples = _samples_by_cell(run_dir)
     extra = {name: {"summary": summary(cells), "pivots": pivots(cells), "prompts": prompts(cells, samples),
                     "disagreements": disagreements(cells, samples)} for name, cells in data["specs"].items()}
-    text = _env(template_dir).get_template(template).render(rows_for=rows_for, tradeoffs=tradeoffs, extra=extra,
-                                                            overall=summary(data["cells"]), **data)
+    env = _env(template_dir)
+    papers = write_reports(run_dir, data["run"], data["cells"], env)
+    text = env.get_template(template).render(rows_for=rows_for, tradeoffs=tradeoffs, extra=extra,
+                                             papers=[p.name for p in papers], overall=summary(data["cells"]), **data)
     out = Path(run_dir) / out_name
     out.write_text(text, encoding="utf-8")
     return out

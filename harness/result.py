@@ -57,6 +57,7 @@ class CellResult:
     engine: dict[str, Any] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)  # paired tests vs other variants
+    paper: list[dict[str, Any]] = field(default_factory=list)  # published values this cell is compared with
     baseline: dict[str, Any] = field(default_factory=dict)  # the gate's findings, when one ran
     pulled_in_by: str | None = None  # set when this cell ran only as another selected cell's `vs:` reference
 
