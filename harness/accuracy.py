@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from collections import Counter, defaultdict
@@ -16,7 +15,7 @@ from .matrix import Cell
 from .models import LoadedModel
 from .progress import Progress, Sink
 from .result import CellResult, Metric
-from .stats import proportion_interval
+from .stats import pass_at_k, proportion_interval
 from .tasks import TaskCatalog, tasks_for
 
 
@@ -72,7 +71,7 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
     started = time.perf_counter()
     shown = Progress(cell.name, progress)
     lm = HarnessLM(loaded, cell.task.generation, cache, progress=shown)
-    chat = cell.spec.model.chat
+    chat = cell.task.uses_chat(cell.spec.model)
     logging.getLogger("lm_eval.api.task").setLevel(logging.ERROR)   # "custom kwargs" per packaged task
     plan = tasks_for(cell, catalog, data_dir)
     result.config_hash = plan.config_hash
@@ -110,6 +109,8 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
                      "load_s": round(loaded.load_seconds, 2), "device": loaded.device}
     if lm.scoring_stats is not None:
         result.engine["scoring"] = lm.scoring_stats.record()
+    if plan.after is not None:
+        plan.after(result, logged)
     return result
 
 
@@ -123,13 +124,6 @@ def _generation_record(lm: HarnessLM, own: bool) -> dict:
         return {"task": None, "effective": first["effective"], "overridden": []}
     return {"task": first["task"], "effective": first["effective"], "overridden": first["overridden"],
             **({"variants": lm.stats.settings} if len(lm.stats.settings) > 1 else {})}
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """The unbiased pass@k estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k)."""
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
 def _per_repeat(task, flt: str, doc: dict, outputs: list[str]) -> tuple[list, list[dict]]:
@@ -164,6 +158,8 @@ def _repeat_metrics(samples: list[dict], logged, tasks: dict, flt: str, k: int) 
         row = by_id[(task_name, int(s["doc_id"]))]
         row["repeats"] = [{"output": o, "extracted": x, "scores": m} for o, x, m in zip(outputs, extracted, scored)]
         for metric in scored[0] if scored else {}:
+            if metric.startswith("pass@"):   # already an estimate over the k samples (code tasks)
+                continue
             values = [float(m[metric]) for m in scored]
             if not all(v in (0.0, 1.0) for v in values):
                 continue

@@ -68,10 +68,8 @@ def sample_row(task: Task, data_dir: Path | None, catalog) -> tuple[dict | None,
 
         found = find(base["dataset_path"], base.get("dataset_name"))
         if found is not None:
-            import datasets
-
-            split = next(iter(found.splits))
-            return datasets.load_from_disk(str(found.folder / split))[0], f"{found.relative} ({split})"
+            row, split = found.first_row()
+            return row, f"{found.relative} ({split})"
     return None, "the hub (not read at validation)"
 
 
@@ -118,6 +116,9 @@ def _check_templates(errors: _Errors, task: Task, row: dict | None, origin: str,
 
 def _reported(task: Task, row: dict | None, base: dict | None) -> tuple[set[str], set[str]] | None:
     """(metric names, filter names) the task's cells will report; None when unknown."""
+    if task.judged:
+        from .judged import METRICS
+        return set(METRICS), {"none"}
     if task.latency:
         names = set(LATENCY_METRICS) | {f"{m}.{p}" for m in SPREAD for p in PERCENTILES}
         return names, set()
@@ -214,8 +215,8 @@ def data_errors(spec: Spec, data_dir: Path | None = None, catalog=None) -> list[
                 if task.filter not in filters:
                     errors.add(task.line, ("tasks", task.name, "filter"), f"filter {task.filter!r} is not one of "
                                f"{task.lm_eval}'s filters", did_you_mean(task.filter, filters) or f"filters: {', '.join(filters)}")
-        row, origin = (None, "") if task.latency else sample_row(task, data_dir, catalog)
-        if not task.latency:
+        row, origin = (None, "") if task.latency or task.judged else sample_row(task, data_dir, catalog)
+        if not task.latency and not task.judged:
             _check_templates(errors, task, row, origin, bool(base and base.get("process_docs")))
         reported = None if task.lm_eval and base is None else _reported(task, row, base)
         if task.filter and not task.lm_eval and reported and task.filter not in reported[1]:

@@ -49,7 +49,7 @@ def _validate(paths: list[str], data_dir: str | None, baseline_path: str | None)
                 print(f"  {e}")
         except OSError as exc:
             bad += 1
-            print(f"{p}: cannot read ({exc.strerror})")
+            print(f"{p}: cannot read ({exc.strerror or exc})")
         else:
             print(f"{p}: ok ({len(expand(spec))} cells)")
             for task, power in analyse(spec, data, base):

@@ -10,6 +10,7 @@ from importlib import resources
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from .kinds import shows_percent
 from .paper import write_reports
 from .results import latest_cells
 from .store import RUN, SAMPLES, read_jsonl
@@ -51,7 +52,7 @@ def pivots(cells: list[dict]) -> list[dict]:
     out = []
     tasks: dict[str, list[dict]] = defaultdict(list)
     for c in cells:
-        if c["status"] == "ok" and c.get("kind", "accuracy") != "latency":
+        if c["status"] == "ok" and shows_percent(c.get("kind")):
             tasks[c["task"]].append(c)
     for task, group in tasks.items():
         variants = list(dict.fromkeys(c["variant"] for c in group))
@@ -69,12 +70,28 @@ def pivots(cells: list[dict]) -> list[dict]:
     return out
 
 
+def judged(cells: list[dict]) -> list[dict]:
+    """Judged cells: mean rating per category and per turn with 95% CIs, and the judge."""
+    out = []
+    for c in cells:
+        if c["status"] != "ok" or c.get("kind") != "judged":
+            continue
+        metrics = c.get("metrics") or {}
+        rows = [{"what": k.split(".", 1)[1] if "." in k else "all", "m": m}
+                for k, m in metrics.items() if k.startswith("score")]
+        prompt = c.get("prompt") or {}
+        out.append({"item": c["item"], "judge": prompt.get("judge"), "embedded_judge": prompt.get("embedded_judge"),
+                    "rows": rows, "unparsed": (metrics.get("unparsed") or {}).get("value"),
+                    "verdicts": (metrics.get("unparsed") or {}).get("n"), "source": c.get("data_source")})
+    return out
+
+
 def prompts(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]:
     """Per task and template: the generation and prompt settings and the first rendered prompt."""
     out, seen = [], set()
     for c in cells:
         key = (c["task"], c["template"])
-        if c["status"] != "ok" or key in seen or c.get("kind") == "latency" or not samples.get(c["key"]):
+        if c["status"] != "ok" or key in seen or not shows_percent(c.get("kind")) or not samples.get(c["key"]):
             continue
         seen.add(key)
         out.append({"task": c["task"], "template": c["template"], "generation": c.get("generation") or {},
@@ -88,7 +105,7 @@ def disagreements(cells: list[dict], samples: dict[str, list[dict]], limit: int 
     out = []
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for c in cells:
-        if c["status"] == "ok" and c.get("kind") != "latency" and samples.get(c["key"]):
+        if c["status"] == "ok" and shows_percent(c.get("kind")) and samples.get(c["key"]):
             groups[(c["task"], c["template"])].append(c)
     for (task, template), group in groups.items():
         if len(group) < 2:
@@ -197,7 +214,7 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
             tradeoffs[spec_name] = {"rows": rows, "plot": png.name}
     samples = _samples_by_cell(run_dir)
     extra = {name: {"summary": summary(cells), "pivots": pivots(cells), "prompts": prompts(cells, samples),
-                    "disagreements": disagreements(cells, samples)} for name, cells in data["specs"].items()}
+                    "judged": judged(cells), "disagreements": disagreements(cells, samples)} for name, cells in data["specs"].items()}
     env = _env(template_dir)
     papers = write_reports(run_dir, data["run"], data["cells"], env)
     text = env.get_template(template).render(rows_for=rows_for, tradeoffs=tradeoffs, extra=extra,

@@ -84,7 +84,8 @@ class BenchSession:
         return self._run(cell, rounds_runner, pulled_in_by)
 
     def _run(self, cell: Cell, rounds_runner=None, pulled_in_by: str | None = None) -> CellResult:
-        from .accuracy import new_result, run_accuracy
+        from .accuracy import new_result
+        from .kinds import kind_of
 
         started = time.perf_counter()
         reason = self.skip_reason(cell)
@@ -97,13 +98,7 @@ class BenchSession:
                     torch.set_num_threads(self.settings.threads)
                 loaded = self.pool.handle(cell.spec.model, cell.variant)
                 loads = self.pool.loads
-                if cell.task.latency:   # timed for real: never from the generation cache
-                    from .latency import plain_rounds, run_latency
-
-                    result = run_latency(cell, loaded.loaded, new_result(cell), rounds_runner or plain_rounds)
-                else:
-                    result = run_accuracy(cell, loaded, self.catalog, self.settings.data_dir, self.cache,
-                                          self.progress)
+                result = kind_of(cell.task).run(cell, loaded, self, rounds_runner)
                 result.engine["model_loads"] = self.pool.loads - loads
                 result.device = self.machine_label(loaded.device)
                 result.verdicts = check(result, cell.task.expect,

@@ -60,6 +60,14 @@ def proportion_interval(values: list[float]) -> tuple[Interval, str]:
     return mean_interval(values), "t"
 
 
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), for c
+    correct among n samples."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value from the discordant counts (statsmodels)."""
     if b + c == 0:

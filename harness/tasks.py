@@ -9,8 +9,9 @@ import logging
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from .code import code_config, is_code_task
 from .data import DataSource, DataUnavailable, hub_reachable, resolve
 from .matrix import Cell
 from .prompts import render, render_at
@@ -242,7 +243,7 @@ def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
     body["generation"] = {k: v for k, v in asdict(cell.task.generation).items() if k != "batch_size"}
     body["seeds"] = asdict(cell.task.seeds)
     body["repeats"] = cell.task.repeats
-    body["chat"] = cell.spec.model.chat
+    body["chat"] = cell.task.uses_chat(cell.spec.model)
     blob = json.dumps(body, sort_keys=True, default=lambda o: f"<{type(o).__name__}>")
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -305,6 +306,7 @@ class CellTasks:
     data_source: str
     config_hash: str
     num_fewshot: int
+    after: Callable[[Any, list], None] | None = None   # (result, logged samples) once lm-eval is done
 
 
 def tasks_for(cell: Cell, catalog: TaskCatalog, data_dir) -> CellTasks:
@@ -325,13 +327,23 @@ def tasks_for(cell: Cell, catalog: TaskCatalog, data_dir) -> CellTasks:
                                     "tasks": [{k: v for k, v in c.items() if k != "metadata"} for c in configs]})
         fewshot = max((c.get("num_fewshot") or 0 for c in configs), default=0)
         return CellTasks(tree, task.lm_eval, task.filter or "none", label, digest, fewshot)
-    base = catalog.base_config(task.lm_eval) if task.lm_eval else None
+    base = catalog.base_config(task.lm_eval, resolve=False) if task.lm_eval else None
+    code = is_code_task(base)
+    if base is not None and not code:   # a code task's own scoring module reaches for the hub
+        base = catalog.base_config(task.lm_eval)
     from_hub = base and isinstance(task.data, str) and task.data != "sample"
     hub_path = base.get("dataset_path") if from_hub else None
     hub_name = base.get("dataset_name") if from_hub else None
     cfg = task_config(cell, resolve(task, hub_path, data_dir, dataset_name=hub_name), base)
+    after = None
+    if code:
+        cfg, scorer = code_config(cfg, task, f"{cell.spec.path}:{task.line}")
+
+        def after(result, logged, _s=scorer):
+            _s.annotate(result.samples, logged)
+            result.engine["code"] = _s.record()
     return CellTasks({task.name: build_task(cfg, keep)}, task.name, primary_filter(cfg, task.filter),
-                     cfg["metadata"]["data_source"], config_hash(cell, cfg), cfg.get("num_fewshot") or 0)
+                     cfg["metadata"]["data_source"], config_hash(cell, cfg), cfg.get("num_fewshot") or 0, after)
 
 
 def group_label(group: str, labels: list[str]) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 
 from .errors import SpecError, SpecInvalid, format_path
-from .spec import (Adapter, Bound, Generation, InlineData, Latency, ModelSource, Nf4, Requires,
+from .spec import (Adapter, Bound, Generation, InlineData, Judge, Latency, ModelSource, Nf4, Requires, SandboxSettings,
                    Seeds, Spec, Task, Template, Variant)
 from .yamlmarks import Marks, load_marked
 
@@ -259,7 +259,7 @@ class _Checker:
             if not raw.get("templates"):
                 self.error(path, "an inline task needs `templates:` to build its prompts",
                            "define a template under `templates:` and list it here")
-        elif "lm_eval" not in raw:
+        elif "lm_eval" not in raw and "judged" not in raw:
             self.error(path, "a task needs `lm_eval:` (a task name) or `data:` with local JSONL files",
                        "for example lm_eval: gsm8k")
         elif data == "sample" and not has_sample(raw["lm_eval"]):
@@ -295,11 +295,56 @@ class _Checker:
                     filter=raw.get("filter"), generation=generation.merged(raw.get("generation")),
                     expect=expect, requires=requires.merged(raw.get("requires")),
                     allow_code_execution=raw.get("allow_code_execution", False),
+                    sandbox=SandboxSettings(**{k: tuple(v) if isinstance(v, list) else v
+                                               for k, v in (raw.get("sandbox") or {}).items()}),
                     repeats=raw.get("repeats", 1), seeds=seeds,
                     choices=tuple(raw["choices"]) if isinstance(raw.get("choices"), list) else raw.get("choices"),
                     description=raw.get("description"), target_delimiter=raw.get("target_delimiter"),
+                    chat=raw.get("chat"), judged=raw.get("judged"),
+                    judge=self.judge(raw, path),
                     score=self.scorer(raw.get("score"), path + ("score",), isinstance(data, InlineData)),
                     line=self.marks.line(path))
+
+    def judge(self, task: dict, path: tuple) -> Judge | None:
+        raw = task.get("judge")
+        if task.get("judged") and raw is None:
+            self.error(path + ("judged",), "a judged task needs a `judge:`",
+                       "for example `judge: {embedded: smollm2-135m-instruct}` or "
+                       "`judge: {url: https://api.openai.com/v1, model: gpt-4, api_key_env: OPENAI_API_KEY}`")
+            return None
+        if raw is None:
+            return None
+        path = path + ("judge",)
+        if not task.get("judged"):
+            self.error(path, "`judge:` scores a judged task", "add `judged: mt_bench`, or remove the judge")
+        if task.get("lm_eval"):
+            self.error(path, "a judged task takes no `lm_eval:`", "remove one of them")
+        sources = [k for k in (*MODEL_SOURCES, "url") if k in raw]
+        if len(sources) != 1:
+            self.error(path, f"give exactly one of {', '.join((*MODEL_SOURCES, 'url'))}; found {sources or 'none'}",
+                       "for example `embedded: smollm2-135m-instruct`")
+            return None
+        generation = Generation(max_new_tokens=512, temperature=0.0).merged(raw.get("generation"))
+        if sources[0] == "url":
+            env = raw.get("api_key_env")
+            if isinstance(env, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+                self.error(path + ("api_key_env",), "is not the name of an environment variable (the value is not "
+                           "shown: it may be a key)", "give the variable's name, e.g. OPENAI_API_KEY, and export the "
+                           "key in it; a key never goes in a spec")
+            missing = [k for k in ("model", "api_key_env") if k not in raw]
+            if missing:
+                self.error(path, f"an endpoint judge needs {' and '.join(missing)}",
+                           "`model:` names the endpoint's model; `api_key_env:` the environment variable holding its key")
+            return Judge(url=raw["url"], model=raw.get("model"), api_key_env=raw.get("api_key_env"),
+                         generation=generation)
+        kind = sources[0]
+        ref = raw[kind]
+        if kind == "hf" and "revision" not in raw:
+            self.error(path + ("hf",), "a hub judge needs a pinned `revision`", "add `revision:` with a commit sha or tag")
+        if kind in ("path", "gguf"):
+            ref = self.local_path(ref, path + (kind,), want_dir=(kind == "path"))
+        return Judge(source=ModelSource(kind, ref, raw.get("revision"), False, True),
+                     precision=raw.get("precision", "fp32"), generation=generation)
 
     def scorer(self, raw: dict | None, path: tuple, inline: bool):
         from .scorers import Scorer

