@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 class Kind(Protocol):
     name: str
+    description: str    # the pytest marker's help
     percent: bool       # metrics are proportions (accuracy tables, paired comparisons)
     cacheable: bool     # outputs may come from the generation cache (not for timed cells)
 
@@ -20,9 +21,23 @@ class Kind(Protocol):
 
     def run(self, cell, handle, session, rounds_runner=None) -> Any: ...
 
+    def summary(self, result) -> str: ...   # one line for the terminal
+
+
+def _primary(result):
+    named = [result.metric(v.metric) for v in result.verdicts if result.metric(v.metric)]
+    return named[0] if named else next(iter(result.metrics.values()), None)
+
 
 class Latency:
     name, percent, cacheable = "latency", False, False
+    description = "a latency cell (timed generation, memory)"
+
+    def summary(self, r) -> str:
+        m = r.metrics
+        return (f"{m['tokens_per_s'].value:.1f} tokens/s, TTFT p50 {m['ttft_ms.p50'].value:.0f} ms, "
+                f"p95 {m['ttft_ms.p95'].value:.0f} ms, weights {m['footprint_mb'].value:.0f} MB, "
+                f"peak RSS {m['peak_rss_mb'].value:.0f} MB")
 
     def claims(self, task) -> bool:
         return task.latency is not None
@@ -36,6 +51,13 @@ class Latency:
 
 class Judged:
     name, percent, cacheable = "judged", False, True
+    description = "a judged cell (answers rated by a judge model or endpoint)"
+
+    def summary(self, r) -> str:
+        m, unread = r.metrics.get("score"), r.metrics.get("unparsed")
+        shown = (f"score = {m.value:.2f} [95% CI {m.ci_low:.2f}, {m.ci_high:.2f}], n={m.n}" if m and m.ci_low is not None
+                 else "no readable rating")
+        return f"{shown}, {int(unread.value) if unread else 0} of {r.n_samples} verdicts unreadable"
 
     def claims(self, task) -> bool:
         return task.judged is not None
@@ -51,6 +73,14 @@ class Accuracy:
     task config decides which; see tasks.py and code.py)."""
 
     name, percent, cacheable = "accuracy", True, True
+    description = "an accuracy cell (lm-evaluation-harness or inline task)"
+
+    def summary(self, r) -> str:
+        m = _primary(r)
+        if m is None:
+            return "no metric"
+        ci = f" [95% CI {100 * m.ci_low:.1f}, {100 * m.ci_high:.1f}]" if m.ci_low is not None else ""
+        return f"{m.name} = {100 * m.value:.1f}%{ci}, n={m.n}" + (" (sample data)" if r.is_sample_data else "")
 
     def claims(self, task) -> bool:
         return True

@@ -22,6 +22,7 @@ def _env(template_dir: Path | None) -> Environment:
                       keep_trailing_newline=True, autoescape=lambda name: bool(name) and name.endswith(".html.j2"))
     env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}"
     env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
+    env.globals["percent"] = shows_percent
     return env
 
 
@@ -77,8 +78,10 @@ def judged(cells: list[dict]) -> list[dict]:
         if c["status"] != "ok" or c.get("kind") != "judged":
             continue
         metrics = c.get("metrics") or {}
-        rows = [{"what": k.split(".", 1)[1] if "." in k else "all", "m": m}
-                for k, m in metrics.items() if k.startswith("score")]
+        from .judged import METRICS
+
+        rows = [{"what": k.split(".", 1)[1] if "." in k else "all", "m": metrics[k]}
+                for k in METRICS if k.startswith("score") and k in metrics]
         prompt = c.get("prompt") or {}
         out.append({"item": c["item"], "judge": prompt.get("judge"), "embedded_judge": prompt.get("embedded_judge"),
                     "rows": rows, "unparsed": (metrics.get("unparsed") or {}).get("value"),

@@ -13,6 +13,7 @@ from harness import baseline
 from harness.baseline import BaselineError
 from harness.data import DATA_DIR_ENV
 from harness.gencache import GENCACHE_ENV, MODES
+from harness.kinds import BY_NAME, KINDS
 from harness.session import BenchSession, Settings
 from harness.store import RunIdTaken, check_run_id, new_run_id
 from harness.validate import is_spec_file
@@ -22,8 +23,7 @@ from .state import BENCH, COLLECTED, MISSING, REPORT, SAVED
 
 MARKERS = {
     "llama": "a pytest-llama cell",
-    "accuracy": "an accuracy cell (lm-evaluation-harness task)",
-    "latency": "a latency cell (timed generation, memory)",
+    **{kind.name: kind.description for kind in KINDS},
     "gpu": "a cell that needs a CUDA GPU",
     "fp32": "fp32 variant", "fp16": "fp16 variant", "bf16": "bf16 variant",
     "int8": "bitsandbytes int8 variant", "nf4": "bitsandbytes nf4 variant",
@@ -267,17 +267,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         if r.status != "ok":
             tr.write_line(f"{r.key}: {r.status} ({r.reason.splitlines()[0] if r.reason else ''})")
             continue
-        if r.kind == "latency":
-            m = r.metrics
-            tr.write_line(f"{r.key}: {m['tokens_per_s'].value:.1f} tokens/s, TTFT p50 {m['ttft_ms.p50'].value:.0f} ms, "
-                          f"p95 {m['ttft_ms.p95'].value:.0f} ms, weights {m['footprint_mb'].value:.0f} MB, "
-                          f"peak RSS {m['peak_rss_mb'].value:.0f} MB, {r.wall_s:.1f}s")
-            continue
-        named = [r.metric(v.metric) for v in r.verdicts if r.metric(v.metric)]
-        m = named[0] if named else next(iter(r.metrics.values()), None)
-        shown = f"{m.name} = {100 * m.value:.1f}% [95% CI {100 * m.ci_low:.1f}, {100 * m.ci_high:.1f}], n={m.n}" if m else "no metric"
-        label = " (sample data)" if r.is_sample_data else ""
-        tr.write_line(f"{r.key}: {shown}{label}, {r.wall_s:.1f}s")
+        tr.write_line(f"{r.key}: {BY_NAME[r.kind].summary(r)}, {r.wall_s:.1f}s")
     tr.write_line(f"report: {path}")
     for key in config.stash.get(MISSING, []):
         tr.write_line(f"{key}: FAILED (--llama-strict): in the baseline but not collected; "
