@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .data import n_items
 from .errors import SpecError, format_path
+from .kinds import kind_of
 from .power import Power, of_bound
 from .spec import Bound, Spec, Task
 
@@ -40,7 +41,7 @@ def _assumed(bound: Bound, spec: Spec, task: Task, baseline: dict | None) -> tup
 def analyse(spec: Spec, data_dir: Path | None = None, baseline: dict | None = None) -> list[tuple[Task, Power]]:
     out = []
     for task in spec.tasks:
-        if task.latency:
+        if kind_of(task).timed:     # timings: no sample size to detect an effect with
             continue
         n = n_items(task, data_dir)
         for bound in task.expect:

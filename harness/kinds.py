@@ -14,8 +14,12 @@ from typing import Any, Protocol
 class Kind(Protocol):
     name: str
     description: str    # the pytest marker's help
-    percent: bool       # metrics are proportions (accuracy tables, paired comparisons)
+    percent: bool       # metrics are proportions (accuracy tables, paired comparisons, power)
     cacheable: bool     # outputs may come from the generation cache (not for timed cells)
+    timed: bool         # metrics are timings: pytest-benchmark rounds, a ratio tolerance in the gate
+    templated: bool     # cells differ by prompt template (part of the item name)
+
+    def capped(self, task, limit: int): ...   # the task with at most `limit` items
 
     def claims(self, task) -> bool: ...
 
@@ -29,8 +33,22 @@ def _primary(result):
     return named[0] if named else next(iter(result.metrics.values()), None)
 
 
+class _Items:
+    templated, timed = True, False
+
+    def capped(self, task, limit: int):
+        from dataclasses import replace
+
+        return replace(task, limit=min(task.limit or limit, limit))
+
+
 class Latency:
-    name, percent, cacheable = "latency", False, False
+    name, percent, cacheable, timed, templated = "latency", False, False, True, False
+
+    def capped(self, task, limit: int):
+        from dataclasses import replace
+
+        return replace(task, latency=replace(task.latency, limit=min(task.latency.limit or limit, limit)))
     description = "a latency cell (timed generation, memory)"
 
     def summary(self, r) -> str:
@@ -49,7 +67,7 @@ class Latency:
         return run_latency(cell, handle.loaded, new_result(cell), rounds_runner or plain_rounds)
 
 
-class Judged:
+class Judged(_Items):
     name, percent, cacheable = "judged", False, True
     description = "a judged cell (answers rated by a judge model or endpoint)"
 
@@ -68,7 +86,7 @@ class Judged:
         return run_judged(cell, handle, session)
 
 
-class Accuracy:
+class Accuracy(_Items):
     """lm-eval tasks and inline tasks: generation, log-likelihood and code execution (the
     task config decides which; see tasks.py and code.py)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .kinds import kind_of
 from .spec import Spec, Task, Template, Variant
 
 DEFAULT_TEMPLATE = "default"
@@ -25,7 +26,7 @@ class Cell:
     @property
     def name(self) -> str:
         """pytest item name, e.g. gsm8k_sample[int8-cot]; latency cells have no template: speed[int8]."""
-        if self.task.latency:
+        if not kind_of(self.task).templated:
             return f"{self.task.name}[{self.variant.name}]"
         return f"{self.task.name}[{self.variant.name}-{self.template_name}]"
 
@@ -61,8 +62,4 @@ def expand(spec: Spec, limit: int | None = None) -> list[Cell]:
 
 
 def capped(task: Task, limit: int | None) -> Task:
-    if limit is None:
-        return task
-    if task.latency:
-        return replace(task, latency=replace(task.latency, limit=min(task.latency.limit or limit, limit)))
-    return replace(task, limit=min(task.limit or limit, limit))
+    return task if limit is None else kind_of(task).capped(task, limit)

@@ -132,7 +132,9 @@ class BenchSession:
         return probe().describe() if device == "cuda" else "cpu"
 
     def _gate(self, cell: Cell, result: CellResult) -> Verdict:
-        tolerance = cell.task.latency.regression_tolerance if cell.task.latency else None
+        from .kinds import kind_of
+
+        tolerance = cell.task.latency.regression_tolerance if kind_of(cell.task).timed else None
         found = result.baseline = baseline.gate(result, self.baseline, tolerance)
         lines = found["regressions"] or found["improvements"] or found["notes"]
         message = f"{found['status']} against baseline {self.settings.baseline}" + (

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SpecInvalid
+from harness.kinds import kind_of
 from harness.matrix import Cell, expand
 from harness.validate import load_spec
 
@@ -49,7 +50,7 @@ class CellItem(pytest.Item):
 
     def runtest(self) -> None:
         bench = self.config.stash[BENCH]
-        timed = _benchmark_fixture(self) if self.cell.task.latency else None
+        timed = _benchmark_fixture(self) if kind_of(self.cell.task).timed else None
         try:
             result = bench.run(self.cell, timed.rounds if timed else None)
             if timed:
