@@ -206,8 +206,8 @@ def run_judged(cell, handle, bench_session) -> Any:
     result.metrics = {}
     for key, values in sorted(by_key.items(), key=lambda kv: (kv[0] != "score", kv[0])):
         ci = mean_interval(values)
-        result.metrics[key] = Metric(name=key, value=sum(values) / len(values), stderr=None, ci_low=ci.low,
-                                     ci_high=ci.high, ci_method="t", n=len(values))
+        result.metrics[key] = Metric(name=key, value=sum(values) / len(values), stderr=None,   # on the 1-10 scale
+                                     ci_low=max(1.0, ci.low), ci_high=min(10.0, ci.high), ci_method="t", n=len(values))
     unparsed = sum(1 for r in rows if not r["parsed"])
     result.metrics["unparsed"] = Metric(name="unparsed", value=float(unparsed), stderr=None, ci_low=None,
                                         ci_high=None, ci_method="count", n=len(rows))
