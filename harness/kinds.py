@@ -1,9 +1,11 @@
 """Task kinds: how a cell of each kind runs, registered in one place.
 
 A kind claims the tasks it runs (`claims`), runs a cell on a loaded variant (`run`), and
-says whether its metrics are proportions shown as percentages in the report's pivot tables
-(`percent`). The session asks `kind_of(task)` instead of testing for each kind; a new kind
-is a class here (its runner in its own module) and its keys in the schema.
+declares what the rest of the harness asks of it: whether its metrics are proportions
+(`percent`), timings (`timed`), whether its cells differ by template, how `--llama-limit`
+caps it, and its terminal line. Callers ask `kind_of(task)` instead of testing for each
+kind; a new kind is a class here, its runner in its own module, and its keys in the schema
+and in spec/validate (which still hold each kind's settings).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ class Kind(Protocol):
     name: str
     description: str    # the pytest marker's help
     percent: bool       # metrics are proportions (accuracy tables, paired comparisons, power)
-    cacheable: bool     # outputs may come from the generation cache (not for timed cells)
     timed: bool         # metrics are timings: pytest-benchmark rounds, a ratio tolerance in the gate
     templated: bool     # cells differ by prompt template (part of the item name)
 
@@ -43,13 +44,13 @@ class _Items:
 
 
 class Latency:
-    name, percent, cacheable, timed, templated = "latency", False, False, True, False
+    name, percent, timed, templated = "latency", False, True, False
+    description = "a latency cell (timed generation, memory)"
 
-    def capped(self, task, limit: int):
+    def capped(self, task, limit: int):   # its prompts
         from dataclasses import replace
 
         return replace(task, latency=replace(task.latency, limit=min(task.latency.limit or limit, limit)))
-    description = "a latency cell (timed generation, memory)"
 
     def summary(self, r) -> str:
         m = r.metrics
@@ -68,7 +69,7 @@ class Latency:
 
 
 class Judged(_Items):
-    name, percent, cacheable = "judged", False, True
+    name, percent = "judged", False
     description = "a judged cell (answers rated by a judge model or endpoint)"
 
     def summary(self, r) -> str:
@@ -90,7 +91,7 @@ class Accuracy(_Items):
     """lm-eval tasks and inline tasks: generation, log-likelihood and code execution (the
     task config decides which; see tasks.py and code.py)."""
 
-    name, percent, cacheable = "accuracy", True, True
+    name, percent = "accuracy", True
     description = "an accuracy cell (lm-evaluation-harness or inline task)"
 
     def summary(self, r) -> str:
