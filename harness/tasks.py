@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .code import code_config, is_code_task
-from .data import DataSource, DataUnavailable, hub_reachable, resolve
+from .data import DataSource, DataUnavailable, resolve
 from .matrix import Cell
 from .prompts import render, render_at
 
