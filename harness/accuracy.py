@@ -80,8 +80,7 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
     limit = per_task_limit(cell.task.limit, len(_leaf_tasks(plan.tasks)))
     out = evaluator.evaluate(lm, plan.tasks, limit=limit, log_samples=True,
                              bootstrap_iters=1000, apply_chat_template=chat,
-                             fewshot_as_multiturn=bool(chat and plan.num_fewshot), verbosity="ERROR",
-                             confirm_run_unsafe_code=cell.task.allow_code_execution)
+                             fewshot_as_multiturn=bool(chat and plan.num_fewshot), verbosity="ERROR")
     shown.finish()
     result.wall_s = time.perf_counter() - started
     result.primary_filter = plan.primary_filter

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import __version__
 from .compare import compare, sample_id, scores, significant_drop
-from .kinds import BY_NAME
+from .kinds import named
 from .result import CellResult
 from .store import CELLS, SAMPLES, read_jsonl
 
@@ -104,7 +104,7 @@ def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None =
         then = base["metrics"].get(name)
         if then is None:
             continue
-        if BY_NAME[result.kind].timed:
+        if named(result.kind).timed:
             _latency(name, metric.value, then["value"], tolerance or 0.25, regressions, improvements, notes)
             continue
         c = compare(scores(result.samples, name), base["samples"].get(name, {}), name, "baseline")

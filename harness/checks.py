@@ -11,12 +11,9 @@ import json
 from pathlib import Path
 
 from .errors import SpecError, format_path
+from .kinds import kind_of
 from .spec import Bound, Spec, Task
 
-LATENCY_METRICS = ("ttft_ms", "e2e_ms", "token_ms", "tokens_per_s", "decode_tokens_per_s", "peak_rss_mb",
-                   "peak_gpu_mb", "footprint_mb")
-PERCENTILES = ("p50", "p95")
-SPREAD = ("ttft_ms", "e2e_ms", "token_ms")
 
 
 class _Errors:
@@ -92,8 +89,7 @@ def _check_templates(errors: _Errors, task: Task, row: dict | None, origin: str,
              for name in task.templates]
     if task.target:
         texts.append((("tasks", task.name, "target"), task.target, task.line))
-    if isinstance(task.choices, tuple):
-        texts += [(("tasks", task.name, "choices", i), text, task.line) for i, text in enumerate(task.choices)]
+    texts += [(("tasks", task.name) + where, text, task.line) for where, text in kind_of(task).texts(task)]
     if row is None or processes_docs:
         return
     columns = sorted(row)
@@ -109,55 +105,21 @@ def _check_templates(errors: _Errors, task: Task, row: dict | None, origin: str,
         except TemplateError as exc:
             errors.add(line, where, f"fails on the first row of {origin}: {type(exc).__name__}: {exc}",
                        "templates render in a sandbox: use the row's fields and Jinja2 filters only")
-    if isinstance(task.choices, str) and task.choices not in row:
-        errors.add(task.line, ("tasks", task.name, "choices"), f"`choices: {task.choices}` names no field of {origin}",
-                   did_you_mean(task.choices, columns) or f"the rows have: {', '.join(columns)}")
-
-
-def _reported(task: Task, row: dict | None, base: dict | None) -> tuple[set[str], set[str]] | None:
-    """(metric names, filter names) the task's cells will report; None when unknown."""
-    if task.judged:
-        from .judged import METRICS
-        return set(METRICS), {"none"}
-    if task.latency:
-        names = set(LATENCY_METRICS) | {f"{m}.{p}" for m in SPREAD for p in PERCENTILES}
-        return names, set()
-    if task.lm_eval is None and task.choices is not None:
-        return {"acc", "acc_norm"}, {"none"}
-    if task.lm_eval is None:
-        from .prompts import render
-
-        example = None
-        if row is not None and task.target:
-            try:
-                example = render(task.target, row)
-            except Exception:  # reported by the template checks
-                example = None
-        scorer = task.score.resolved(example)
-        return {scorer.metric}, {scorer.filter_name}
-    if base is None:
-        return None
-    named = [m.get("metric") for m in base.get("metric_list") or []]
-    if not named or any(not isinstance(m, str) or not m.replace("_", "").replace("@", "").isalnum() for m in named):
-        return None     # a metric given as a function names its results only when it runs
-    filters = {f["name"] for f in base.get("filter_list") or []} or {"none"}
-    return set(named), filters
+    for where, message, hint in kind_of(task).row_problems(task, row, origin):
+        errors.add(task.line, ("tasks", task.name) + where, message, hint)
 
 
 def _check_bounds(errors: _Errors, task: Task, reported: tuple[set[str], set[str]] | None) -> None:
-    from .power import is_binary_metric
     from .validate import did_you_mean
 
     for b in task.expect:
         path = ("tasks", task.name, "expect", b.metric)
         name, _, flt = b.metric.partition(",")
-        if task.latency and "." in name and name.split(".")[0] in SPREAD and name.split(".")[1] not in PERCENTILES:
-            errors.add(b.line, path, f"{name.split('.')[1]} is not computed",
-                       f"latency cells report {', '.join(PERCENTILES)} (and the mean, without a suffix)")
-            continue
-        if b.max_drop is not None and (task.latency or not is_binary_metric(name)):
-            errors.add(b.line, path, f"max_drop compares 0/1 scores item by item; {name} is not one",
-                       "for speed and memory use min_ratio / max_ratio, e.g. {vs: fp32, min_ratio: 1.2}")
+        problem = kind_of(task).bound_problem(task, name, b)
+        if problem is not None:
+            errors.add(b.line, path, *problem)
+            if b.max_drop is None:
+                continue
         if reported is None:
             continue
         metrics, filters = reported
@@ -215,10 +177,11 @@ def data_errors(spec: Spec, data_dir: Path | None = None, catalog=None) -> list[
                 if task.filter not in filters:
                     errors.add(task.line, ("tasks", task.name, "filter"), f"filter {task.filter!r} is not one of "
                                f"{task.lm_eval}'s filters", did_you_mean(task.filter, filters) or f"filters: {', '.join(filters)}")
-        row, origin = (None, "") if task.latency or task.judged else sample_row(task, data_dir, catalog)
-        if not task.latency and not task.judged:
+        kind = kind_of(task)
+        row, origin = sample_row(task, data_dir, catalog) if kind.rows else (None, "")
+        if kind.rows:
             _check_templates(errors, task, row, origin, bool(base and base.get("process_docs")))
-        reported = None if task.lm_eval and base is None else _reported(task, row, base)
+        reported = None if task.lm_eval and base is None else kind.reported(task, row, base)
         if task.filter and not task.lm_eval and reported and task.filter not in reported[1]:
             errors.add(task.line, ("tasks", task.name, "filter"), f"filter {task.filter!r} is not this inline task's",
                        f"its answers are extracted by {', '.join(sorted(reported[1]))}; choose the extraction "

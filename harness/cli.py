@@ -24,6 +24,7 @@ EXAMPLES = {
            "  llama-harness run specs/smoke.yaml -- --llama-baseline results/baselines/smoke.json --llama-strict",
     "report": "example:\n  llama-harness report results/20261123-190718-20b83f",
     "compare": "example:\n  llama-harness compare results/<run-a> results/<run-b>",
+    "schema": "example:\n  llama-harness schema > spec-v1.json   # then point your editor's YAML schema at it",
 }
 
 
@@ -132,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_a", metavar="RUN_A", help="the reference run folder")
     p.add_argument("run_b", metavar="RUN_B", help="the run compared against it")
 
+    command("schema", "print the spec's JSON Schema (the core and every task kind's keys), for editors")
+
     argv = list(sys.argv[1:] if argv is None else argv)
     rest: list[str] = []
     if "--" in argv:
@@ -146,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.paths, args.keyword, args.verbose, rest)
     if args.command == "compare":
         return _compare(args.run_a, args.run_b)
+    if args.command == "schema":
+        import json
+
+        from .validate import schema
+
+        print(json.dumps(schema(), indent=2))
+        return 0
     from .report import render_report
 
     print(render_report(Path(args.run_dir)))

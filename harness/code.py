@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .sandbox import Limits, Outcome, Sandbox
+from .kinds.code import pass_ks
 from .stats import pass_at_k
 
 
@@ -89,14 +90,13 @@ class CodeScorer:
 
 def code_config(cfg: dict[str, Any], task, where: str) -> tuple[dict[str, Any], CodeScorer]:
     """lm-eval's code task config with its scoring moved into the sandbox."""
-    if not task.allow_code_execution:
+    if not task.settings.allowed:
         raise CodeExecutionOff(f"{where}: task {task.name!r} runs model-written code; set "
                                f"`allow_code_execution: true` to run it (each program runs in a sandbox)")
-    settings = task.sandbox
+    settings = task.settings.sandbox
     limits = Limits(timeout=settings.timeout, cpu_seconds=max(1, int(settings.timeout)),
                     memory_bytes=settings.memory_mb << 20)
-    n = max(1, task.repeats)
-    ks = tuple(sorted({1, n} | ({10} if n >= 10 else set())))
+    ks = pass_ks(task.repeats)
     scorer = CodeScorer(Sandbox(limits, accept_risks=settings.accept_risks), ks)
     builder = None
     for flt in cfg.get("filter_list") or []:
@@ -112,6 +112,7 @@ def code_config(cfg: dict[str, Any], task, where: str) -> tuple[dict[str, Any], 
         return [[program(doc, _b(doc, r)) for r in rs] for rs, doc in zip(resps, docs)]
 
     out = dict(cfg)
+    out.pop("unsafe_code", None)   # lm-eval's guard is for its in-process scorer, which this config replaces
     out["filter_list"] = [{"name": "create_test", "filter": [{"function": "custom", "filter_fn": assemble}]}]
     out["process_results"] = scorer.process
     out["metric_list"] = [{"metric": f"pass@{k}", "aggregation": "mean", "higher_is_better": True} for k in ks]

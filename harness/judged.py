@@ -173,7 +173,7 @@ def run_judged(cell, handle, bench_session) -> Any:
     result.generation = {"task": None, "overridden": [],
                          "effective": lm.stats.settings[0]["effective"] if lm.stats.settings else {}}
 
-    judge = task.judge
+    judge = task.settings.judge
     jobs = [(q, turn, judge_prompt(bench, q, turn, [a1, a2]))
             for q, a1, a2 in zip(questions, first, second) for turn in (1, 2)]
     if judge.url:

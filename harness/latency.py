@@ -93,7 +93,7 @@ def summarize(timings: list[tuple[int, BatchTiming]], peak_rss_mb: float, gpu_mb
 
 
 def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunner = plain_rounds) -> CellResult:
-    settings = cell.task.latency
+    settings = cell.task.settings
     started = time.perf_counter()
     tokenizer = loaded.tokenizer
     prompts = load_prompts(settings.prompts, settings.limit)

@@ -10,7 +10,8 @@ from importlib import resources
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from .kinds import shows_percent
+from .kinds import KINDS, shows_percent
+from .kinds import named as named_kind
 from .paper import write_reports
 from .results import latest_cells
 from .store import RUN, SAMPLES, read_jsonl
@@ -23,6 +24,7 @@ def _env(template_dir: Path | None) -> Environment:
     env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}"
     env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
     env.globals["percent"] = shows_percent
+    env.tests["percent"] = shows_percent
     return env
 
 
@@ -68,24 +70,6 @@ def pivots(cells: list[dict]) -> list[dict]:
                         values[c["variant"]] = c["metrics"][metric]
                 rows.append({"template": t, "values": values})
             out.append({"task": task, "metric": metric, "variants": variants, "rows": rows})
-    return out
-
-
-def judged(cells: list[dict]) -> list[dict]:
-    """Judged cells: mean rating per category and per turn with 95% CIs, and the judge."""
-    out = []
-    for c in cells:
-        if c["status"] != "ok" or c.get("kind") != "judged":
-            continue
-        metrics = c.get("metrics") or {}
-        from .judged import METRICS
-
-        rows = [{"what": k.split(".", 1)[1] if "." in k else "all", "m": metrics[k]}
-                for k in METRICS if k.startswith("score") and k in metrics]
-        prompt = c.get("prompt") or {}
-        out.append({"item": c["item"], "judge": prompt.get("judge"), "embedded_judge": prompt.get("embedded_judge"),
-                    "rows": rows, "unparsed": (metrics.get("unparsed") or {}).get("value"),
-                    "verdicts": (metrics.get("unparsed") or {}).get("n"), "source": c.get("data_source")})
     return out
 
 
@@ -161,7 +145,7 @@ def tradeoff_rows(cells: list[dict]) -> list[dict]:
     rows = []
     for lat in (c for c in ok if c.get("kind") == "latency"):
         m = lat["metrics"]
-        acc = next((c for c in ok if c.get("kind", "accuracy") == "accuracy" and c["variant"] == lat["variant"]), None)
+        acc = next((c for c in ok if shows_percent(c.get("kind")) and c["variant"] == lat["variant"]), None)
         metric = None
         if acc:
             metric = next((v for k, v in acc["metrics"].items() if k.endswith("," + acc.get("primary_filter", ""))),
@@ -206,6 +190,16 @@ def plot_tradeoffs(rows: list[dict], path: Path, title: str) -> Path:
     return path
 
 
+def kind_sections(cells: list[dict]) -> dict[str, list[dict]]:
+    """Each kind's own report rows (templates/kinds/<kind>.md.j2 shows them), for kinds with any."""
+    out = {}
+    for kind in KINDS:
+        rows = kind.report([c for c in cells if c["status"] == "ok" and named_kind(c.get("kind")) is kind])
+        if rows:
+            out[kind.name] = rows
+    return out
+
+
 def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: Path | None = None,
                   out_name: str = "report.md") -> Path:
     data = load_run(run_dir)
@@ -217,7 +211,7 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
             tradeoffs[spec_name] = {"rows": rows, "plot": png.name}
     samples = _samples_by_cell(run_dir)
     extra = {name: {"summary": summary(cells), "pivots": pivots(cells), "prompts": prompts(cells, samples),
-                    "judged": judged(cells), "disagreements": disagreements(cells, samples)} for name, cells in data["specs"].items()}
+                    "kinds": kind_sections(cells), "disagreements": disagreements(cells, samples)} for name, cells in data["specs"].items()}
     env = _env(template_dir)
     papers = write_reports(run_dir, data["run"], data["cells"], env)
     text = env.get_template(template).render(rows_for=rows_for, tradeoffs=tradeoffs, extra=extra,

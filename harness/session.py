@@ -134,7 +134,7 @@ class BenchSession:
     def _gate(self, cell: Cell, result: CellResult) -> Verdict:
         from .kinds import kind_of
 
-        tolerance = cell.task.latency.regression_tolerance if kind_of(cell.task).timed else None
+        tolerance = kind_of(cell.task).regression_tolerance(cell.task)
         found = result.baseline = baseline.gate(result, self.baseline, tolerance)
         lines = found["regressions"] or found["improvements"] or found["notes"]
         message = f"{found['status']} against baseline {self.settings.baseline}" + (

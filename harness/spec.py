@@ -171,53 +171,11 @@ class InlineData:
 
 
 @dataclass(frozen=True)
-class Latency:
-    """A latency task: fixed prompts, timed generation of exactly `new_tokens` per row."""
-
-    prompts: str = "default"  # or an absolute path to a JSONL file with a `prompt` field
-    limit: int | None = None
-    rounds: int = 3
-    warmup: int = 1
-    batch_size: int = 1
-    new_tokens: int = 64
-    regression_tolerance: float = 0.25
-
-
-@dataclass(frozen=True)
-class Judge:
-    """Who scores a judged task's answers: a model the harness loads (`source`, at
-    `precision`), or an OpenAI-compatible endpoint (`url`, `model`, and `api_key_env`, the
-    name of the environment variable holding its key, never the key)."""
-
-    source: ModelSource | None = None
-    precision: str = "fp32"
-    url: str | None = None
-    model: str | None = None
-    api_key_env: str | None = None
-    generation: Generation = field(default_factory=lambda: Generation(max_new_tokens=512, temperature=0.0))
-
-    def settings(self) -> dict[str, Any]:
-        """What decides the judge's verdicts (part of every cache key through its engine)."""
-        who = ({"url": self.url, "model": self.model} if self.url else
-               {"source": self.source.label if self.source else None, "precision": self.precision})
-        return who | {k: v for k, v in asdict(self.generation).items() if k != "batch_size"}
-
-
-@dataclass(frozen=True)
-class SandboxSettings:
-    """How a code task's programs run (harness/sandbox.py): wall and CPU seconds, and the
-    confinements the spec accepts to go without where the kernel refuses them."""
-
-    timeout: float = 10.0
-    memory_mb: int = 1024
-    accept_risks: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Task:
     name: str
+    kind: str = "generation"     # harness/kinds/: resolved at validation
+    settings: Any = None         # the kind's own settings (a latency task's timings, a code task's sandbox)
     lm_eval: str | None = None
-    latency: Latency | None = None
     variants: tuple[str, ...] = ()  # the variants this task runs on; empty: all
     data: str | InlineData = "auto"
     target: str | None = None
@@ -229,24 +187,12 @@ class Task:
     generation: Generation = field(default_factory=Generation)
     expect: tuple[Bound, ...] = ()
     requires: Requires = field(default_factory=Requires)
-    allow_code_execution: bool = False
-    sandbox: "SandboxSettings" = None    # code tasks: limits and accepted risks; None: defaults
     repeats: int = 1              # samples per item: pass@k and maj@k when > 1
-    choices: str | tuple[str, ...] | None = None  # inline multiple choice: a field name or templates
     description: str | None = None       # replaces lm-eval's description (text before the prompt)
     target_delimiter: str | None = None  # between prompt and each choice, kept under the chat template
     chat: bool | None = None             # the chat template for this task; None: the model's setting
-    judged: str | None = None            # a judged benchmark (mt_bench), scored by `judge`
-    judge: Judge | None = None
-    score: Any = None             # inline generation tasks: a scorers.Scorer
     seeds: Seeds = field(default_factory=Seeds)
     line: int | None = field(default=None, compare=False)
-
-    @property
-    def kind(self) -> str:
-        from .kinds import kind_of
-
-        return kind_of(self).name
 
     def uses_chat(self, model: "ModelSource") -> bool:
         return model.chat if self.chat is None else self.chat

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .code import code_config, is_code_task
+from .kinds import kind_of
 from .data import DataSource, DataUnavailable, resolve
 from .matrix import Cell
-from .prompts import render, render_at
+from .prompts import render_at
 
 
 
@@ -45,13 +45,14 @@ class TaskCatalog:
 
     @property
     def index(self) -> dict[str, list]:
-        """name -> [kind, yaml path or None]."""
+        """name -> [kind, yaml path or None]; a tag's second entry is the list of its tasks."""
         if self._index is None:
             path = self._index_path()
             try:
                 self._index = json.loads(path.read_text())
             except (OSError, ValueError):
-                self._index = {name: [e.kind.name, str(e.yaml_path) if e.yaml_path else None]
+                self._index = {name: [e.kind.name, sorted(e.tags or ()) if e.kind.name == "TAG" else
+                                      (str(e.yaml_path) if e.yaml_path else None)]
                                for name, e in self.manager.task_index.items()}
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -67,13 +68,46 @@ class TaskCatalog:
         from .embedded import cache_root
 
         tasks_dir = Path(lm_eval.tasks.__file__).parent
-        stamp = f"{metadata.version('lm_eval')}:{tasks_dir}:{tasks_dir.stat().st_mtime_ns}"
+        stamp = f"2:{metadata.version('lm_eval')}:{tasks_dir}:{tasks_dir.stat().st_mtime_ns}"
         digest = hashlib.sha256(stamp.encode()).hexdigest()[:16]
         return (self._cache_dir or cache_root()) / "lm-eval" / f"task-index-{digest}.json"
 
     def is_group(self, name: str) -> bool:
         entry = self.index.get(name)
         return entry is not None and entry[0] == "GROUP"
+
+    def first_config(self, name: str, depth: int = 0) -> dict[str, Any] | None:
+        """lm-eval's config of a task, or of the first task a group or tag holds (what decides
+        the task's kind); None when the index cannot tell without running lm-eval's factory."""
+        from lm_eval.tasks._yaml_loader import load_yaml
+
+        entry = self.index.get(name)
+        if entry is None or depth > 8:
+            return None
+        kind, where = entry
+        if kind in ("TASK", "PY_TASK"):
+            return self.base_config(name, resolve=False)
+        if kind == "TAG":
+            members = where or []
+        elif where:
+            members = load_yaml(where, resolve_func=False).get("task") or []
+        else:
+            return None
+        return self._first_of(members, depth)
+
+    def _first_of(self, members, depth: int) -> dict[str, Any] | None:
+        """The first task config among a group's members: names, or inline groups ({group, task: [...]})."""
+        for member in members if isinstance(members, list) else [members]:
+            found = None
+            if isinstance(member, str):
+                found = self.first_config(member, depth + 1)
+            elif isinstance(member, dict) and isinstance(member.get("task"), list):
+                found = self._first_of(member["task"], depth + 1)
+            elif isinstance(member, dict) and isinstance(member.get("task"), str):
+                found = self.first_config(member["task"], depth + 1)
+            if found is not None:
+                return found
+        return None
 
     def load_group(self, name: str, leaf) -> dict:
         """A group (e.g. mmlu) as lm-eval builds it, with `leaf(config)` building each of its
@@ -133,20 +167,7 @@ def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None,
     """The full lm-eval config for a cell (callables included), over lm-eval's own `base`
     (`name`: the lm-eval task's own name, for a subtask of a group)."""
     task = cell.task
-    if base is not None:
-        cfg = dict(base or {})
-    elif task.choices is not None:
-        cfg = {"output_type": "multiple_choice", "test_split": "test", "num_fewshot": 0,
-               "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}],
-               "doc_to_choice": lambda doc, _c=task.choices: choices_of(_c, doc),
-               "doc_to_target": lambda doc, _t=task.target, _c=task.choices: choice_index(_t, _c, doc)}
-    else:
-        cfg = {"output_type": "generate_until", "test_split": "test",
-               "generation_kwargs": {"until": list(task.stop), "do_sample": False}, "num_fewshot": 0}
-        target = task.target
-        where = f"{cell.spec.path}:{task.line}: target of task {task.name!r}"
-        cfg["doc_to_target"] = lambda doc, _t=target, _w=where: render_at(_t, doc, _w)
-        cfg.update(_scoring(task.score, source, target))
+    cfg = dict(base) if base is not None else kind_of(task).inline_config(cell, source)
     if not task.lm_eval and "train" in source.files:
         cfg["fewshot_split"] = "train"
     if task.repeats > 1:
@@ -176,49 +197,6 @@ def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None,
     return cfg
 
 
-def _scoring(score, source: DataSource, target: str) -> dict[str, Any]:
-    """An inline task's scorer as lm-eval config: the extraction as a filter (samples show the
-    extracted answer), the comparison as `process_results` (lm-eval aggregates it)."""
-    rows = source.rows().get("test") or [{}]
-    try:
-        example = render(target, rows[0])
-    except Exception:  # a bad target is reported by validation; here only the default is chosen
-        example = None
-    scorer = score.resolved(example)
-    extract = scorer.extract_fn()
-
-    def apply(resps, docs):
-        return [[extract(r) for r in rs] for rs in resps]
-
-    def process(doc, results, _s=scorer, _t=target):
-        return {_s.metric: _s.score(results[0], render(_t, doc))}
-
-    return {"filter_list": [{"name": scorer.filter_name, "filter": [{"function": "custom", "filter_fn": apply},
-                                                                    {"function": "take_first"}]}],
-            "process_results": process,
-            "metric_list": [{"metric": scorer.metric, "aggregation": "mean", "higher_is_better": True}]}
-
-
-def choices_of(choices, doc: dict) -> list[str]:
-    """An inline task's choices: a field holding a list, or one template per choice."""
-    if isinstance(choices, str):
-        if choices not in doc or not isinstance(doc[choices], list):
-            raise ValueError(f"`choices: {choices}` names no list field of the row; fields: {', '.join(doc)}")
-        return [str(c) for c in doc[choices]]
-    return [render(t, doc) for t in choices]
-
-
-def choice_index(target: str, choices, doc: dict) -> int:
-    """The target renders to the right choice's index (0-based) or to its text."""
-    value = render(target, doc).strip()
-    options = choices_of(choices, doc)
-    if value.isdigit() and int(value) < len(options):
-        return int(value)
-    if value in options:
-        return options.index(value)
-    raise ValueError(f"target {value!r} is neither a choice index (0-{len(options) - 1}) nor one of the choices {options}")
-
-
 def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
     """Stable digest of what decides a cell's prompts, outputs and scoring (callables by their
     template): the task config, template, target, data source, the spec's generation settings,
@@ -237,8 +215,7 @@ def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
     body = {k: plain(v) for k, v in cfg.items() if k != "metadata"}
     body["template"] = cell.template.text if cell.template else None
     body["target"] = cell.task.target
-    body["choices"] = cell.task.choices
-    body["score"] = repr(cell.task.score)
+    body.update(kind_of(cell.task).hashed(cell.task))   # what scores an inline task
     body["data_source"] = cfg["metadata"]["data_source"]
     body["generation"] = {k: v for k, v in asdict(cell.task.generation).items() if k != "batch_size"}
     body["seeds"] = asdict(cell.task.seeds)
@@ -327,21 +304,13 @@ def tasks_for(cell: Cell, catalog: TaskCatalog, data_dir) -> CellTasks:
                                     "tasks": [{k: v for k, v in c.items() if k != "metadata"} for c in configs]})
         fewshot = max((c.get("num_fewshot") or 0 for c in configs), default=0)
         return CellTasks(tree, task.lm_eval, task.filter or "none", label, digest, fewshot)
-    base = catalog.base_config(task.lm_eval, resolve=False) if task.lm_eval else None
-    code = is_code_task(base)
-    if base is not None and not code:   # a code task's own scoring module reaches for the hub
-        base = catalog.base_config(task.lm_eval)
+    kind = kind_of(task)
+    base = catalog.base_config(task.lm_eval, resolve=kind.own_scoring()) if task.lm_eval else None
     from_hub = base and isinstance(task.data, str) and task.data != "sample"
     hub_path = base.get("dataset_path") if from_hub else None
     hub_name = base.get("dataset_name") if from_hub else None
     cfg = task_config(cell, resolve(task, hub_path, data_dir, dataset_name=hub_name), base)
-    after = None
-    if code:
-        cfg, scorer = code_config(cfg, task, f"{cell.spec.path}:{task.line}")
-
-        def after(result, logged, _s=scorer):
-            _s.annotate(result.samples, logged)
-            result.engine["code"] = _s.record()
+    cfg, after = kind.adapt(cfg, cell)
     return CellTasks({task.name: build_task(cfg, keep)}, task.name, primary_filter(cfg, task.filter),
                      cfg["metadata"]["data_source"], config_hash(cell, cfg), cfg.get("num_fewshot") or 0, after)
 

@@ -18,8 +18,7 @@ from typing import Any
 import jsonschema
 
 from .errors import SpecError, SpecInvalid, format_path
-from .spec import (Adapter, Bound, Generation, InlineData, Judge, Latency, ModelSource, Nf4, Requires, SandboxSettings,
-                   Seeds, Spec, Task, Template, Variant)
+from .spec import Adapter, Bound, Generation, InlineData, ModelSource, Nf4, Requires, Seeds, Spec, Task, Template, Variant
 from .yamlmarks import Marks, load_marked
 
 SPEC_MARKER = re.compile(r"(?m)^spec\s*:\s*1\s*(#.*)?$")
@@ -37,10 +36,12 @@ def is_spec_file(path: Path) -> bool:
         return False
 
 
-@lru_cache(maxsize=1)
 def schema() -> dict:
-    text = resources.files("harness.schema").joinpath("spec-v1.json").read_text()
-    return json.loads(text)
+    """The spec schema: the core every task shares, with each task kind's fragment merged in
+    (`llama-harness schema` prints it for editors)."""
+    from .kinds import spec_schema
+
+    return spec_schema(resources.files("harness.schema").joinpath("spec-core.json").read_text())
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -97,10 +98,20 @@ def _schema_error(file: Path, marks: Marks, err: jsonschema.ValidationError) -> 
 class _Checker:
     """Cross-key checks the schema cannot express; builds the Spec when all pass."""
 
-    def __init__(self, file: Path, data: dict, marks: Marks):
+    def __init__(self, file: Path, data: dict, marks: Marks, catalog=None):
         self.file, self.data, self.marks = file, data, marks
+        self._catalog = catalog
         self.base = file.parent
         self.errors: list[SpecError] = []
+
+    @property
+    def catalog(self):
+        """lm-eval's task index: a task's config decides its kind (harness/kinds/)."""
+        if self._catalog is None:
+            from .tasks import TaskCatalog
+
+            self._catalog = TaskCatalog()
+        return self._catalog
 
     def error(self, path: tuple, message: str, hint: str = "") -> None:
         self.errors.append(SpecError(self.file, self.marks.line(path), format_path(path), message, hint))
@@ -237,40 +248,21 @@ class _Checker:
 
     def task(self, name: str, raw: dict, templates: dict, generation: Generation,
              requires: Requires, variants: tuple[Variant, ...], seeds: Seeds) -> Task:
-        from .data import has_sample
+        from . import kinds
 
         path = ("tasks", name)
+        base, known = self.lm_eval_config(raw.get("lm_eval"))
+        kind = kinds.resolve(raw, base)
+        settings = kind.parse(self, raw, path)
+        if known:
+            for key in raw:
+                owner = kinds.owner(key)
+                if owner is not None and owner is not kind:
+                    what = f"{raw['lm_eval']} is a {kind.name} task" if raw.get("lm_eval") else f"this is a {kind.name} task"
+                    self.error(path + (key,), f"`{key}:` applies to {owner.name} tasks; {what}", "remove it")
         data = raw.get("data", "auto")
-        latency = None
-        if "latency" in raw:
-            latency = self.latency(raw["latency"] or {}, path + ("latency",))
-            for key in ("lm_eval", "data", "templates", "target", "filter", "num_fewshot", "limit"):
-                if key in raw:
-                    self.error(path + (key,), f"a latency task takes no `{key}:`",
-                               "latency settings go under `latency:` (prompts, limit, rounds, warmup, batch_size, new_tokens)")
-        elif isinstance(data, dict):
-            data = InlineData(self.local_path(data["test"], path + ("data", "test"), want_dir=False),
-                              self.local_path(data["train"], path + ("data", "train"), want_dir=False)
-                              if "train" in data else None)
-            if "target" not in raw:
-                self.error(path, "an inline task needs `target:`", "for example target: '{{ answer }}'")
-            if "lm_eval" in raw:
-                self.error(path + ("lm_eval",), "give either `lm_eval:` or inline `data:` files, not both")
-            if not raw.get("templates"):
-                self.error(path, "an inline task needs `templates:` to build its prompts",
-                           "define a template under `templates:` and list it here")
-        elif "lm_eval" not in raw and "judged" not in raw:
-            self.error(path, "a task needs `lm_eval:` (a task name) or `data:` with local JSONL files",
-                       "for example lm_eval: gsm8k")
-        elif data == "sample" and not has_sample(raw["lm_eval"]):
-            from .data import SAMPLES
-
-            self.error(path + ("data",), f"no built-in sample exists for {raw['lm_eval']!r}",
-                       did_you_mean(raw["lm_eval"], SAMPLES) or
-                       f"samples exist for {', '.join(SAMPLES)}; otherwise use data: dir or hub, or inline JSONL files")
-        if "choices" in raw and not isinstance(data, InlineData):
-            self.error(path + ("choices",), "`choices:` makes an inline multiple-choice task; it needs `data: {test: ...}`",
-                       "lm-eval tasks bring their own choices: remove it")
+        if kind.rows:
+            data = self.task_data(raw, path)
         for i, t in enumerate(raw.get("templates", [])):
             if t not in templates:
                 hint = did_you_mean(t, templates) or f"templates defined: {', '.join(templates) or 'none'}"
@@ -288,83 +280,53 @@ class _Checker:
                 expect.append(self.bound(metric, given, path + ("expect", metric), variants))
         expect = tuple(expect)
         self.cycles(path, expect)
-        return Task(name=name, lm_eval=raw.get("lm_eval"), latency=latency,
+        return Task(name=name, kind=kind.name, settings=settings, lm_eval=raw.get("lm_eval"),
                     variants=tuple(raw.get("variants", ())), data=data, target=raw.get("target"),
                     stop=tuple(raw.get("stop", ())), num_fewshot=raw.get("num_fewshot"),
                     limit=raw.get("limit"), templates=tuple(raw.get("templates", ())),
                     filter=raw.get("filter"), generation=generation.merged(raw.get("generation")),
                     expect=expect, requires=requires.merged(raw.get("requires")),
-                    allow_code_execution=raw.get("allow_code_execution", False),
-                    sandbox=SandboxSettings(**{k: tuple(v) if isinstance(v, list) else v
-                                               for k, v in (raw.get("sandbox") or {}).items()}),
                     repeats=raw.get("repeats", 1), seeds=seeds,
-                    choices=tuple(raw["choices"]) if isinstance(raw.get("choices"), list) else raw.get("choices"),
                     description=raw.get("description"), target_delimiter=raw.get("target_delimiter"),
-                    chat=raw.get("chat"), judged=raw.get("judged"),
-                    judge=self.judge(raw, path),
-                    score=self.scorer(raw.get("score"), path + ("score",), isinstance(data, InlineData)),
-                    line=self.marks.line(path))
+                    chat=raw.get("chat"), line=self.marks.line(path))
 
-    def judge(self, task: dict, path: tuple) -> Judge | None:
-        raw = task.get("judge")
-        if task.get("judged") and raw is None:
-            self.error(path + ("judged",), "a judged task needs a `judge:`",
-                       "for example `judge: {embedded: smollm2-135m-instruct}` or "
-                       "`judge: {url: https://api.openai.com/v1, model: gpt-4, api_key_env: OPENAI_API_KEY}`")
-            return None
-        if raw is None:
-            return None
-        path = path + ("judge",)
-        if not task.get("judged"):
-            self.error(path, "`judge:` scores a judged task", "add `judged: mt_bench`, or remove the judge")
-        if task.get("lm_eval"):
-            self.error(path, "a judged task takes no `lm_eval:`", "remove one of them")
-        sources = [k for k in (*MODEL_SOURCES, "url") if k in raw]
-        if len(sources) != 1:
-            self.error(path, f"give exactly one of {', '.join((*MODEL_SOURCES, 'url'))}; found {sources or 'none'}",
-                       "for example `embedded: smollm2-135m-instruct`")
-            return None
-        generation = Generation(max_new_tokens=512, temperature=0.0).merged(raw.get("generation"))
-        if sources[0] == "url":
-            env = raw.get("api_key_env")
-            if isinstance(env, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
-                self.error(path + ("api_key_env",), "is not the name of an environment variable (the value is not "
-                           "shown: it may be a key)", "give the variable's name, e.g. OPENAI_API_KEY, and export the "
-                           "key in it; a key never goes in a spec")
-            missing = [k for k in ("model", "api_key_env") if k not in raw]
-            if missing:
-                self.error(path, f"an endpoint judge needs {' and '.join(missing)}",
-                           "`model:` names the endpoint's model; `api_key_env:` the environment variable holding its key")
-            return Judge(url=raw["url"], model=raw.get("model"), api_key_env=raw.get("api_key_env"),
-                         generation=generation)
-        kind = sources[0]
-        ref = raw[kind]
-        if kind == "hf" and "revision" not in raw:
-            self.error(path + ("hf",), "a hub judge needs a pinned `revision`", "add `revision:` with a commit sha or tag")
-        if kind in ("path", "gguf"):
-            ref = self.local_path(ref, path + (kind,), want_dir=(kind == "path"))
-        return Judge(source=ModelSource(kind, ref, raw.get("revision"), False, True),
-                     precision=raw.get("precision", "fp32"), generation=generation)
+    def lm_eval_config(self, name: str | None) -> tuple[dict | None, bool]:
+        """lm-eval's config of the task (or of a group's first task), which decides its kind,
+        and whether that is known (an unknown name is reported by the data checks)."""
+        if not name:
+            return None, True
+        try:
+            base = self.catalog.first_config(name)
+        except Exception:  # a task whose YAML cannot be read is reported when it is built
+            return None, False
+        return base, base is not None
 
-    def scorer(self, raw: dict | None, path: tuple, inline: bool):
-        from .scorers import Scorer
+    def task_data(self, raw: dict, path: tuple) -> str | InlineData:
+        """Where the task's rows come from: a data source name, or inline JSONL files."""
+        from .data import has_sample
 
-        if raw is None:
-            return Scorer() if inline else None
-        if not inline:
-            self.error(path, "`score:` scores an inline task's output; an lm-eval task scores with its own filters",
-                       "use `filter:` to pick one of the task's filters, or remove `score:`")
-            return None
-        extract = raw.get("extract", "auto")
-        pattern = extract["regex"] if isinstance(extract, dict) else None
-        if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                self.error(path + ("extract", "regex"), f"not a regular expression: {exc}", "fix the pattern")
-        return Scorer(extract="regex" if pattern else extract, pattern=pattern, compare=raw.get("compare", "auto"),
-                      ignore_case=raw.get("ignore_case", True), ignore_punctuation=raw.get("ignore_punctuation", False),
-                      tolerance=raw.get("tolerance", 0.0))
+        data = raw.get("data", "auto")
+        if isinstance(data, dict):
+            data = InlineData(self.local_path(data["test"], path + ("data", "test"), want_dir=False),
+                              self.local_path(data["train"], path + ("data", "train"), want_dir=False)
+                              if "train" in data else None)
+            if "target" not in raw:
+                self.error(path, "an inline task needs `target:`", "for example target: '{{ answer }}'")
+            if "lm_eval" in raw:
+                self.error(path + ("lm_eval",), "give either `lm_eval:` or inline `data:` files, not both")
+            if not raw.get("templates"):
+                self.error(path, "an inline task needs `templates:` to build its prompts",
+                           "define a template under `templates:` and list it here")
+        elif "lm_eval" not in raw:
+            self.error(path, "a task needs `lm_eval:` (a task name) or `data:` with local JSONL files",
+                       "for example lm_eval: gsm8k")
+        elif data == "sample" and not has_sample(raw["lm_eval"]):
+            from .data import SAMPLES
+
+            self.error(path + ("data",), f"no built-in sample exists for {raw['lm_eval']!r}",
+                       did_you_mean(raw["lm_eval"], SAMPLES) or
+                       f"samples exist for {', '.join(SAMPLES)}; otherwise use data: dir or hub, or inline JSONL files")
+        return data
 
     def cycles(self, path: tuple, bounds: list[Bound]) -> None:
         """`vs:` bounds form a graph over variants; a cycle has no variant to run first."""
@@ -389,12 +351,6 @@ class _Checker:
                                              "variants, with itself, so no variant can run first",
                                              "compare every variant with one reference and limit the bound with `only:`"))
                 return
-
-    def latency(self, raw: dict, path: tuple) -> Latency:
-        prompts = raw.get("prompts", "default")
-        if prompts != "default":
-            prompts = self.local_path(prompts, path + ("prompts",), want_dir=False)
-        return Latency(**{**raw, "prompts": prompts})
 
     def build(self) -> Spec:
         model = self.model()
@@ -437,7 +393,7 @@ def load_spec(path: str | Path, *, data_dir: Path | None = None, baseline: dict 
                                      "start the file with `spec: 1`")])
     validator = jsonschema.Draft202012Validator(schema())
     errors = [_schema_error(path, marks, e) for e in validator.iter_errors(data)]
-    checker = _Checker(path, data, marks)
+    checker = _Checker(path, data, marks, catalog)
     try:
         spec = checker.build()
     except (KeyError, TypeError, AttributeError, ValueError):

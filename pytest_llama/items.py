@@ -43,7 +43,9 @@ class CellItem(pytest.Item):
         super().__init__(**kwargs)
         self.cell = cell
         self.add_marker("llama")
-        self.add_marker(cell.task.kind)
+        kind = kind_of(cell.task)
+        for marker in (kind.name, *kind.markers):
+            self.add_marker(marker)
         self.add_marker(cell.variant.precision)
         if cell.task.requires.cuda or cell.variant.device == "cuda" or cell.variant.attn == "flash_attention_2":
             self.add_marker("gpu")

@@ -13,7 +13,7 @@ from harness import baseline
 from harness.baseline import BaselineError
 from harness.data import DATA_DIR_ENV
 from harness.gencache import GENCACHE_ENV, MODES
-from harness.kinds import BY_NAME, KINDS
+from harness.kinds import markers, named
 from harness.session import BenchSession, Settings
 from harness.store import RunIdTaken, check_run_id, new_run_id
 from harness.validate import is_spec_file
@@ -23,7 +23,7 @@ from .state import BENCH, COLLECTED, MISSING, REPORT, SAVED
 
 MARKERS = {
     "llama": "a pytest-llama cell",
-    **{kind.name: kind.description for kind in KINDS},
+    **markers(),
     "gpu": "a cell that needs a CUDA GPU",
     "fp32": "fp32 variant", "fp16": "fp16 variant", "bf16": "bf16 variant",
     "int8": "bitsandbytes int8 variant", "nf4": "bitsandbytes nf4 variant",
@@ -267,7 +267,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         if r.status != "ok":
             tr.write_line(f"{r.key}: {r.status} ({r.reason.splitlines()[0] if r.reason else ''})")
             continue
-        tr.write_line(f"{r.key}: {BY_NAME[r.kind].summary(r)}, {r.wall_s:.1f}s")
+        tr.write_line(f"{r.key}: {named(r.kind).summary(r)}, {r.wall_s:.1f}s")
     tr.write_line(f"report: {path}")
     for key in config.stash.get(MISSING, []):
         tr.write_line(f"{key}: FAILED (--llama-strict): in the baseline but not collected; "

@@ -4,7 +4,8 @@ import pytest
 
 from harness.code import CodeExecutionOff, code_config, completion, instruct_completion, program
 from harness.data.packaged import find
-from harness.spec import SandboxSettings, Task
+from harness.kinds.code import CodeSettings, SandboxSettings
+from harness.spec import Task
 from harness.tasks import TaskCatalog
 
 
@@ -18,8 +19,8 @@ def problems():
 
 def scored(name="humaneval", repeats=1, allow=True):
     base = TaskCatalog().base_config(name, resolve=False)
-    task = Task(name=name, lm_eval=name, allow_code_execution=allow, repeats=repeats,
-                sandbox=SandboxSettings(timeout=10))
+    task = Task(name=name, kind="code", lm_eval=name, repeats=repeats,
+                settings=CodeSettings(allow, SandboxSettings(timeout=10)))
     return code_config(base, task, "spec.yaml:3")
 
 

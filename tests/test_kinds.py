@@ -1,27 +1,106 @@
-"""Task kinds: one registry decides which kind runs a task, and the plugin's markers and
-terminal lines come from it."""
+"""Task kinds: each kind's module claims its tasks, owns its spec keys and schema fragment,
+and supplies the plugin's markers and terminal lines; one registry orders them."""
 
-from harness.kinds import BY_NAME, KINDS, kind_of, shows_percent
+import textwrap
+
+import pytest
+
+from harness.errors import SpecInvalid
+from harness.kinds import KINDS, kind_of, markers, named, owner, shows_percent
 from harness.result import Metric
-from harness.spec import Judge, Latency, ModelSource, Task
+from harness.validate import load_spec, schema
+
+HEAD = """\
+spec: 1
+model: {embedded: smollm2-135m-instruct}
+templates:
+  q: "{{ question }}"
+tasks:
+"""
 
 
-def test_each_task_is_claimed_by_exactly_its_kind():
-    latency = Task(name="speed", latency=Latency())
-    judged = Task(name="mt", judged="mt_bench", judge=Judge(source=ModelSource("embedded", "x")))
-    plain = Task(name="gsm8k", lm_eval="gsm8k")
-    assert [kind_of(t).name for t in (latency, judged, plain)] == ["latency", "judged", "accuracy"]
-    assert [t.kind for t in (latency, judged, plain)] == ["latency", "judged", "accuracy"]
-    assert [k.name for k in KINDS][-1] == "accuracy"        # the fallback claims everything, so it goes last
-    assert shows_percent("accuracy") and not shows_percent("judged") and not shows_percent("latency")
+def write(tmp_path, tasks: str):
+    (tmp_path / "rows.jsonl").write_text('{"question": "1+1?", "answer": "2", "options": ["1", "2"]}\n')
+    path = tmp_path / "spec.yaml"
+    path.write_text(HEAD + textwrap.indent(textwrap.dedent(tasks), "  "))
+    return path
+
+
+def test_each_task_is_claimed_by_its_kind(tmp_path):
+    spec = load_spec(write(tmp_path, """\
+        speed: {latency: {new_tokens: 4}}
+        mt: {judged: mt_bench, judge: {embedded: smollm2-135m-instruct}}
+        code: {lm_eval: humaneval, allow_code_execution: true}
+        mc: {lm_eval: arc_easy}
+        mmlu: {lm_eval: mmlu}
+        math: {lm_eval: gsm8k}
+        inline_mc: {data: {test: rows.jsonl}, templates: [q], target: "{{ answer }}", choices: options}
+        inline_gen: {data: {test: rows.jsonl}, templates: [q], target: "{{ answer }}"}
+    """))
+    assert {t.name: t.kind for t in spec.tasks} == {
+        "speed": "latency", "mt": "judged", "code": "code", "mc": "loglikelihood", "mmlu": "loglikelihood",
+        "math": "generation", "inline_mc": "loglikelihood", "inline_gen": "generation"}
+    assert [k.name for k in KINDS][-1] == "generation"    # it claims whatever no other kind does, so it goes last
+    speed = spec.tasks[0]
+    assert kind_of(speed).capped(speed, 2).settings.limit == 2 and kind_of(speed).regression_tolerance(speed) == 0.25
+
+
+def test_a_key_another_kind_owns_is_refused_with_its_line(tmp_path):
+    path = write(tmp_path, """\
+        math:
+          lm_eval: gsm8k
+          sandbox: {timeout: 5}
+        mc:
+          lm_eval: arc_easy
+          score: {compare: numeric}
+    """)
+    with pytest.raises(SpecInvalid) as err:
+        load_spec(path)
+    text = str(err.value)
+    assert "spec.yaml:8: tasks.math.sandbox: `sandbox:` applies to code tasks; gsm8k is a generation task" in text
+    assert "spec.yaml:11: tasks.mc.score: `score:` applies to generation tasks; arc_easy is a loglikelihood task" in text
+
+
+def test_code_execution_is_refused_at_validation_unless_allowed(tmp_path):
+    with pytest.raises(SpecInvalid) as err:
+        load_spec(write(tmp_path, "code: {lm_eval: humaneval}\n"))
+    assert "spec.yaml:6: tasks.code: humaneval runs model-written code, and this task does not allow it" in str(err.value)
+    assert "allow_code_execution: true" in str(err.value)
+
+
+def test_the_schema_is_the_core_plus_every_kinds_fragment():
+    task = schema()["$defs"]["task"]["properties"]
+    for kind in KINDS:
+        for key in kind.SCHEMA.get("properties", {}):
+            assert task[key] == kind.SCHEMA["properties"][key] and owner(key) is kind
+        for name in kind.SCHEMA.get("$defs", {}):
+            assert name in schema()["$defs"]
+    assert owner("lm_eval") is None and owner("expect") is None    # shared keys belong to no kind
+
+
+def test_records_from_before_the_split_still_read_as_accuracy():
+    assert named("accuracy").name == "generation" and shows_percent("accuracy")
+    assert shows_percent("code") and shows_percent("loglikelihood")
+    assert not shows_percent("judged") and not shows_percent("latency") and not shows_percent("nonsense")
 
 
 def test_plugin_markers_and_terminal_lines_come_from_the_kinds():
     from pytest_llama.plugin import MARKERS
 
-    assert {k.name for k in KINDS} <= set(MARKERS)
+    assert {k.name for k in KINDS} | {"accuracy"} <= set(MARKERS) and set(markers()) <= set(MARKERS)
 
     class Judged:
-        metrics = {"score": Metric("score", 4.5, None, 3.9, 5.1, "t", 20), "unparsed": Metric("unparsed", 2.0, None, None, None, "count", 22)}
+        metrics = {"score": Metric("score", 4.5, None, 3.9, 5.1, "t", 20),
+                   "unparsed": Metric("unparsed", 2.0, None, None, None, "count", 22)}
         n_samples = 22
-    assert BY_NAME["judged"].summary(Judged) == "score = 4.50 [95% CI 3.90, 5.10], n=20, 2 of 22 verdicts unreadable"
+    assert named("judged").summary(Judged) == "score = 4.50 [95% CI 3.90, 5.10], n=20, 2 of 22 verdicts unreadable"
+
+    class Code:
+        metrics = {"pass@1": Metric("pass@1", 0.25, None, 0.1, 0.5, "wilson", 20)}
+        verdicts, is_sample_data = [], False
+        engine = {"code": {"programs": 20, "seconds_per_program": 0.127}}
+
+        def metric(self, name):
+            return self.metrics.get(name)
+    assert named("code").summary(Code()) == ("pass@1 = 25.0% [95% CI 10.0, 50.0], n=20, "
+                                             "20 programs at 0.13 s each in the sandbox")
