@@ -126,10 +126,7 @@ def rows_for(cell: dict) -> list[dict]:
     metrics = cell.get("metrics") or {}
     verdicts = cell.get("verdicts") or []
     if not verdicts:
-        if cell.get("kind") == "latency":
-            primary = [k for k in ("tokens_per_s", "ttft_ms.p95", "footprint_mb") if k in metrics]
-        else:
-            primary = [k for k in metrics if k.endswith("," + cell.get("primary_filter", ""))] or list(metrics)
+        primary = named_kind(cell.get("kind")).shown(cell)
         return [{"metric": k, "m": metrics[k], "expect": "", "verdict": "—"} for k in primary]
     reference = cell.get("pulled_in_by")
     return [{"metric": v["metric"],
@@ -143,7 +140,7 @@ def tradeoff_rows(cells: list[dict]) -> list[dict]:
     accuracy cell) next to speed and memory."""
     ok = [c for c in cells if c["status"] == "ok"]
     rows = []
-    for lat in (c for c in ok if c.get("kind") == "latency"):
+    for lat in (c for c in ok if named_kind(c.get("kind")).timed):
         m = lat["metrics"]
         acc = next((c for c in ok if shows_percent(c.get("kind")) and c["variant"] == lat["variant"]), None)
         metric = None

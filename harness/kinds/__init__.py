@@ -15,7 +15,9 @@ A kind module holds a class with:
 - `reported(task, row, base)`: the metric and filter names its cells report (bounds are
   checked against them), and `bound_problem(task, name, bound)` for bounds it cannot judge;
 - `capped(task, limit)` for `--llama-limit`, `run(cell, handle, session, rounds_runner)`,
-  `summary(result)` (the terminal line) and `regression_tolerance(task)`.
+  `summary(result)` (the terminal line) and `regression_tolerance(task)`;
+- `shown(record)`: the metrics a report row shows when the cell has no bound, and
+  `report(records)`: rows for its own report section, `templates/kinds/<name>.md.j2`.
 
 Kinds are resolved once, at validation, in the order of KINDS (first to claim wins), and the
 name is stored on the task. A new kind is a module here, one line in KINDS, and its tests.
@@ -58,6 +60,10 @@ class Kind(Protocol):
     def summary(self, result) -> str: ...
 
     def regression_tolerance(self, task) -> float | None: ...
+
+    def shown(self, cell: dict) -> list[str]: ...             # a record's metrics shown without a bound
+
+    def report(self, cells: list[dict]) -> list[dict]: ...    # rows for templates/kinds/<name>.md.j2
 
 
 KINDS: tuple[Kind, ...] = (Latency(), Judged(), Code(), LogLikelihood(), Generation())  # Generation claims the rest

@@ -146,6 +146,10 @@ class Judged:
     def regression_tolerance(self, task) -> float | None:
         return None
 
+    def shown(self, cell: dict) -> list[str]:
+        """The metrics a report row shows when the cell has no bound."""
+        return [k for k in ("score", "score.turn1", "score.turn2", "unparsed") if k in (cell.get("metrics") or {})]
+
     def report(self, cells: list[dict]) -> list[dict]:
         """Mean rating per category and per turn with 95% CIs, and the judge (kinds/judged.md.j2)."""
         from ..judged import METRICS

@@ -96,5 +96,9 @@ class Latency:
     def regression_tolerance(self, task) -> float | None:
         return task.settings.regression_tolerance
 
+    def shown(self, cell: dict) -> list[str]:
+        """The metrics a report row shows when the cell has no bound."""
+        return [k for k in ("tokens_per_s", "ttft_ms.p95", "footprint_mb") if k in (cell.get("metrics") or {})]
+
     def report(self, cells: list[dict]) -> list[dict]:
         return []   # latency cells are shown in the report's trade-off table, beside accuracy

@@ -82,5 +82,10 @@ class Accuracy:
     def regression_tolerance(self, task) -> float | None:
         return None
 
+    def shown(self, cell: dict) -> list[str]:
+        """The metrics a report row shows when the cell has no bound."""
+        metrics = cell.get("metrics") or {}
+        return [k for k in metrics if k.endswith("," + cell.get("primary_filter", ""))] or list(metrics)
+
     def report(self, cells: list[dict]) -> list[dict]:
         return []   # accuracy cells fill the report's common tables
