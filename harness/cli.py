@@ -24,6 +24,8 @@ EXAMPLES = {
            "  llama-harness run specs/smoke.yaml -- --llama-baseline results/baselines/smoke.json --llama-strict",
     "report": "example:\n  llama-harness report results/20261123-190718-20b83f",
     "compare": "example:\n  llama-harness compare results/<run-a> results/<run-b>",
+    "train": "examples:\n  llama-harness train specs/lora_recipe.yaml\n"
+             "  llama-harness train specs/lora_recipe.yaml --recipe gsm8k_lora --data-dir ../shared/data",
     "schema": "example:\n  llama-harness schema > spec-v1.json   # then point your editor's YAML schema at it",
 }
 
@@ -104,6 +106,34 @@ def _compare(run_a: str, run_b: str) -> int:
     return 0
 
 
+def _train(paths: list[str], only: list[str] | None, data_dir: str | None) -> int:
+    from .progress import terminal_sink
+    from .session import BenchSession, Settings
+
+    session = BenchSession(Settings(data_dir=Path(data_dir) if data_dir else None), progress=terminal_sink())
+    for p in paths:
+        try:
+            spec = load_spec(p, data_dir=Path(data_dir) if data_dir else None)
+        except SpecInvalid as exc:
+            print(f"{p}: {len(exc.errors)} error(s)")
+            for e in exc.errors:
+                print(f"  {e}")
+            return 2
+        for name in spec.adapters:
+            if only and name not in only:
+                continue
+            done = session.train(spec, name)
+            r = done.record
+            how = "reused from the cache" if done.reused else f"trained in {r['wall_s']:.0f} s"
+            print(f"{spec.name}::{name}: {how}; {r['steps']} steps, loss {r['loss'][0]['loss']:.3f} -> "
+                  f"{r['loss'][-1]['loss']:.3f}, eval loss {r['eval'][0]['eval_loss']:.3f} -> "
+                  f"{r['best_eval_loss']:.3f} (kept step {r['best_step']}), {r['tokens_per_s']} tokens/s, "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['trainable_params']:,} trainable parameters")
+            print(f"  adapter: {done.path}")
+    print(f"records: {session.store.dir}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llama-harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_a", metavar="RUN_A", help="the reference run folder")
     p.add_argument("run_b", metavar="RUN_B", help="the run compared against it")
 
+    p = command("train", "train a spec's adapter recipes (or reuse them from the cache) without evaluating")
+    p.add_argument("paths", nargs="+", metavar="SPEC", help="spec files")
+    p.add_argument("--recipe", action="append", default=None, help="only this recipe (repeatable)")
+    p.add_argument("--data-dir", default=os.environ.get(DATA_DIR_ENV),
+                   help=f"folder of datasets a recipe reads with `dir:` (default: ${DATA_DIR_ENV})")
     command("schema", "print the spec's JSON Schema (the core and every task kind's keys), for editors")
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -149,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.paths, args.keyword, args.verbose, rest)
     if args.command == "compare":
         return _compare(args.run_a, args.run_b)
+    if args.command == "train":
+        return _train(args.paths, args.recipe, args.data_dir)
     if args.command == "schema":
         import json
 

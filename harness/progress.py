@@ -64,3 +64,26 @@ class Progress:
         """Ends the display, only where a line was shown."""
         if self.sink is not None and self.shown_at is not None:
             self._show(f"{self.label}: done in {_clock(self.clock() - self.started)}", True)
+
+
+def terminal_sink(stream=None, every: float = 30.0) -> Sink:
+    """A sink for the command line: the line rewritten in place on a terminal, else one line
+    every `every` seconds (and the last)."""
+    import sys
+
+    out = stream or sys.stderr
+    tty = out.isatty()
+    state = {"at": None}
+
+    def show(line: str, final: bool) -> None:
+        now = time.monotonic()
+        if tty:
+            out.write("\r" + line + ("\n" if final else ""))
+        elif state["at"] is None or final or now - state["at"] >= every:
+            out.write(line + "\n")
+            state["at"] = now
+        out.flush()
+        if final:
+            state["at"] = None
+
+    return show

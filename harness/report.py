@@ -11,6 +11,7 @@ from importlib import resources
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .kinds import KINDS, shows_percent
+from .recipe_report import recipe_sections
 from .kinds import named as named_kind
 from .paper import write_reports
 from .results import latest_cells
@@ -208,7 +209,8 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
             tradeoffs[spec_name] = {"rows": rows, "plot": png.name}
     samples = _samples_by_cell(run_dir)
     extra = {name: {"summary": summary(cells), "pivots": pivots(cells), "prompts": prompts(cells, samples),
-                    "kinds": kind_sections(cells), "disagreements": disagreements(cells, samples)} for name, cells in data["specs"].items()}
+                    "kinds": kind_sections(cells),
+                    "recipes": recipe_sections(run_dir, name, cells, samples), "disagreements": disagreements(cells, samples)} for name, cells in data["specs"].items()}
     env = _env(template_dir)
     papers = write_reports(run_dir, data["run"], data["cells"], env)
     text = env.get_template(template).render(rows_for=rows_for, tradeoffs=tradeoffs, extra=extra,

@@ -52,6 +52,7 @@ class BenchSession:
         self.cache = GenerationCache(settings.cache_dir or default_cache_dir(), settings.cache_mode)
         self._store: RunStore | None = None
         self.done: dict[str, CellResult] = {}  # by cell key, in the order the cells finished
+        self.trained: dict[tuple, object] = {}  # (spec path, recipe) -> training.Trained, this session
         self.baseline = baseline.load(settings.baseline) if settings.baseline else None
 
     @property
@@ -96,10 +97,14 @@ class BenchSession:
                     import torch
 
                     torch.set_num_threads(self.settings.threads)
-                loaded = self.pool.handle(cell.spec.model, cell.variant)
+                variant, adapter = self.adapted(cell)
+                loaded = self.pool.handle(cell.spec.model, variant)
                 loads = self.pool.loads
                 result = kind_of(cell.task).run(cell, loaded, self, rounds_runner)
                 result.engine["model_loads"] = self.pool.loads - loads
+                if adapter is not None:
+                    result.engine["adapter"] = {"recipe": adapter.recipe, "key": adapter.key,
+                                                "trained_in_this_run": not adapter.reused}
                 result.device = self.machine_label(loaded.device)
                 result.verdicts = check(result, cell.task.expect,
                                         lambda v: self.done.get(cell.counterpart(v).key))
@@ -126,6 +131,36 @@ class BenchSession:
         self.done[cell.key] = result
         return result
 
+    def adapted(self, cell: Cell):
+        """The cell's variant with its recipe's adapter trained (or taken from the cache), and
+        the training; the variant as written when it names no recipe."""
+        variant = cell.variant
+        if variant.adapter is None or variant.adapter.recipe is None:
+            return variant, None
+        from dataclasses import replace
+
+        done = self.train(cell.spec, variant.adapter.recipe)
+        return replace(variant, adapter=replace(variant.adapter, path=done.path)), done
+
+    def train(self, spec, name: str):
+        """A spec's recipe, trained once per key (harness/training.py); its record is kept in the run."""
+        key = (str(spec.path), name)
+        if key not in self.trained:
+            from .models import weights_location
+            from .training import adapter_cache_dir, trained
+
+            recipe = spec.adapters[name]
+            weights = weights_location(spec.model)
+            chat = spec.model.chat if recipe.data.chat is None else recipe.data.chat
+            self.pool.release()       # the evaluated model's memory goes to training
+            done = trained(recipe, weights.location, weights.id, self.pool.tokenizer(spec.model), chat,
+                           self.settings.data_dir, adapter_cache_dir(), self.progress,
+                           device=_train_device())
+            self.store.add_training(done.record | {"spec_name": spec.name, "reused": done.reused,
+                                                   "path": done.path})
+            self.trained[key] = done
+        return self.trained[key]
+
     def machine_label(self, device: str) -> str:
         from .machine import probe
 
@@ -151,3 +186,9 @@ class BenchSession:
         from .report import render_report
 
         return render_report(self._store.dir)
+
+
+def _train_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

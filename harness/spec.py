@@ -30,8 +30,9 @@ class Nf4:
 
 @dataclass(frozen=True)
 class Adapter:
-    path: str  # absolute, resolved against the spec's folder
+    path: str | None  # absolute, resolved against the spec's folder; a recipe's: set once trained
     mode: str = "runtime"  # runtime | merged
+    recipe: str | None = None  # a recipe of the spec's `adapters:` (harness/recipes.py)
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ class Spec:
     templates: dict[str, Template]
     tasks: tuple[Task, ...]
     description: str = ""
+    adapters: dict[str, Any] = field(default_factory=dict)   # recipe name -> recipes.Recipe
     line: int | None = field(default=None, compare=False)
 
     def variant(self, name: str) -> Variant:

@@ -21,7 +21,7 @@ from typing import Any
 from . import __version__
 
 PACKAGES = ("torch", "transformers", "lm_eval", "peft", "bitsandbytes", "accelerate", "datasets")
-CELLS, SAMPLES, RUN = "cells.jsonl", "samples.jsonl", "run.json"
+CELLS, SAMPLES, RUN, TRAININGS = "cells.jsonl", "samples.jsonl", "run.json", "trainings.jsonl"
 
 
 def new_run_id() -> str:
@@ -80,6 +80,10 @@ class RunStore:
         with open(self.dir / name, "a", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
+
+    def add_training(self, record: dict) -> None:
+        """An adapter recipe's training record (trained now, or reused from the cache)."""
+        self._append(TRAININGS, [_clean(record | {"run_id": self.run_id})])
 
     def add(self, result, provenance: dict[str, Any]) -> None:
         record = result.record() | {"run_id": self.run_id, "finished": time.time()} | provenance

@@ -158,8 +158,15 @@ class _Checker:
         adapter = None
         if raw.get("adapter"):
             a = raw["adapter"]
-            adapter = Adapter(self.local_path(a["path"], path + ("adapter", "path"), want_dir=True),
-                              a.get("mode", "runtime"))
+            if "recipe" in a:
+                recipes = self.data.get("adapters") or {}
+                if a["recipe"] not in recipes:
+                    self.error(path + ("adapter", "recipe"), f"no recipe {a['recipe']!r} under `adapters:`",
+                               did_you_mean(a["recipe"], recipes) or "define it under `adapters:` at the top level")
+                adapter = Adapter(None, a.get("mode", "runtime"), a["recipe"])
+            else:
+                adapter = Adapter(self.local_path(a["path"], path + ("adapter", "path"), want_dir=True),
+                                  a.get("mode", "runtime"))
         return Variant(name=name, precision=precision, nf4=Nf4(**raw.get("nf4", {})), adapter=adapter,
                        attn=raw.get("attn", "sdpa"), use_cache=raw.get("use_cache", True),
                        device=raw.get("device", "auto"), line=self.marks.line(path))
@@ -352,8 +359,54 @@ class _Checker:
                                              "compare every variant with one reference and limit the bound with `only:`"))
                 return
 
+    def recipes(self) -> dict:
+        from .recipes import Lora, Recipe, RecipeData
+
+        out = {}
+        for name, raw in (self.data.get("adapters") or {}).items():
+            path = ("adapters", name)
+            d = dict(raw["data"])
+            sources = [k for k in ("jsonl", "dir", "package") if k in d]
+            if len(sources) != 1:
+                self.error(path + ("data",), f"give exactly one of jsonl, dir, package; found {sources or 'none'}",
+                           "for example `dir: gsm8k` (a folder under the data directory) or `jsonl: train.jsonl`")
+            if "jsonl" in d:
+                d["jsonl"] = self.local_path(d["jsonl"], path + ("data", "jsonl"), want_dir=False)
+            if ("messages" in d) == ("prompt" in d or "response" in d) or ("prompt" in d) != ("response" in d):
+                self.error(path + ("data",), "give `prompt:` and `response:` templates, or `messages:` (a field of "
+                           "chat turns), not both", "for example prompt: '{{ question }}', response: '{{ answer }}'")
+            for key in ("prompt", "response"):
+                if key in d:
+                    self.template_error(d[key], path + ("data", key))
+            optimizer = raw.get("optimizer", "adamw_torch")
+            if optimizer not in _optimizers():
+                self.error(path + ("optimizer",), f"unknown optimizer {optimizer!r}",
+                           did_you_mean(optimizer, _optimizers()) or
+                           "transformers' names: adamw_torch, adamw_8bit, paged_adamw_8bit, adafactor, sgd, ...")
+            if ("steps" in raw) == ("epochs" in raw):
+                self.error(path, "give the training length as `steps:` or `epochs:`, one of them",
+                           "for example steps: 700")
+            lora = dict(raw.get("lora") or {})
+            if "target_modules" in lora:
+                lora["target_modules"] = tuple(lora["target_modules"])
+            ev = raw.get("eval") or {}
+            out[name] = Recipe(name=name, data=RecipeData(**d), lora=Lora(**lora),
+                               **{k: v for k, v in raw.items() if k not in ("data", "lora", "eval")},
+                               eval_every=ev.get("every", 100), best=ev.get("best", "eval_loss"),
+                               line=self.marks.line(path))
+        return out
+
+    def template_error(self, text: str, path: tuple) -> None:
+        from .prompts import TemplateError, compile_template
+
+        try:
+            compile_template(text)
+        except TemplateError as exc:
+            self.error(path, f"template does not parse: {exc}", "fix the Jinja2 syntax")
+
     def build(self) -> Spec:
         model = self.model()
+        adapters = self.recipes()
         variants = self.spec_variants = self.variants()
         templates = self.templates()
         generation = Generation().merged(self.data.get("generation"))
@@ -362,16 +415,25 @@ class _Checker:
         tasks = tuple(self.task(n, raw, templates, generation, requires, variants, seeds)
                       for n, raw in self.data["tasks"].items())
         return Spec(path=self.file, name=self.data.get("name", self.file.stem), model=model,
-                    variants=variants, templates=templates, tasks=tasks,
+                    variants=variants, templates=templates, tasks=tasks, adapters=adapters,
                     description=self.data.get("description", ""), line=self.marks.line(()))
+
+
+@lru_cache(maxsize=1)
+def _optimizers() -> tuple[str, ...]:
+    from transformers.training_args import OptimizerNames
+
+    return tuple(o.value for o in OptimizerNames)
 
 
 def _axis_label(key: str, value: Any) -> str:
     if key == "use_cache":
         return "cache" if value else "nocache"
     if key == "adapter":
-        return "base" if value is None else Path(value["path"]).name.replace("-", "_") + (
-            "_merged" if value.get("mode") == "merged" else "")
+        if value is None:
+            return "base"
+        name = value["recipe"] if "recipe" in value else Path(value["path"]).name.replace("-", "_")
+        return name + ("_merged" if value.get("mode") == "merged" else "")
     return str(value)
 
 
