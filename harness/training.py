@@ -65,8 +65,10 @@ def load_rows(data: RecipeData, data_dir: Path | None) -> list[dict]:
     found = find(*data.package_parts())
     if found is None:
         raise DataUnavailable(f"no installed package ships {data.package}: {install_hint()}")
-    split = found.load()[data.split]
-    return [dict(r) for r in split]
+    if data.split not in found.splits:
+        raise DataUnavailable(f"{data.package} ships the splits {', '.join(found.splits)}, not {data.split!r}: "
+                              "set `split:` to one of them")
+    return [dict(r) for r in found.load()[data.split]]
 
 
 def select(rows: list[dict], recipe: Recipe) -> tuple[list[dict], list[dict]]:

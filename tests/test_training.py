@@ -167,6 +167,8 @@ def write_spec(folder: Path, data_file: Path, **fields) -> Path:
     ({"optimizer": "adamw_9bit"}, 10, "adapters.words.optimizer: unknown optimizer 'adamw_9bit' (did you mean"),
     ({"data": "jsonl: missing.jsonl"}, 6, "adapters.words.data.jsonl: 'missing.jsonl' does not exist"),
     ({"data": "dir: nowhere"}, 4, "adapters.words.data.dir: no nowhere/train.jsonl under the data directory"),
+    ({"data": "package: allenai/ai2_arc/ARC-Easy"}, 4,
+     "adapters.words.data.split: allenai/ai2_arc/ARC-Easy ships the splits validation, not 'train'"),
 ])
 def test_an_invalid_recipe_gets_a_file_and_line_error(tmp_path, data_file, fields, line, message):
     from harness.validate import load_spec
