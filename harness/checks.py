@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import SpecError, format_path
 from .kinds import kind_of
-from .spec import Bound, Spec, Task
+from .spec import Spec, Task
 
 
 

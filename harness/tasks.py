@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .kinds import kind_of
 from .data import DataSource, DataUnavailable, resolve
+from .kinds import kind_of
 from .matrix import Cell
 from .prompts import render_at
 

@@ -227,7 +227,20 @@ def trained(recipe: Recipe, location: str, weights_id: str, tokenizer, chat: boo
     record = cached(folder)
     if record is not None:
         return Trained(recipe.name, key, str(folder / "adapter"), record, reused=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        import fcntl
 
+        fcntl.flock(lock, fcntl.LOCK_EX)    # another process (an xdist worker) training this key: wait for it
+        record = cached(folder)
+        if record is not None:
+            return Trained(recipe.name, key, str(folder / "adapter"), record, reused=True)
+        return _train(recipe, key, folder, location, weights_id, tokenizer, chat, train_rows, eval_rows,
+                      progress, device, stop_at)
+
+
+def _train(recipe: Recipe, key: str, folder: Path, location: str, weights_id: str, tokenizer, chat: bool,
+           train_rows: list[dict], eval_rows: list[dict], progress, device: str, stop_at: int | None) -> Trained:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer, TrainingArguments

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import json
 import re
 from functools import lru_cache
 from importlib import resources
