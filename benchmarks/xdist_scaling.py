@@ -1,0 +1,88 @@
+"""A spec run serially, then with pytest-xdist `-n N`: wall time, their ratio, and whether
+every cell's metrics are identical.
+
+    python benchmarks/xdist_scaling.py [--workers 2] [--limit 100]
+
+The spec (written here) has three variants of the embedded model with no `vs:` bound linking
+them, so `--dist loadgroup` can give each worker its own variants; each run is
+`python -m pytest SPEC` in a subprocess with an empty generation cache (the dequantized model
+is shared: re-dequantizing is an install step, not a cell's work). Under xdist each worker
+gets an equal share of the CPU's cores as torch threads; serially the one process has them
+all. Wall time includes start-up, collection and model loads, as a user waits for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "specs" / "data" / "single_digit_addition.jsonl"
+SPEC = """\
+spec: 1
+name: scaling
+model: {{embedded: smollm2-135m-instruct}}
+variants:
+  fp32: {{precision: fp32}}
+  nf4: {{precision: nf4, nf4: {{compute_dtype: fp32}}}}
+  int8: {{precision: int8}}
+generation: {{max_new_tokens: 4, batch_size: 16}}
+templates:
+  equation: "2 + 3 = 5\\n4 + 4 = 8\\n6 + 1 = 7\\n{{{{ a }}}} + {{{{ b }}}} ="
+  question: "Question: What is 2 + 3?\\nAnswer: 5\\nQuestion: What is {{{{ a }}}} + {{{{ b }}}}?\\nAnswer:"
+tasks:
+  addition:
+    data: {{test: {data}}}
+    target: "{{{{ sum }}}}"
+    stop: ["\\n"]
+    templates: [equation, question]
+    limit: {limit}
+"""
+
+
+def run(spec: Path, cache: Path, results: Path, extra: list[str]) -> tuple[float, dict]:
+    env = dict(os.environ, LLAMA_GENCACHE_DIR=str(cache))
+    before = set(results.glob("*")) if results.exists() else set()
+    began = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(spec), "-q", "-p", "no:cacheprovider",
+                           f"--llama-results={results}", *extra], env=env, cwd=ROOT, capture_output=True, text=True)
+    took = time.perf_counter() - began
+    if proc.returncode != 0:
+        sys.exit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    (run_dir,) = set(results.glob("*")) - before
+    cells = [json.loads(line) for line in (run_dir / "cells.jsonl").read_text().splitlines()]
+    return took, {c["key"]: c for c in cells}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        spec = tmp / "scaling.yaml"
+        spec.write_text(SPEC.format(data=DATA, limit=args.limit))
+        serial_s, serial = run(spec, tmp / "cache-serial", tmp / "results", [])
+        parallel_s, parallel = run(spec, tmp / "cache-parallel", tmp / "results", ["-n", str(args.workers)])
+    same = sorted(serial) == sorted(parallel)
+    differing = [k for k in serial if k in parallel and
+                 {m: v["value"] for m, v in serial[k]["metrics"].items()} !=
+                 {m: v["value"] for m, v in parallel[k]["metrics"].items()}]
+    print(f"cores: {os.cpu_count()}; cells: {len(serial)} serial, {len(parallel)} with -n {args.workers}")
+    print(f"| run | wall s | cell s (sum) |\n|---|---:|---:|")
+    for label, took, cells in (("serial", serial_s, serial), (f"-n {args.workers}", parallel_s, parallel)):
+        print(f"| {label} | {took:.1f} | {sum(c['wall_s'] for c in cells.values()):.1f} |")
+    print(f"serial / -n {args.workers} wall-time ratio: {serial_s / parallel_s:.2f} "
+          f"({'faster' if parallel_s < serial_s else 'not faster'} in parallel)")
+    print(f"same cells: {same}; cells whose metrics differ: {differing or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
