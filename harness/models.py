@@ -30,6 +30,7 @@ class LoadedModel:
     load_seconds: float
     footprint_bytes: int
     origin: str = ""  # the published form of the weights, e.g. "GGUF Q4_1, dequantized to fp32"
+    placement: dict[str, int] | None = None   # with device_map: parameters (millions) per device
 
     @property
     def max_length(self) -> int:
@@ -137,9 +138,13 @@ def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
     kwargs: dict[str, Any] = dict(extra, trust_remote_code=source.trust_remote_code,
                                   attn_implementation=variant.attn)
     quant = _quantization(variant, torch)
+    if variant.device_map is not None:     # accelerate shards it; no single device
+        kwargs["device_map"] = variant.device_map
+        if variant.max_memory:
+            kwargs["max_memory"] = {int(k) if k.isdigit() else k: v for k, v in variant.max_memory}
     if quant is not None:
         kwargs["quantization_config"] = quant
-        kwargs["device_map"] = {"": device}
+        kwargs.setdefault("device_map", {"": device})
         # the layers bitsandbytes leaves unquantized: half precision on a GPU, full on a CPU
         kwargs["dtype"] = torch.float16 if device == "cuda" else torch.float32
     else:
@@ -147,7 +152,7 @@ def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
-        if quant is None:
+        if quant is None and variant.device_map is None:
             model = model.to(device)
         if variant.adapter is not None:
             from peft import PeftModel
@@ -159,10 +164,23 @@ def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
     model.generation_config.use_cache = variant.use_cache
     tokenizer = load_tokenizer(source)
     footprint = model.get_memory_footprint() if hasattr(model, "get_memory_footprint") else 0
+    placement = None
+    if variant.device_map is not None:
+        placement = _placement(model)
+        device = "cuda" if any(d != "cpu" for d in placement) else "cpu"
     return LoadedModel(model=model, tokenizer=tokenizer, source=source, variant=variant,
                        weights_id=weights.id, device=device,
                        load_seconds=time.perf_counter() - started, footprint_bytes=int(footprint),
-                       origin=weights.origin)
+                       origin=weights.origin, placement=placement)
+
+
+def _placement(model) -> dict[str, int]:
+    """Where accelerate put the parameters: millions of parameters per device."""
+    out: dict[str, float] = {}
+    for p in model.parameters():
+        key = str(p.device).replace("cuda:", "")
+        out[key] = out.get(key, 0) + p.numel()
+    return {k: round(v / 1e6, 1) for k, v in sorted(out.items())}
 
 
 def load_tokenizer(source: ModelSource):

@@ -106,6 +106,8 @@ class BenchSession:
                     result.engine["adapter"] = {"recipe": adapter.recipe, "key": adapter.key,
                                                 "trained_in_this_run": not adapter.reused}
                 result.device = self.machine_label(loaded.device)
+                if loaded.loaded.placement:       # device_map: where accelerate put the weights
+                    result.engine["placement_mparams"] = loaded.loaded.placement
                 result.verdicts = check(result, cell.task.expect,
                                         lambda v: self.done.get(cell.counterpart(v).key))
                 if self.baseline is not None:

@@ -44,6 +44,8 @@ class Variant:
     attn: str = "sdpa"
     use_cache: bool = True
     device: str = "auto"
+    device_map: str | None = None    # accelerate's sharding over devices: auto | balanced | sequential
+    max_memory: tuple[tuple[str, str], ...] = ()   # with device_map: (device, limit) pairs
     line: int | None = field(default=None, compare=False)
 
     def resolved(self) -> dict[str, Any]:
@@ -52,6 +54,11 @@ class Variant:
         out.pop("line")
         if self.precision != "nf4":
             out.pop("nf4")
+        if self.device_map is None:      # records of variants without sharding stay as they were
+            out.pop("device_map")
+            out.pop("max_memory")
+        else:
+            out["max_memory"] = dict(self.max_memory)
         return out
 
     def settings(self) -> dict[str, Any]:

@@ -166,9 +166,17 @@ class _Checker:
             else:
                 adapter = Adapter(self.local_path(a["path"], path + ("adapter", "path"), want_dir=True),
                                   a.get("mode", "runtime"))
+        if "max_memory" in raw and "device_map" not in raw:
+            self.error(path + ("max_memory",), "`max_memory:` limits what `device_map:` puts on each device",
+                       "add `device_map: auto`, or remove max_memory")
+        if "device_map" in raw and raw.get("device", "auto") != "auto":
+            self.error(path + ("device",), f"`device: {raw['device']}` pins the model to one device; "
+                       "`device_map:` spreads it over several", "remove one of them")
         return Variant(name=name, precision=precision, nf4=Nf4(**raw.get("nf4", {})), adapter=adapter,
                        attn=raw.get("attn", "sdpa"), use_cache=raw.get("use_cache", True),
-                       device=raw.get("device", "auto"), line=self.marks.line(path))
+                       device=raw.get("device", "auto"), device_map=raw.get("device_map"),
+                       max_memory=tuple((str(k), v) for k, v in (raw.get("max_memory") or {}).items()),
+                       line=self.marks.line(path))
 
     def variants(self) -> tuple[Variant, ...]:
         out: list[Variant] = []

@@ -55,3 +55,42 @@ def test_pool_loads_each_variant_once():
     # the same settings under another name are the same model
     assert variant_key(SOURCE, Variant(name="other")) == variant_key(SOURCE, fp32)
     pool.release()
+
+
+def test_device_map_shards_with_accelerate_and_the_cell_records_where(tmp_path):
+    """`device_map` with `max_memory` goes to accelerate; the placement is recorded. On a CPU
+    every parameter lands on the CPU (a GPU box spreads them; no GPU was lent to check that)."""
+    import torch
+
+    from harness.models import load_variant
+    from harness.spec import ModelSource, Variant
+
+    source = ModelSource("embedded", "smollm2-135m-instruct")
+    variant = Variant(name="sharded", device_map="auto", max_memory=(("cpu", "4GiB"),))
+    loaded = load_variant(source, variant)
+    assert loaded.placement == {"cpu": 134.5} and loaded.device == "cpu"
+    ids = loaded.tokenizer("2 + 2 =", return_tensors="pt")["input_ids"]
+    plain = load_variant(source, Variant(name="plain"))
+    with torch.no_grad():
+        a = loaded.model.generate(ids, max_new_tokens=4, do_sample=False)
+        b = plain.model.generate(ids, max_new_tokens=4, do_sample=False)
+    assert torch.equal(a, b)
+    assert variant.resolved()["device_map"] == "auto" and variant.resolved()["max_memory"] == {"cpu": "4GiB"}
+    assert "device_map" not in Variant(name="plain").resolved()      # older records keep their shape
+
+
+def test_max_memory_without_device_map_is_refused_with_its_line(tmp_path):
+    import pytest
+
+    from harness.errors import SpecInvalid
+    from harness.validate import load_spec
+
+    path = tmp_path / "spec.yaml"
+    path.write_text("spec: 1\nmodel: {embedded: smollm2-135m-instruct}\nvariants:\n"
+                    "  big: {max_memory: {0: 70GiB}}\n  pinned: {device: cpu, device_map: auto}\n"
+                    "tasks:\n  t: {lm_eval: gsm8k}\n")
+    with pytest.raises(SpecInvalid) as err:
+        load_spec(path)
+    text = str(err.value)
+    assert "spec.yaml:4: variants.big.max_memory: `max_memory:` limits what `device_map:` puts on each device" in text
+    assert "spec.yaml:5: variants.pinned.device: `device: cpu` pins the model to one device" in text
