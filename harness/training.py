@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .data import DataUnavailable, read_jsonl
+from .models import DTYPES
 from .recipes import Recipe, RecipeData, data_digest, library_versions, recipe_key
 
 RECORD = "record.json"
@@ -35,7 +36,6 @@ def adapter_cache_dir() -> Path:
     from .embedded import cache_root
 
     return Path(os.environ.get(ADAPTER_CACHE_ENV) or cache_root() / "adapters")
-DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,9 @@ def load_rows(data: RecipeData, data_dir: Path | None) -> list[dict]:
         if data_dir is None:
             raise DataUnavailable(f"the recipe reads {data.dir}/{data.split} from the data directory: pass "
                                   "--llama-data-dir or set LLAMA_DATA_DIR")
-        for name in (f"{data.split}.jsonl", f"{data.split}.jsonl.gz"):
-            path = Path(data_dir) / data.dir / name
-            if path.is_file():
-                return read_jsonl(path)
+        path = data.dir_file(data_dir)
+        if path is not None:
+            return read_jsonl(path)
         raise DataUnavailable(f"no {data.dir}/{data.split}.jsonl under the data directory {data_dir}")
     from .data.packaged import find, install_hint
 

@@ -208,14 +208,9 @@ class _Checker:
         return tuple(out)
 
     def templates(self) -> dict[str, Template]:
-        from .prompts import TemplateError, compile_template  # jinja2 only when a spec has templates
-
         out = {}
         for name, text in (self.data.get("templates") or {}).items():
-            try:
-                compile_template(text)
-            except TemplateError as exc:
-                self.error(("templates", name), f"template does not parse: {exc}", "fix the Jinja2 syntax")
+            self.template_error(text, ("templates", name))
             out[name] = Template(name, text, self.marks.line(("templates", name)))
         return out
 
@@ -404,7 +399,7 @@ class _Checker:
         return out
 
     def template_error(self, text: str, path: tuple) -> None:
-        from .prompts import TemplateError, compile_template
+        from .prompts import TemplateError, compile_template  # jinja2 only when a spec has templates
 
         try:
             compile_template(text)

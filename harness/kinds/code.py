@@ -56,7 +56,6 @@ def pass_ks(repeats: int) -> tuple[int, ...]:
 class Code(Accuracy):
     name = "code"
     description = "a code-execution cell (programs run in the sandbox; pass@k)"
-    markers = ("accuracy",)
     SCHEMA = SCHEMA
 
     def claims(self, raw: dict, base: dict | None) -> bool:
@@ -76,9 +75,6 @@ class Code(Accuracy):
     def reported(self, task, row, base):
         found = super().reported(task, row, base)
         return {f"pass@{k}" for k in pass_ks(task.repeats)}, (found[1] if found else {"create_test"})
-
-    def hashed(self, task) -> dict:
-        return {"choices": None, "score": "None"}
 
     def own_scoring(self) -> bool:
         return False    # lm-eval's scorer for these loads `evaluate` from the hub and execs in-process

@@ -64,15 +64,7 @@ class Generation(Accuracy):
     def reported(self, task, row, base):
         if task.lm_eval:
             return super().reported(task, row, base)
-        from ..prompts import render
-
-        example = None
-        if row is not None and task.target:
-            try:
-                example = render(task.target, row)
-            except Exception:  # reported by the template checks
-                example = None
-        scorer = task.settings.resolved(example)
+        scorer = _resolved(task.settings, task.target, row)
         return {scorer.metric}, {scorer.filter_name}
 
     def hashed(self, task) -> dict[str, Any]:
@@ -91,17 +83,26 @@ class Generation(Accuracy):
         return cfg
 
 
+def _resolved(score, target: str | None, row: dict | None):
+    """The scorer with its `auto` choices made from the target as the first row renders it
+    (a target that fails to render is reported by validation; then only defaults are chosen)."""
+    from ..prompts import render
+
+    example = None
+    if row is not None and target:
+        try:
+            example = render(target, row)
+        except Exception:
+            example = None
+    return score.resolved(example)
+
+
 def _scoring(score, source, target: str) -> dict[str, Any]:
     """An inline task's scorer as lm-eval config: the extraction as a filter (samples show the
     extracted answer), the comparison as `process_results` (lm-eval aggregates it)."""
     from ..prompts import render
 
-    rows = source.rows().get("test") or [{}]
-    try:
-        example = render(target, rows[0])
-    except Exception:  # a bad target is reported by validation; here only the default is chosen
-        example = None
-    scorer = score.resolved(example)
+    scorer = _resolved(score, target, (source.rows().get("test") or [{}])[0])
     extract = scorer.extract_fn()
 
     def apply(resps, docs):

@@ -54,6 +54,11 @@ class Accuracy:
     def capped(self, task, limit: int):
         return replace(task, limit=min(task.limit or limit, limit))
 
+    def hashed(self, task) -> dict[str, Any]:
+        """What scores an inline task beyond lm-eval's config, under the config hash's names
+        (an lm-eval task: nothing)."""
+        return {"choices": None, "score": "None"}
+
     def inline_config(self, cell, source) -> dict[str, Any]:
         raise ValueError(f"{self.name} tasks come from lm-eval; task {cell.task.name!r} names none")
 
