@@ -1,8 +1,9 @@
 """Running a latency cell: fixed prompts, timed generation, memory -> CellResult.
 
 Every row generates exactly `new_tokens` (EOS is ignored), in fixed batches, so variants are
-compared on equal work. Warm-up rounds run first and are not counted. Times come from the
-engine's marks: the monotonic clock on a CPU, CUDA events on a GPU. Nothing is read from or
+compared on equal work. Warm-up rounds run first and are not counted. Each backend times its batches with its own
+honest clock (`Engine.timed`): the transformers backend marks every decode step (monotonic
+clock on a CPU, CUDA events on a GPU), the vLLM backend reads its per-request stamps. Nothing is read from or
 written to the generation cache.
 """
 
@@ -14,9 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from .engine import BatchTiming, CudaTimer, Decoder, WallTimer
+from .engine import BatchTiming
 from .matrix import Cell
-from .memory import PeakMemory
 from .result import CellResult, Metric
 
 # (one round, rounds, warm-up rounds) -> None; the pytest plugin passes pytest-benchmark's
@@ -104,9 +104,7 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
     else:
         rows = [tokenizer.encode(p) for p in prompts]
     batches = [rows[i:i + settings.batch_size] for i in range(0, len(rows), settings.batch_size)]
-    cuda = loaded.device == "cuda"
-    decoder = Decoder(loaded.model, tokenizer, use_cache=loaded.variant.use_cache,
-                      timer=CudaTimer() if cuda else WallTimer())
+    engine = loaded.engine()         # the backend times its own batches (harness/backends/)
     counted: list[tuple[int, BatchTiming]] = []
     short: list[int] = []
     state = {"round": 0}
@@ -115,17 +113,16 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
         state["round"] += 1
         keep = state["round"] > settings.warmup
         for batch in batches:
-            timing = BatchTiming()
-            outs = decoder.generate(batch, settings.new_tokens, timing=timing, batch_size=len(batch),
-                                    refill=False, ignore_eos=True, share_prefix=False)
-            short.extend(len(o.tokens) for o in outs if len(o.tokens) != settings.new_tokens)
+            timing = engine.timed(batch, settings.new_tokens)
+            if timing.new_tokens != len(batch) * settings.new_tokens:
+                short.append(len(batch) * settings.new_tokens - timing.new_tokens)
             if keep:
                 counted.append((len(batch), timing))
 
-    with PeakMemory(cuda=cuda) as peak:
+    with engine.peak_memory() as peak:
         rounds_runner(one_round, settings.rounds, settings.warmup)
     if short:
-        raise RuntimeError(f"{len(short)} rows stopped short of {settings.new_tokens} tokens")
+        raise RuntimeError(f"{len(short)} batches stopped {sum(short)} tokens short of {settings.new_tokens} per row")
     result.metrics = summarize(counted, peak.rss_peak_mb, peak.gpu_peak_mb, loaded.footprint_bytes / 2**20)
     result.n_samples = len(prompts)
     result.data_source = "default latency prompts (20, shipped)" if settings.prompts == "default" else settings.prompts
@@ -134,6 +131,6 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
     result.wall_s = time.perf_counter() - started
     result.engine = {"device": loaded.device, "prompts": len(prompts), "batch_size": settings.batch_size,
                      "new_tokens": settings.new_tokens, "rounds": settings.rounds, "warmup": settings.warmup,
-                     "timer": "cuda-events" if cuda else "perf_counter", "load_s": round(loaded.load_seconds, 2),
+                     "timer": engine.timer, "load_s": round(loaded.load_seconds, 2),
                      "prompt_tokens": sum(len(r) for r in rows)}
     return result

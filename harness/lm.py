@@ -16,10 +16,7 @@ from lm_eval.api.model import TemplateLM
 from lm_eval import utils as lm_utils
 
 from . import __version__
-from .engine import Decoder
 from .gencache import GenerationCache, cache_key
-from .loglikelihood import LoglikelihoodScorer, kv_bytes_per_token
-from .machine import available_memory_gb
 from .models import LoadedModel, ModelHandle
 from .spec import Generation
 
@@ -81,21 +78,17 @@ class HarnessLM(TemplateLM):
         self.generation = generation
         self.cache = cache
         self.stats = EngineStats()
-        self._decoder: Decoder | None = None
-        self._scorer: LoglikelihoodScorer | None = None
+        self._engine = None      # the variant's backend engine (harness/backends/), made on first use
         self._tok_id = _tokenizer_id(self.tokenizer)
         self._fingerprint = loaded.fingerprint   # what decides outputs besides prompt and settings
         self.max_length = loaded.max_length
 
     @property
-    def model(self):
-        return self.loaded.model
-
-    @property
-    def decoder(self) -> Decoder:
-        if self._decoder is None:
-            self._decoder = Decoder(self.model, self.tokenizer, use_cache=self.loaded.variant.use_cache)
-        return self._decoder
+    def engine(self):
+        """The backend's engine over the loaded variant: asking for it loads the weights."""
+        if self._engine is None:
+            self._engine = self.loaded.engine()
+        return self._engine
 
     # -- tokenization, as lm-eval's HF wrapper does it --------------------------------------
     @property
@@ -123,23 +116,6 @@ class HarnessLM(TemplateLM):
                                                   add_generation_prompt=add_generation_prompt,
                                                   continue_final_message=not add_generation_prompt)
 
-    # -- batching ----------------------------------------------------------------------------
-    def batch_size_for(self, prompt_len: int, new_tokens: int) -> int:
-        size = self.generation.batch_size
-        if size != "auto":
-            return int(size)
-        per_row = kv_bytes_per_token(self.model) * (prompt_len + new_tokens) + 4 * self.model.config.vocab_size * 2
-        if self.loaded.device == "cuda":
-            import torch
-
-            free = torch.cuda.mem_get_info()[0]
-        else:
-            free_gb = available_memory_gb()
-            if free_gb is None:    # memory cannot be read here: a modest fixed size
-                return 8
-            free = free_gb * 2**30
-        return max(1, min(64, int(free * 0.5 // per_row)))
-
     def _settings(self, gen_kwargs: dict) -> dict:
         own, settings = effective_settings(gen_kwargs, self.generation)
         pair = {"task": own, "effective": settings,
@@ -161,8 +137,6 @@ class HarnessLM(TemplateLM):
         """lm-eval hands a request with `repeats: k` over k times in a row; the i-th copy is
         repeat i. Sampled repeats are generated each with its own seed; greedy repeats are
         one generation (they cannot differ), copied."""
-        import torch
-
         results: list[str | None] = [None] * len(requests)
         pending: dict[str, list[tuple[int, str, list[int], int | None, int]]] = {}
         settings_of: dict[str, dict] = {}
@@ -197,11 +171,9 @@ class HarnessLM(TemplateLM):
         for group, items in pending.items():
             s = settings_of[group]
             items.sort(key=lambda it: (-len(it[2]), requests[it[0]].args[0], it[0]))
-            generators = None
-            if s["temperature"] > 0:
-                generators = [torch.Generator(device=self.loaded.device).manual_seed(it[3]) for it in items]
+            seeds = [it[3] for it in items] if s["temperature"] > 0 else None
             room = self.max_length - s["max_new_tokens"]
-            step = self.batch_size_for(len(items[0][2]), s["max_new_tokens"])
+            step = self.engine.batch_size_for(self.generation.batch_size, len(items[0][2]), s["max_new_tokens"])
 
             def done(j: int, out, _items=items, _s=s) -> None:
                 i, key, _, _, repeat = _items[j]
@@ -219,11 +191,11 @@ class HarnessLM(TemplateLM):
                                            "finish": out.finish, "cached": False})
 
             began = time.perf_counter()
-            self.decoder.generate([it[2][-room:] for it in items], s["max_new_tokens"], s["until"],
-                                  s["temperature"], s["top_p"], generators=generators, batch_size=step,
-                                  share_prefix=self.share_prefixes, on_done=done)
+            self.engine.generate([it[2][-room:] for it in items], s["max_new_tokens"], s["until"],
+                                 s["temperature"], s["top_p"], seeds=seeds, batch_size=step,
+                                 share_prefix=self.share_prefixes, on_done=done)
             self.stats.generate_s += time.perf_counter() - began
-            self.stats.prefix_tokens_shared += self.decoder.prefix_tokens_shared
+            self.stats.prefix_tokens_shared += self.engine.prefix_tokens_shared
         for first, later in copies.items():
             for i in later:
                 results[i] = results[first]
@@ -233,28 +205,19 @@ class HarnessLM(TemplateLM):
     @property
     def scoring_stats(self):
         """What the scoring engine shared, ran and truncated; None when nothing was scored."""
-        return self._scorer.stats if self._scorer is not None else None
+        return self._engine.scoring_stats if self._engine is not None else None
 
-    @property
-    def scorer(self) -> LoglikelihoodScorer:
-        """Passes are sized in tokens, not by the spec's `batch_size` (which counts generation
-        rows): a row that reuses a cached prefix is a handful of tokens long."""
-        if self._scorer is None:
-            free_gb = available_memory_gb()
-            budget = int(min(0.25, 0.25 * free_gb) * 2**30) if free_gb else 2**27
-            self._scorer = LoglikelihoodScorer(
-                self.model, self.max_length, self.decoder.pad_id,
-                share_prefixes=self.share_prefixes and self.loaded.variant.use_cache,
-                batch_tokens=8192 if self.loaded.device == "cuda" else 1024, prefix_budget_bytes=budget)
-        return self._scorer
+    def _score(self, pairs):
+        advance = None
+        if self.progress is not None:
+            self.progress.begin(len(pairs), "log-likelihood requests")
+            advance = self.progress.advance
+        return self.engine.score(pairs, self.max_length, share_prefixes=self.share_prefixes, progress=advance)
 
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
         """lm-eval's (request, context tokens, continuation tokens) triples, scored by the
-        shared-work engine of `harness.loglikelihood`."""
-        if self.progress is not None:
-            self.progress.begin(len(requests), "log-likelihood requests")
-            self.scorer.progress = self.progress.advance
-        return self.scorer.score([(ctx, cont) for _, ctx, cont in requests])
+        backend's engine (the transformers one shares work: `harness.loglikelihood`)."""
+        return self._score([(ctx, cont) for _, ctx, cont in requests])
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         """Every string cut into lm-eval's disjoint rolling windows; all windows of all
@@ -267,7 +230,7 @@ class HarnessLM(TemplateLM):
                                                         max_seq_len=self.max_length, context_len=1):
                 windows.append(lm_utils.make_disjoint_window(w))
                 owner.append(n)
-        scores = self.scorer.score(windows)
+        scores = self._score(windows)
         out = [0.0] * len(requests)
         for n, (ll, _) in zip(owner, scores):
             out[n] += ll

@@ -69,6 +69,11 @@ def skip_reason(cell, machine: Machine, hub_reachable) -> str | None:
         return f"needs {req.min_memory_gb:g} GiB of free memory; this machine does not say how much it has"
     if req.min_memory_gb and machine.memory_gb < req.min_memory_gb:
         return f"needs {req.min_memory_gb:g} GiB of free memory; {machine.memory_gb:.1f} GiB is available"
+    from .backends import skip_reason as backend_skip
+
+    reason = backend_skip(variant)      # not installed here, or a setting it cannot honour
+    if reason is not None:
+        return reason
     if variant.attn == "flash_attention_2":
         if not machine.cuda:
             return "flash_attention_2 runs only on a CUDA GPU"

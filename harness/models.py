@@ -5,8 +5,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import time
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +14,7 @@ from .embedded import cache_root, dequantized, embedded_gguf, origin_of
 from .fingerprint import content_digest, engine_digest, hub_commit, runtime
 from .spec import ModelSource, Variant
 
-DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
 
 
 @dataclass
@@ -30,11 +28,18 @@ class LoadedModel:
     load_seconds: float
     footprint_bytes: int
     origin: str = ""  # the published form of the weights, e.g. "GGUF Q4_1, dequantized to fp32"
-    placement: dict[str, int] | None = None   # with device_map: parameters (millions) per device
+    placement: dict[str, float] | None = None   # with device_map: parameters (millions) per device
+    context: int | None = None    # a backend's own limit on the context (vLLM's max_model_len)
 
     @property
     def max_length(self) -> int:
-        return context_length(self.model.config)
+        return self.context or context_length(self.model.config)
+
+    def engine(self):
+        """A fresh engine of the variant's backend over this model (one per cell)."""
+        from .backends import backend_of
+
+        return backend_of(self.variant).engine(self)
 
     @property
     def fingerprint(self) -> dict[str, Any]:
@@ -107,18 +112,6 @@ def fingerprint(weights_id: str, variant: Variant, device: str) -> dict[str, Any
     return out
 
 
-def _quantization(variant: Variant, torch):
-    from transformers import BitsAndBytesConfig
-
-    if variant.precision == "int8":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    if variant.precision == "nf4":
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                  bnb_4bit_compute_dtype=getattr(torch, DTYPES[variant.nf4.compute_dtype]),
-                                  bnb_4bit_use_double_quant=variant.nf4.double_quant)
-    return None
-
-
 def resolve_device(variant: Variant) -> str:
     if variant.device != "auto":
         return variant.device
@@ -128,59 +121,10 @@ def resolve_device(variant: Variant) -> str:
 
 
 def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
-    import torch
-    from transformers import AutoModelForCausalLM
+    """The variant's weights loaded by its backend (harness/backends/)."""
+    from .backends import backend_of
 
-    started = time.perf_counter()
-    weights = weights_location(source)
-    location, extra = weights.location, weights.kwargs
-    device = resolve_device(variant)
-    kwargs: dict[str, Any] = dict(extra, trust_remote_code=source.trust_remote_code,
-                                  attn_implementation=variant.attn)
-    quant = _quantization(variant, torch)
-    if variant.device_map is not None:     # accelerate shards it; no single device
-        kwargs["device_map"] = variant.device_map
-        if variant.max_memory:
-            kwargs["max_memory"] = {int(k) if k.isdigit() else k: v for k, v in variant.max_memory}
-    if quant is not None:
-        kwargs["quantization_config"] = quant
-        kwargs.setdefault("device_map", {"": device})
-        # the layers bitsandbytes leaves unquantized: half precision on a GPU, full on a CPU
-        kwargs["dtype"] = torch.float16 if device == "cuda" else torch.float32
-    else:
-        kwargs["dtype"] = getattr(torch, DTYPES[variant.precision])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
-        if quant is None and variant.device_map is None:
-            model = model.to(device)
-        if variant.adapter is not None:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, variant.adapter.path)
-            if variant.adapter.mode == "merged":
-                model = model.merge_and_unload()
-    model.eval()
-    model.generation_config.use_cache = variant.use_cache
-    tokenizer = load_tokenizer(source)
-    footprint = model.get_memory_footprint() if hasattr(model, "get_memory_footprint") else 0
-    placement = None
-    if variant.device_map is not None:
-        placement = _placement(model)
-        device = "cuda" if any(d != "cpu" for d in placement) else "cpu"
-    return LoadedModel(model=model, tokenizer=tokenizer, source=source, variant=variant,
-                       weights_id=weights.id, device=device,
-                       load_seconds=time.perf_counter() - started, footprint_bytes=int(footprint),
-                       origin=weights.origin, placement=placement)
-
-
-def _placement(model) -> dict[str, int]:
-    """Where accelerate put the parameters: millions of parameters per device."""
-    out: dict[str, float] = {}
-    for p in model.parameters():
-        key = str(p.device).replace("cuda:", "")
-        out[key] = out.get(key, 0) + p.numel()
-    return {k: round(v / 1e6, 1) for k, v in sorted(out.items())}
+    return backend_of(variant).load(source, variant)
 
 
 def load_tokenizer(source: ModelSource):
@@ -237,11 +181,17 @@ class ModelHandle:
             weights = weights_location(self.source)
             self._max_length = context_length(AutoConfig.from_pretrained(
                 weights.location, trust_remote_code=self.source.trust_remote_code, **weights.kwargs))
+            limit = getattr(self.variant.backend_settings, "max_model_len", None)  # a backend's own window
+            self._max_length = min(self._max_length, limit or self._max_length)
         return self._max_length
 
     @property
     def load_seconds(self) -> float:
         return self.loaded.load_seconds if self.is_loaded else 0.0
+
+    def engine(self):
+        """The backend's engine over the variant: asking for it loads the weights."""
+        return self.loaded.engine()
 
     @property
     def fingerprint(self) -> dict[str, Any]:

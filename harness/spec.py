@@ -44,21 +44,24 @@ class Variant:
     attn: str = "sdpa"
     use_cache: bool = True
     device: str = "auto"
-    device_map: str | None = None    # accelerate's sharding over devices: auto | balanced | sequential
-    max_memory: tuple[tuple[str, str], ...] = ()   # with device_map: (device, limit) pairs
+    backend: str = "transformers"    # what loads and runs it: harness/backends/
+    backend_settings: Any = None     # that backend's own settings (a frozen dataclass), or None
     line: int | None = field(default=None, compare=False)
 
     def resolved(self) -> dict[str, Any]:
-        """The settings that decide the loaded model, for records and cache keys."""
+        """The settings that decide the loaded model, for records and cache keys. A
+        transformers variant without backend settings records what it did before backends
+        were a choice, so its cache keys are unchanged."""
+        from .backends import named
+
         out = asdict(self)
-        out.pop("line")
+        for key in ("line", "backend", "backend_settings"):
+            out.pop(key)
         if self.precision != "nf4":
             out.pop("nf4")
-        if self.device_map is None:      # records of variants without sharding stay as they were
-            out.pop("device_map")
-            out.pop("max_memory")
-        else:
-            out["max_memory"] = dict(self.max_memory)
+        if self.backend != "transformers":
+            out["backend"] = self.backend
+        out.update(named(self.backend).recorded(self.backend_settings))
         return out
 
     def settings(self) -> dict[str, Any]:

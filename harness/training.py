@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .data import DataUnavailable, read_jsonl
-from .models import DTYPES
+from .backends.transformers import DTYPES
 from .recipes import Recipe, RecipeData, data_digest, library_versions, recipe_key
 
 RECORD = "record.json"

@@ -22,7 +22,7 @@ from .yamlmarks import Marks, load_marked
 
 SPEC_MARKER = re.compile(r"(?m)^spec\s*:\s*1\s*(#.*)?$")
 MODEL_SOURCES = ("embedded", "hf", "path", "gguf")
-AXIS_ORDER = ("precision", "attn", "use_cache", "adapter")
+AXIS_ORDER = ("backend", "precision", "attn", "use_cache", "adapter")
 
 
 def is_spec_file(path: Path) -> bool:
@@ -38,9 +38,17 @@ def is_spec_file(path: Path) -> bool:
 def schema() -> dict:
     """The spec schema: the core every task shares, with each task kind's fragment merged in
     (`llama-harness schema` prints it for editors)."""
+    return _schema(resources.files("harness.schema").joinpath("spec-core.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def _schema(core_text: str) -> dict:
+    import copy
+
+    from .backends import merge_schema
     from .kinds import spec_schema
 
-    return spec_schema(resources.files("harness.schema").joinpath("spec-core.json").read_text())
+    return merge_schema(copy.deepcopy(spec_schema(core_text)))
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -166,17 +174,24 @@ class _Checker:
             else:
                 adapter = Adapter(self.local_path(a["path"], path + ("adapter", "path"), want_dir=True),
                                   a.get("mode", "runtime"))
-        if "max_memory" in raw and "device_map" not in raw:
-            self.error(path + ("max_memory",), "`max_memory:` limits what `device_map:` puts on each device",
-                       "add `device_map: auto`, or remove max_memory")
-        if "device_map" in raw and raw.get("device", "auto") != "auto":
-            self.error(path + ("device",), f"`device: {raw['device']}` pins the model to one device; "
-                       "`device_map:` spreads it over several", "remove one of them")
+        backend, settings = self.backend(name, raw, path)
         return Variant(name=name, precision=precision, nf4=Nf4(**raw.get("nf4", {})), adapter=adapter,
                        attn=raw.get("attn", "sdpa"), use_cache=raw.get("use_cache", True),
-                       device=raw.get("device", "auto"), device_map=raw.get("device_map"),
-                       max_memory=tuple((str(k), v) for k, v in (raw.get("max_memory") or {}).items()),
+                       device=raw.get("device", "auto"), backend=backend, backend_settings=settings,
                        line=self.marks.line(path))
+
+    def backend(self, name: str, raw: dict, path: tuple) -> tuple[str, object]:
+        """The variant's backend and its own settings; a key another backend owns is refused."""
+        from .backends import named, owner
+
+        chosen = named(raw.get("backend"))
+        for key in raw:
+            other = owner(key)
+            if other is not None and other is not chosen:
+                self.error(path + (key,), f"`{key}:` is a setting of the {other.name} backend; "
+                           f"variant {name!r} runs on {chosen.name}",
+                           f"add `backend: {other.name}`, or remove {key}")
+        return chosen.name, chosen.parse(self, raw, path)
 
     def variants(self) -> tuple[Variant, ...]:
         out: list[Variant] = []
@@ -188,11 +203,11 @@ class _Checker:
             for combo in itertools.product(*(axes[k] for k in keys)):
                 raw: dict = {}
                 for k, v in zip(keys, combo):   # a value may carry its own settings: {precision: nf4, nf4: {...}}
-                    if isinstance(v, dict) and k in ("precision", "attn"):
+                    if isinstance(v, dict) and k in ("backend", "precision", "attn"):
                         raw.update(v)
                     elif v is not None:
                         raw[k] = v
-                combo = tuple(v[k] if isinstance(v, dict) and k in ("precision", "attn") else v
+                combo = tuple(v[k] if isinstance(v, dict) and k in ("backend", "precision", "attn") else v
                               for k, v in zip(keys, combo))
                 parts = [_axis_label(k, v) for k, v in zip(keys, combo) if len(axes[k]) > 1]
                 name = "-".join(parts) or _axis_label(keys[0], combo[0])

@@ -62,11 +62,12 @@ def test_device_map_shards_with_accelerate_and_the_cell_records_where(tmp_path):
     every parameter lands on the CPU (a GPU box spreads them; no GPU was lent to check that)."""
     import torch
 
+    from harness.backends.transformers import Sharding
     from harness.models import load_variant
     from harness.spec import ModelSource, Variant
 
     source = ModelSource("embedded", "smollm2-135m-instruct")
-    variant = Variant(name="sharded", device_map="auto", max_memory=(("cpu", "4GiB"),))
+    variant = Variant(name="sharded", backend_settings=Sharding("auto", (("cpu", "4GiB"),)))
     loaded = load_variant(source, variant)
     assert loaded.placement == {"cpu": 134.5} and loaded.device == "cpu"
     ids = loaded.tokenizer("2 + 2 =", return_tensors="pt")["input_ids"]

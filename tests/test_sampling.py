@@ -101,11 +101,11 @@ def test_a_spec_with_repeats_reports_pass_at_k_and_majority_vote(write_spec, tmp
 
 
 def test_batch_size_auto_falls_back_where_memory_cannot_be_read(monkeypatch, embedded_fp32):
-    import harness.lm as lm_module
+    import harness.machine as machine
 
     lm = HarnessLM(embedded_fp32, Generation(batch_size="auto"), None)
-    assert lm.batch_size_for(100, 16) > 8                 # sized from free memory here
-    monkeypatch.setattr(lm_module, "available_memory_gb", lambda: None)
-    assert lm.batch_size_for(100, 16) == 8
+    assert lm.engine.batch_size_for("auto", 100, 16) > 8          # sized from free memory here
+    monkeypatch.setattr(machine, "available_memory_gb", lambda: None)
+    assert lm.engine.batch_size_for("auto", 100, 16) == 8
     out = lm.generate_until(_requests(PROMPTS[:2]))       # and generation goes on
     assert len(out) == 2
