@@ -26,6 +26,51 @@ class Machine:
         return f"cpu ({platform.processor() or platform.machine()}, {self.cpu_count} cores{memory})"
 
 
+@dataclass(frozen=True)
+class WorkerShare:
+    """What one pytest-xdist worker gets of this machine."""
+
+    threads: int                    # torch CPU threads
+    gpus: tuple[str, ...] = ()      # CUDA devices it sees (CUDA_VISIBLE_DEVICES); () on a CPU machine
+
+    def describe(self) -> str:
+        return f"{self.threads} CPU threads" + (f", GPU {','.join(self.gpus)}" if self.gpus else "")
+
+
+def worker_share(index: int, workers: int, gpus: list[str], cores: int) -> WorkerShare:
+    """Worker `index` of `workers`: an equal share of the cores, so torch's threads do not
+    spin against each other; with GPUs, devices of its own: an equal disjoint slice when there
+    are at least as many GPUs as workers (two workers on 8 GPUs: 0-3 and 4-7, room for
+    tensor parallelism), else one GPU each, shared round robin."""
+    threads = max(1, cores // max(1, workers))
+    if not gpus:
+        return WorkerShare(threads)
+    if len(gpus) >= workers:
+        per = len(gpus) // workers
+        return WorkerShare(threads, tuple(gpus[index * per:(index + 1) * per]))
+    return WorkerShare(threads, (gpus[index % len(gpus)],))
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA devices this process may use, read without initializing CUDA (a worker must
+    narrow CUDA_VISIBLE_DEVICES before anything touches the GPU): the variable when set, else
+    what nvidia-smi lists; [] without a GPU."""
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if given is not None:
+        return [d.strip() for d in given.split(",") if d.strip() and d.strip() != "-1"]
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()]
+
+
 def available_memory_gb() -> float | None:
     """Free memory in GiB: /proc/meminfo, else psutil; None where neither can be read."""
     try:

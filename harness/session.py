@@ -35,6 +35,7 @@ class Settings:
     baseline: Path | None = None        # gate every cell against this saved baseline
     strict: bool = False                # a skipped, missing or incomparable cell fails
     threads: int | None = None          # torch CPU threads (xdist workers get an equal share)
+    worker: str | None = None           # an xdist worker's share of the machine, recorded per cell
     verbose: bool = False               # keep model-loading progress bars and library warnings
     limit: int | None = None            # cap every task at this many items (a quick run)
 
@@ -106,6 +107,8 @@ class BenchSession:
                     result.engine["adapter"] = {"recipe": adapter.recipe, "key": adapter.key,
                                                 "trained_in_this_run": not adapter.reused}
                 result.device = self.machine_label(loaded.device)
+                if self.settings.worker:
+                    result.engine["worker_share"] = self.settings.worker
                 if loaded.loaded.placement:       # device_map: where accelerate put the weights
                     result.engine["placement_mparams"] = loaded.loaded.placement
                 result.verdicts = check(result, cell.task.expect,

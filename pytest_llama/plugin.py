@@ -14,6 +14,7 @@ from harness.baseline import BaselineError
 from harness.data import DATA_DIR_ENV
 from harness.gencache import GENCACHE_ENV, MODES
 from harness.kinds import markers, named
+from harness.machine import visible_gpus, worker_share
 from harness.session import BenchSession, Settings
 from harness.store import RunIdTaken, check_run_id, new_run_id
 from harness.validate import is_spec_file
@@ -72,9 +73,15 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--llama-run-id: {exc}") from None
     baseline = config.getoption("llama_baseline")
     cache_dir = config.getoption("llama_cache_dir")
-    # xdist workers share the CPU: each gets an equal share of its cores, so torch's threads
-    # do not spin against each other (two workers at full width ran 20x slower here)
-    threads = max(1, (os.cpu_count() or 1) // int(worker["workercount"])) if worker else None
+    # xdist workers share the machine: each gets an equal share of the cores, so torch's threads
+    # do not spin against each other (two workers at full width ran 20x slower here), and GPUs
+    # of its own, set before anything touches CUDA
+    share = None
+    if worker:
+        share = worker_share(int(worker["workerid"].lstrip("gw") or 0), int(worker["workercount"]),
+                             visible_gpus(), os.cpu_count() or 1)
+        if share.gpus:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(share.gpus)
     try:
         config.stash[BENCH] = BenchSession(Settings(results_dir=Path(results),
                                                     data_dir=Path(data_dir).resolve() if data_dir else None,
@@ -82,7 +89,9 @@ def pytest_configure(config: pytest.Config) -> None:
                                                     cache_dir=Path(cache_dir) if cache_dir else None,
                                                     baseline=Path(baseline) if baseline else None,
                                                     strict=config.getoption("llama_strict"),
-                                                    threads=threads, limit=_limit(config),
+                                                    threads=share.threads if share else None,
+                                                    worker=share.describe() if share else None,
+                                                    limit=_limit(config),
                                                     verbose=config.getoption("verbose") > 0),
                                            progress=None if worker else _progress_line(config))
     except BaselineError as exc:

@@ -50,3 +50,34 @@ def test_parallel_run_records_each_cell_once_and_matches_serial(pytester):
     serial = {c["key"]: c["metrics"] for c in runs["serial"]}
     parallel = {c["key"]: c["metrics"] for c in runs["parallel"]}
     assert serial == parallel
+
+
+def test_each_worker_gets_its_share_of_threads_and_gpus():
+    from harness.machine import worker_share
+
+    assert worker_share(0, 2, [], 2).threads == 1 and worker_share(1, 2, [], 2).gpus == ()
+    eight = [str(i) for i in range(8)]
+    assert [worker_share(i, 2, eight, 16).gpus for i in range(2)] == [("0", "1", "2", "3"), ("4", "5", "6", "7")]
+    assert [worker_share(i, 4, eight, 16).gpus for i in range(4)] == [("0", "1"), ("2", "3"), ("4", "5"), ("6", "7")]
+    assert [worker_share(i, 3, ["0", "1"], 16).gpus for i in range(3)] == [("0",), ("1",), ("0",)]
+    assert worker_share(2, 3, ["0", "1"], 16).threads == 5
+
+
+def test_workers_see_only_their_own_gpus(pytester, monkeypatch):
+    """CUDA_VISIBLE_DEVICES is narrowed in each worker before any test runs (on this CPU the
+    four 'devices' are only names; a lent multi-GPU machine would run on them)."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    pytester.makepyfile(test_seen="""
+        import os, time
+
+        def test_a(worker_id):
+            time.sleep(0.5)
+            open(worker_id + ".seen", "w").write(os.environ["CUDA_VISIBLE_DEVICES"])
+
+        def test_b(worker_id):
+            time.sleep(0.5)
+            open(worker_id + ".seen", "w").write(os.environ["CUDA_VISIBLE_DEVICES"])
+    """)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist", "load").assert_outcomes(passed=2)
+    seen = {p.stem: p.read_text() for p in pytester.path.glob("*.seen")}
+    assert seen == {"gw0": "0,1", "gw1": "2,3"}
