@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 from contextlib import AbstractContextManager
-from functools import lru_cache
 from typing import Any, Callable, Protocol
 
 from .transformers import Transformers
@@ -94,32 +93,16 @@ def skip_reason(variant) -> str | None:
     return backend.unavailable(variant) or backend.unsupported(variant)
 
 
-@lru_cache(maxsize=1)
-def _fragments() -> tuple[dict, dict]:
-    props: dict = {}
-    defs: dict = {}
-    for backend in BACKENDS:
-        fragment = copy.deepcopy(backend.SCHEMA)
-        clash = set(fragment.get("properties", {})) & set(props)
-        if clash:
-            raise RuntimeError(f"backend {backend.name} declares variant keys another backend owns: {sorted(clash)}")
-        props.update(fragment.get("properties", {}))
-        defs.update(fragment.get("$defs", {}))
-    return props, defs
-
-
 def merge_schema(schema: dict) -> dict:
     """The spec schema with every backend's variant keys merged into the variant definition."""
-    props, defs = _fragments()
+    from ..schema import merge_fragments
+
     variant = schema["$defs"]["variant"]["properties"]
-    clash = set(props) & set(variant)
-    if clash:
-        raise RuntimeError(f"backends declare variant keys the core already has: {sorted(clash)}")
-    variant.update(copy.deepcopy(props))
+    merge_fragments(BACKENDS, variant, schema["$defs"], "backend")
+    props = {key: variant[key] for b in BACKENDS for key in b.SCHEMA.get("properties", {})}
     variant["backend"] = {"enum": [b.name for b in BACKENDS],
                           "description": "what runs the variant: " + "; ".join(
                               f"{b.name}: {b.description}" for b in BACKENDS)}
-    schema["$defs"].update(copy.deepcopy(defs))
     # an axis over backends: a name, or a name with that backend's settings
     schema["$defs"]["axes"]["properties"]["backend"] = {
         "type": "array", "minItems": 1,

@@ -25,7 +25,6 @@ name is stored on the task. A new kind is a module here, one line in KINDS, and 
 
 from __future__ import annotations
 
-import copy
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -111,13 +110,8 @@ def spec_schema(core_text: str) -> dict:
     into the task definition."""
     import json
 
+    from ..schema import merge_fragments
+
     schema = json.loads(core_text)
-    task = schema["$defs"]["task"]["properties"]
-    for kind in KINDS:
-        fragment = copy.deepcopy(kind.SCHEMA)
-        clash = set(fragment.get("properties", {})) & set(task)
-        if clash:
-            raise RuntimeError(f"kind {kind.name} declares task keys another part already owns: {sorted(clash)}")
-        task.update(fragment.get("properties", {}))
-        schema["$defs"].update(fragment.get("$defs", {}))
+    merge_fragments(KINDS, schema["$defs"]["task"]["properties"], schema["$defs"], "kind")
     return schema
