@@ -133,4 +133,6 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
                      "new_tokens": settings.new_tokens, "rounds": settings.rounds, "warmup": settings.warmup,
                      "timer": engine.timer, "load_s": round(loaded.load_seconds, 2),
                      "prompt_tokens": sum(len(r) for r in rows)}
+    if engine.memory_note:
+        result.engine["memory_note"] = engine.memory_note
     return result

@@ -240,8 +240,11 @@ class ModelPool:
     def release(self) -> None:
         if self._loaded is None:
             return
-        self._loaded = None
-        self._key = None
+        from .backends import backend_of
+
+        loaded, self._loaded, self._key = self._loaded, None, None
+        backend_of(loaded.variant).release(loaded)
+        del loaded
         gc.collect()
         import torch
 

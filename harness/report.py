@@ -115,6 +115,52 @@ def disagreements(cells: list[dict], samples: dict[str, list[dict]], limit: int 
     return out
 
 
+LL_TOLERANCE = 1e-3    # log-likelihood outputs closer than this count as the same
+
+
+def _same_output(a, b) -> bool:
+    """Texts must be equal; log-likelihoods (numbers) within LL_TOLERANCE of each other."""
+    try:
+        return abs(float(a) - float(b)) <= LL_TOLERANCE
+    except (TypeError, ValueError):
+        return a == b
+
+
+def backend_agreement(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]:
+    """Cells of one task and template whose variants differ only in backend: how many items
+    got the same output on each backend, and the first that did not."""
+    from .backends import BACKENDS
+
+    own = {"name", "backend", "attn"} | {k for b in BACKENDS for k in b.SCHEMA.get("properties", {})}
+
+    def settings(c: dict) -> str:
+        return json.dumps({k: v for k, v in (c.get("resolved_variant") or {}).items() if k not in own}, sort_keys=True)
+
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for c in cells:
+        if c["status"] == "ok" and samples.get(c["key"]):
+            groups[(c["task"], c["template"], settings(c))].append(c)
+    out = []
+    for (task, template, _), group in groups.items():
+        backends = {(c.get("resolved_variant") or {}).get("backend", "transformers") for c in group}
+        if len(backends) < 2:
+            continue
+        base = next((c for c in group if (c.get("resolved_variant") or {}).get("backend") is None), group[0])
+        ref = {(s.get("subtask"), s["doc_id"], s.get("repeat", 0)): s for s in samples[base["key"]]}
+        for other in group:
+            if other is base:
+                continue
+            pairs = [(ref.get((s.get("subtask"), s["doc_id"], s.get("repeat", 0))), s) for s in samples[other["key"]]]
+            pairs = [(a, b) for a, b in pairs if a is not None]
+            differ = [(a, b) for a, b in pairs if not _same_output(a.get("output"), b.get("output"))]
+            first = differ[0] if differ else None
+            out.append({"task": task, "template": template, "a": base["variant"], "b": other["variant"],
+                        "same": len(pairs) - len(differ), "n": len(pairs),
+                        "first": None if first is None else {"doc_id": first[0]["doc_id"], "a": first[0].get("output"),
+                                                             "b": first[1].get("output")}})
+    return out
+
+
 def _samples_by_cell(run_dir: Path) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = defaultdict(list)
     for row in read_jsonl(Path(run_dir) / SAMPLES):
@@ -210,7 +256,8 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
     samples = _samples_by_cell(run_dir)
     extra = {name: {"summary": summary(cells), "pivots": pivots(cells), "prompts": prompts(cells, samples),
                     "kinds": kind_sections(cells),
-                    "recipes": recipe_sections(run_dir, name, cells, samples), "disagreements": disagreements(cells, samples)} for name, cells in data["specs"].items()}
+                    "recipes": recipe_sections(run_dir, name, cells, samples), "disagreements": disagreements(cells, samples),
+                    "backends": backend_agreement(cells, samples)} for name, cells in data["specs"].items()}
     env = _env(template_dir)
     papers = write_reports(run_dir, data["run"], data["cells"], env)
     text = env.get_template(template).render(rows_for=rows_for, tradeoffs=tradeoffs, extra=extra,

@@ -203,3 +203,63 @@ def test_vllm_latency_batches_generate_exactly_the_tokens_asked(both_engines):
     assert timing.new_tokens == 4 * 12
     assert 0 < timing.first_token_s < timing.total_s and len(timing.step_s) == 11
     assert fast.timer == "vllm-request-metrics"
+
+
+@pytest.fixture(scope="module")
+def mild_adapter(tmp_path_factory):
+    """A LoRA adapter with peft's random (non-zero) initialization: it changes some greedy
+    outputs of the embedded model without ruining them."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from harness.models import load_variant
+
+    torch.manual_seed(0)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    model = get_peft_model(load_variant(SOURCE, Variant("base")).model, config)
+    path = tmp_path_factory.mktemp("mild-lora")
+    model.save_pretrained(path)
+    return str(path)
+
+
+@needs_vllm
+@pytest.mark.parametrize("mode", ["runtime", "merged"])
+def test_an_adapter_on_vllm_gives_the_transformers_adapter_outputs(mild_adapter, mode):
+    """runtime: vLLM applies the LoRA per request; merged: peft merges it once into a folder
+    vLLM loads. Either must match transformers with the same adapter, and differ from the
+    base model somewhere (else the adapter was not applied and the test could not fail)."""
+    from harness.models import load_variant
+    from harness.spec import Adapter
+
+    adapter = Adapter(mild_adapter, mode)
+    ours = load_variant(SOURCE, Variant("lora", adapter=adapter))
+    rows = _prompts(ours.tokenizer)[:8]
+    want = [g.tokens for g in ours.engine().generate(rows, 24, batch_size=8)]
+    base = [g.tokens for g in load_variant(SOURCE, Variant("base")).engine().generate(rows, 24, batch_size=8)]
+    assert want != base
+    fast = load_variant(SOURCE, Variant("lora", adapter=adapter, backend="vllm",
+                                        backend_settings=VllmSettings(max_model_len=1024)))
+    got = [g.tokens for g in fast.engine().generate(rows, 24)]
+    same = sum(a == b for a, b in zip(want, got))
+    print(f"{mode}: {same}/{len(rows)} rows identical to transformers with the adapter")
+    assert same >= len(rows) - 1
+
+
+def test_the_report_compares_outputs_of_variants_that_differ_only_in_backend():
+    from harness.report import backend_agreement
+
+    def cell(variant, resolved, key):
+        return {"status": "ok", "key": key, "task": "t", "template": "q", "variant": variant,
+                "resolved_variant": resolved}
+
+    hf = {"name": "hf", "precision": "fp32", "attn": "sdpa", "use_cache": True}
+    fast = {"name": "fast", "precision": "fp32", "attn": "vllm's own", "use_cache": True, "backend": "vllm",
+            "max_model_len": 2048}
+    other = dict(hf, name="bf16", precision="bf16")     # another precision: not a backend comparison
+    out = lambda *texts: [{"doc_id": str(i), "output": t} for i, t in enumerate(texts)]   # noqa: E731
+    samples = {"a": out("4", "-1.25", "7"), "b": out("4", "-1.2504", "8"), "c": out("4", "-1.25", "7")}
+    rows = backend_agreement([cell("hf", hf, "a"), cell("fast", fast, "b"), cell("bf16", other, "c")], samples)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["a"], row["b"], row["same"], row["n"]) == ("hf", "fast", 2, 3)   # 1e-3 on log-likelihoods
+    assert row["first"] == {"doc_id": "2", "a": "7", "b": "8"}

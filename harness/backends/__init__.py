@@ -12,7 +12,8 @@ A backend module holds a class with:
   `unsupported(variant)`: a setting of the variant it cannot honour, or None. Either is the
   cell's skip reason;
 - `load(source, variant)`: a `models.LoadedModel`; `engine(loaded)`: a fresh `Engine` over it,
-  one per cell, so its statistics are the cell's.
+  one per cell, so its statistics are the cell's; `release(loaded)`: let go of it (the pool
+  loads one variant at a time).
 
 An `Engine` generates (greedy or seeded sampling, stop strings, `on_done` per finished row),
 scores log-likelihoods, times one fixed batch for latency cells with the backend's own honest
@@ -32,6 +33,7 @@ from .vllm import Vllm
 
 class Engine(Protocol):
     timer: str                  # how `timed` measures: perf_counter, cuda-events, vllm-request-metrics
+    memory_note: str | None     # what its peak-memory reading does not mean, for the cell record
     prefix_tokens_shared: int   # prefill tokens the last `generate` call saved by sharing a prefix
 
     def generate(self, rows: list[list[int]], max_new_tokens: int, stops: list[str] = (),
@@ -68,6 +70,8 @@ class Backend(Protocol):
     def load(self, source, variant) -> Any: ...
 
     def engine(self, loaded) -> Engine: ...
+
+    def release(self, loaded) -> None: ...
 
 
 BACKENDS: tuple[Backend, ...] = (Transformers(), Vllm())

@@ -69,6 +69,9 @@ class Transformers:
     def engine(self, loaded) -> "TransformersEngine":
         return TransformersEngine(loaded)
 
+    def release(self, loaded) -> None:
+        """Nothing to shut down: the model is freed once nothing refers to it."""
+
 
 def _quantization(variant, torch):
     from transformers import BitsAndBytesConfig
@@ -143,6 +146,8 @@ def _placement(model) -> dict[str, float]:
 class TransformersEngine:
     """The harness's decode loop (`harness.engine.Decoder`) and log-likelihood engine
     (`harness.loglikelihood.LoglikelihoodScorer`) over a loaded transformers model."""
+
+    memory_note = None      # this process holds everything it measures
 
     def __init__(self, loaded):
         self.loaded = loaded

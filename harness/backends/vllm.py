@@ -108,6 +108,18 @@ class Vllm:
     def engine(self, loaded) -> "VllmEngine":
         return VllmEngine(loaded)
 
+    def release(self, loaded) -> None:
+        """Shut the engine down and tear down vLLM's process groups, so the next vLLM variant
+        can start in this process (as vLLM's own tests do between models)."""
+        llm, loaded.model = loaded.model, None
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        del llm, core
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+        cleanup_dist_env_and_memory()
+
 
 def _platform() -> str:
     from vllm.platforms import current_platform
@@ -233,6 +245,9 @@ class VllmScoring:
 
 class VllmEngine:
     timer = "vllm-request-metrics"
+    memory_note = ("vLLM reserves its KV cache when it starts (gpu_memory_utilization, or on a CPU "
+                   "VLLM_CPU_KVCACHE_SPACE), so peak memory is that reservation, not what the batch needed; "
+                   "with tensor_parallel_size > 1 the other ranks are processes of their own, not counted")
 
     def __init__(self, loaded):
         self.loaded = loaded
