@@ -1,10 +1,10 @@
 """Running a latency cell: fixed prompts, timed generation, memory -> CellResult.
 
 Every row generates exactly `new_tokens` (EOS is ignored), in fixed batches, so variants are
-compared on equal work. Warm-up rounds run first and are not counted. Each backend times its batches with its own
-honest clock (`Engine.timed`): the transformers backend marks every decode step (monotonic
-clock on a CPU, CUDA events on a GPU), the vLLM backend reads its per-request stamps. Nothing is read from or
-written to the generation cache.
+compared on equal work. Warm-up rounds run first and are not counted. Each backend times its
+batches with its own honest clock (`Engine.timed`): the transformers backend marks every
+decode step (monotonic clock on a CPU, CUDA events on a GPU), the vLLM backend reads its
+per-request stamps. Nothing is read from or written to the generation cache.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ from .fingerprint import content_digest, engine_digest, hub_commit, runtime
 from .spec import ModelSource, Variant
 
 
-
-
 @dataclass
 class LoadedModel:
     model: Any
@@ -116,12 +114,15 @@ def fingerprint(weights_id: str, variant: Variant, device: str) -> dict[str, Any
     return out
 
 
-def resolve_device(variant: Variant) -> str:
-    if variant.device != "auto":
-        return variant.device
+def default_device() -> str:
+    """Where `device: auto` (and training) runs: the GPU when there is one."""
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(variant: Variant) -> str:
+    return default_device() if variant.device == "auto" else variant.device
 
 
 def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
@@ -185,7 +186,9 @@ class ModelHandle:
             weights = weights_location(self.source)
             self._max_length = context_length(AutoConfig.from_pretrained(
                 weights.location, trust_remote_code=self.source.trust_remote_code, **weights.kwargs))
-            limit = getattr(self.variant.backend_settings, "max_model_len", None)  # a backend's own window
+            from .backends import backend_of
+
+            limit = backend_of(self.variant).context_limit(self.variant.backend_settings)
             self._max_length = min(self._max_length, limit or self._max_length)
         return self._max_length
 

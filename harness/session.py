@@ -151,7 +151,7 @@ class BenchSession:
         """A spec's recipe, trained once per key (harness/training.py); its record is kept in the run."""
         key = (str(spec.path), name)
         if key not in self.trained:
-            from .models import weights_location
+            from .models import default_device, weights_location
             from .training import adapter_cache_dir, trained
 
             recipe = spec.adapters[name]
@@ -160,7 +160,7 @@ class BenchSession:
             self.pool.release()       # the evaluated model's memory goes to training
             done = trained(recipe, weights.location, weights.id, self.pool.tokenizer(spec.model), chat,
                            self.settings.data_dir, adapter_cache_dir(), self.progress,
-                           device=_train_device())
+                           device=default_device())
             self.store.add_training(done.record | {"spec_name": spec.name, "reused": done.reused,
                                                    "path": done.path})
             self.trained[key] = done
@@ -191,9 +191,3 @@ class BenchSession:
         from .report import render_report
 
         return render_report(self._store.dir)
-
-
-def _train_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -23,6 +23,7 @@ from .yamlmarks import Marks, load_marked
 SPEC_MARKER = re.compile(r"(?m)^spec\s*:\s*1\s*(#.*)?$")
 MODEL_SOURCES = ("embedded", "hf", "path", "gguf")
 AXIS_ORDER = ("backend", "precision", "attn", "use_cache", "adapter")
+AXIS_WITH_SETTINGS = ("backend", "precision", "attn")   # an axis value may carry its own settings
 
 
 def is_spec_file(path: Path) -> bool:
@@ -43,12 +44,10 @@ def schema() -> dict:
 
 @lru_cache(maxsize=1)
 def _schema(core_text: str) -> dict:
-    import copy
-
     from .backends import merge_schema
     from .kinds import spec_schema
 
-    return merge_schema(copy.deepcopy(spec_schema(core_text)))
+    return merge_schema(spec_schema(core_text))
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -203,11 +202,11 @@ class _Checker:
             for combo in itertools.product(*(axes[k] for k in keys)):
                 raw: dict = {}
                 for k, v in zip(keys, combo):   # a value may carry its own settings: {precision: nf4, nf4: {...}}
-                    if isinstance(v, dict) and k in ("backend", "precision", "attn"):
+                    if isinstance(v, dict) and k in AXIS_WITH_SETTINGS:
                         raw.update(v)
                     elif v is not None:
                         raw[k] = v
-                combo = tuple(v[k] if isinstance(v, dict) and k in ("backend", "precision", "attn") else v
+                combo = tuple(v[k] if isinstance(v, dict) and k in AXIS_WITH_SETTINGS else v
                               for k, v in zip(keys, combo))
                 parts = [_axis_label(k, v) for k, v in zip(keys, combo) if len(axes[k]) > 1]
                 name = "-".join(parts) or _axis_label(keys[0], combo[0])

@@ -2,12 +2,13 @@
 
 A backend module holds a class with:
 
-- `name`, `description`, `packages` (whose versions key its cached generations); `SCHEMA`: its fragment of the variant schema, the variant keys it
-  owns (`properties`); `variant_schema()` merges every fragment into the variant definition,
-  and a key owned by one backend is refused, with file and line, on a variant of another;
+- `name`, `description`, `packages` (whose versions key its cached generations); `SCHEMA`:
+  its fragment of the variant schema, the variant keys it owns (`properties`);
+  `merge_schema()` merges every fragment into the variant definition, and a key owned by one
+  backend is refused, with file and line, on a variant of another;
 - `parse(checker, raw, path)`: its settings (`Variant.backend_settings`, hashable), errors
   through `checker.error`; `recorded(settings)`: what a cell record and the cache key keep of
-  them;
+  them; `context_limit(settings)`: a window shorter than the model's it imposes, or None;
 - `unavailable(variant)`: why it cannot run here (not installed, no device), or None;
   `unsupported(variant)`: a setting of the variant it cannot honour, or None. Either is the
   cell's skip reason;
@@ -63,6 +64,8 @@ class Backend(Protocol):
     def parse(self, checker, raw: dict, path: tuple) -> Any: ...
 
     def recorded(self, settings: Any) -> dict: ...
+
+    def context_limit(self, settings: Any) -> int | None: ...
 
     def unavailable(self, variant) -> str | None: ...
 

@@ -58,6 +58,9 @@ class Transformers:
             return {}
         return {"device_map": settings.device_map, "max_memory": dict(settings.max_memory)}
 
+    def context_limit(self, settings: Sharding | None) -> int | None:
+        return None     # the model's own window
+
     def unavailable(self, variant) -> str | None:
         return None     # a dependency of the package; GPU-only settings are the machine's skips
 

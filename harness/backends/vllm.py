@@ -69,6 +69,9 @@ class Vllm:
     def recorded(self, settings: VllmSettings | None) -> dict:
         return asdict(settings or VllmSettings()) | {"attn": "vllm's own"}
 
+    def context_limit(self, settings: VllmSettings | None) -> int | None:
+        return settings.max_model_len if settings else None
+
     def unavailable(self, variant) -> str | None:
         if importlib.util.find_spec("vllm") is None:
             return f"backend vllm: vLLM is not installed in this environment; {INSTALL}"
@@ -137,7 +140,7 @@ def load(source, variant):
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from vllm import LLM
 
-    from ..models import LoadedModel, context_length, load_tokenizer, resolve_device, weights_location
+    from ..models import LoadedModel, load_tokenizer, resolve_device, weights_location
 
     started = time.perf_counter()
     settings: VllmSettings = variant.backend_settings or VllmSettings()
@@ -163,15 +166,10 @@ def load(source, variant):
               trust_remote_code=source.trust_remote_code, dtype=DTYPES[variant.precision], seed=0,
               max_model_len=settings.max_model_len, enable_prefix_caching=settings.enable_prefix_caching,
               disable_log_stats=False, **kwargs)
-    tokenizer = load_tokenizer(source)
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(location, trust_remote_code=source.trust_remote_code, **weights.kwargs)
-    context = min(context_length(config), settings.max_model_len or context_length(config))
-    return LoadedModel(model=llm, tokenizer=tokenizer, source=source, variant=variant, weights_id=weights.id,
-                       device=device, load_seconds=time.perf_counter() - started,
+    return LoadedModel(model=llm, tokenizer=load_tokenizer(source), source=source, variant=variant,
+                       weights_id=weights.id, device=device, load_seconds=time.perf_counter() - started,
                        footprint_bytes=weights_bytes(location, variant.precision), origin=weights.origin,
-                       context=context)
+                       context=llm.llm_engine.model_config.max_model_len)   # vLLM's window: the model's, or max_model_len
 
 
 def weights_bytes(location: str, precision: str) -> int:

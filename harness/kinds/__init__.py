@@ -25,7 +25,6 @@ name is stored on the task. A new kind is a module here, one line in KINDS, and 
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Protocol
 
 from .code import Code
@@ -104,7 +103,6 @@ def markers() -> dict[str, str]:
     return out
 
 
-@lru_cache(maxsize=1)
 def spec_schema(core_text: str) -> dict:
     """The spec schema: the core (everything kinds share) with every kind's fragment merged
     into the task definition."""
