@@ -8,6 +8,7 @@ KV-cache trade-off measures.
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -178,7 +179,7 @@ class Decoder:
 
         cache = DynamicCache(config=self.model.config)
         ids = torch.tensor([first[:n]], dtype=torch.long, device=self.model.device)
-        self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.model(input_ids=ids, **with_cache(self.model, cache), use_cache=True, logits_to_keep=1)
         return _Prefix(first[:n], [(layer.keys, layer.values) for layer in cache.layers])
 
     def _prefill(self, rows: list[list[int]], prefix: "_Prefix | None" = None) -> "_Batch":
@@ -199,7 +200,8 @@ class Decoder:
         else:
             cache = DynamicCache(config=self.model.config) if self.use_cache else None
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                            past_key_values=cache, use_cache=self.use_cache, logits_to_keep=1).logits[:, -1, :]
+                            **with_cache(self.model, cache), use_cache=self.use_cache,
+                            logits_to_keep=1).logits[:, -1, :]
         return _Batch(ids=None if self.use_cache else ids, mask=mask, next_pos=positions[:, -1] + 1,
                       cache=cache, logits=logits)
 
@@ -209,7 +211,7 @@ class Decoder:
         batch.mask = torch.cat([batch.mask, batch.mask.new_ones((batch.mask.shape[0], 1))], dim=1)
         if batch.cache is not None:
             logits = self.model(input_ids=token[:, None], attention_mask=batch.mask,
-                                position_ids=batch.next_pos[:, None], past_key_values=batch.cache,
+                                position_ids=batch.next_pos[:, None], **with_cache(self.model, batch.cache),
                                 use_cache=True).logits[:, -1, :]
         else:
             batch.ids = torch.cat([batch.ids, token[:, None]], dim=1)
@@ -278,6 +280,22 @@ def left_padded(rows: list[list[int]], pad_id: int, width: int | None = None):
             ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
             mask[i, width - len(r):] = 1
     return ids, mask
+
+
+_CACHE_KEYWORD: dict[type, str] = {}
+
+
+def with_cache(model, cache) -> dict:
+    """The KV cache as the keyword the model's forward takes it by: `cache` from transformers
+    5.24 (which deprecates `past_key_values`, with a warning per call), `past_key_values`
+    before. Read once per model class from its signature; a peft wrapper passes it through
+    to its base model."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    kind = type(base)
+    if kind not in _CACHE_KEYWORD:
+        params = inspect.signature(kind.forward).parameters
+        _CACHE_KEYWORD[kind] = "cache" if "cache" in params else "past_key_values"
+    return {_CACHE_KEYWORD[kind]: cache}
 
 
 def plain_dynamic_cache(config) -> bool:

@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Any, Sequence
 
-from .engine import left_padded, plain_dynamic_cache
+from .engine import left_padded, plain_dynamic_cache, with_cache
 
 MIN_SHARED = 2          # a prefix shorter than this is not worth a separate pass
 PASS_TOKENS = 48        # a forward pass's fixed cost (reading every weight), in tokens' worth of compute
@@ -200,7 +200,7 @@ class LoglikelihoodScorer:
             cache = DynamicCache(config=self.model.config)
             device = self.model.device
             logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                position_ids=positions.to(device), past_key_values=cache,
+                                position_ids=positions.to(device), **with_cache(self.model, cache),
                                 use_cache=True, logits_to_keep=1).logits[:, -1]
             last = F.log_softmax(logits.float(), dim=-1)
             self.stats.tokens_run += sum(g.shared for g in batch)
@@ -234,7 +234,7 @@ class LoglikelihoodScorer:
         reads = [len(w.row.tokens) - max(w.row.first_read, w.shared) for w in batch]
         keep = max(reads)
         logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                            position_ids=positions.to(device), past_key_values=cache,
+                            position_ids=positions.to(device), **with_cache(self.model, cache),
                             use_cache=cache is not None, logits_to_keep=keep).logits
         self.stats.tokens_run += sum(len(s) for s in suffixes)
         for r, w in enumerate(batch):
