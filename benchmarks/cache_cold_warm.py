@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--spec", type=Path, default=ROOT / "specs" / "smoke.yaml")
     args, extra = parser.parse_known_args()
 
-    from harness.embedded import cache_root
+    from harness.data.cache import cache_root
 
     with tempfile.TemporaryDirectory() as tmp:
         cache, results = Path(tmp) / "cache", Path(tmp) / "results"

@@ -29,11 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def build(spec_path: Path, cell_name: str | None, limit: int, data_dir: Path):
-    from harness.lm import HarnessLM
-    from harness.matrix import expand
-    from harness.models import load_variant
-    from harness.tasks import TaskCatalog, tasks_for
-    from harness.validate import load_spec
+    from harness.kinds.lmeval.lm import HarnessLM
+    from harness.plan.matrix import expand
+    from harness.backends.pool import load_variant
+    from harness.data.lmeval_index import TaskCatalog
+    from harness.kinds.lmeval.tasks import tasks_for
+    from harness.plan.validate import load_spec
 
     cells = expand(load_spec(spec_path))
     cell = next(c for c in cells if cell_name in (None, c.name))
@@ -102,8 +103,8 @@ def main() -> None:
     import torch
     from lm_eval.models.huggingface import HFLM
 
-    from harness.lm import HarnessLM
-    from harness.memory import PeakMemory
+    from harness.kinds.lmeval.lm import HarnessLM
+    from harness.backends.memory import PeakMemory
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     cell, loaded, engine, requests = build(args.spec, args.cell, args.items, args.data_dir)

@@ -33,10 +33,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from harness.engine import BatchTiming, Decoder, WallTimer
-    from harness.latency import load_prompts
-    from harness.models import load_variant
-    from harness.spec import ModelSource, Nf4, Variant
+    from harness.backends.base import BatchTiming
+    from harness.backends.transformers.decoder import WallTimer
+    from harness.backends.transformers.decoder import Decoder
+    from harness.kinds.latency.runner import load_prompts
+    from harness.backends.pool import load_variant
+    from harness.spec.types import ModelSource, Nf4, Variant
 
     loaded = load_variant(ModelSource("embedded", "smollm2-135m-instruct", chat=True),
                           Variant(args.variant, precision=args.variant, nf4=Nf4("fp32")))

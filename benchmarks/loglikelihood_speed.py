@@ -34,9 +34,10 @@ MMLU_SUBJECTS = ("clinical_knowledge", "high_school_biology", "high_school_macro
 
 def workload(name: str, n: int, lm, data_dir: Path):
     """lm-eval Instances for `n` items of a workload, and their tokenized (context, continuation)."""
-    from harness.matrix import expand
-    from harness.tasks import TaskCatalog, tasks_for
-    from harness.validate import load_spec
+    from harness.plan.matrix import expand
+    from harness.data.lmeval_index import TaskCatalog
+    from harness.kinds.lmeval.tasks import tasks_for
+    from harness.plan.validate import load_spec
 
     if name == "mmlu_5shot":
         per = -(-n // len(MMLU_SUBJECTS))
@@ -94,11 +95,11 @@ def main() -> None:
     import torch
     from lm_eval.models.huggingface import HFLM
 
-    from harness.lm import HarnessLM
-    from harness.loglikelihood import LoglikelihoodScorer
-    from harness.memory import PeakMemory
-    from harness.models import load_variant
-    from harness.spec import Generation, ModelSource, Variant
+    from harness.kinds.lmeval.lm import HarnessLM
+    from harness.backends.transformers.loglikelihood import LoglikelihoodScorer
+    from harness.backends.memory import PeakMemory
+    from harness.backends.pool import load_variant
+    from harness.spec.types import Generation, ModelSource, Variant
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     loaded = load_variant(ModelSource("embedded", "smollm2-135m-instruct", chat=False), Variant(name="fp32"))

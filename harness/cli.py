@@ -11,10 +11,10 @@ import os
 import sys
 from pathlib import Path
 
-from .data import DATA_DIR_ENV
-from .errors import SpecInvalid
-from .matrix import expand
-from .validate import load_spec
+from harness.data import DATA_DIR_ENV
+from harness.spec.errors import SpecInvalid
+from harness.plan.matrix import expand
+from harness.plan.validate import read_spec
 
 EXAMPLES = {
     "validate": "examples:\n  llama-harness validate specs/*.yaml\n"
@@ -31,12 +31,12 @@ EXAMPLES = {
 
 
 def _validate(paths: list[str], data_dir: str | None, baseline_path: str | None) -> int:
-    from .bounds import analyse
-    from .tasks import TaskCatalog
+    from harness.plan.bounds import analyse
+    from harness.data.lmeval_index import TaskCatalog
 
     base = None
     if baseline_path:
-        from .baseline import load
+        from harness.run.baseline import load
 
         base = load(Path(baseline_path))
     data = Path(data_dir) if data_dir else None
@@ -44,7 +44,7 @@ def _validate(paths: list[str], data_dir: str | None, baseline_path: str | None)
     bad = 0
     for p in paths:
         try:
-            spec = load_spec(p, data_dir=data, baseline=base, catalog=catalog)
+            spec = read_spec(p, data_dir=data, baseline=base, catalog=catalog)
         except SpecInvalid as exc:
             bad += 1
             print(f"{p}: {len(exc.errors)} error(s)")
@@ -64,7 +64,7 @@ def _matrix(paths: list[str], keyword: str | None) -> int:
     bad = 0
     for path in paths:
         try:
-            spec = load_spec(path)
+            spec = read_spec(path)
         except SpecInvalid as exc:
             print(exc)
             bad += 1
@@ -86,7 +86,7 @@ def _run(paths: list[str], keyword: str | None, verbose: int, rest: list[str]) -
 
 
 def _compare(run_a: str, run_b: str) -> int:
-    from .results import compare_runs
+    from harness.results.runs import compare_runs
 
     rows = compare_runs(Path(run_a), Path(run_b))
     if not rows:
@@ -107,8 +107,8 @@ def _compare(run_a: str, run_b: str) -> int:
 
 
 def _train(paths: list[str], only: list[str] | None, data_dir: str | None) -> int:
-    from .progress import terminal_sink
-    from .session import BenchSession, Settings
+    from harness.results.progress import terminal_sink
+    from harness.run.session import BenchSession, Settings
 
     session = BenchSession(Settings(data_dir=Path(data_dir) if data_dir else None), progress=terminal_sink())
     for p in paths:
@@ -189,11 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         import json
 
-        from .validate import schema
+        from harness.plan.schema import schema
 
         print(json.dumps(schema(), indent=2))
         return 0
-    from .report import render_report
+    from harness.report.render import render_report
 
     print(render_report(Path(args.run_dir)))
     return 0

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import SpecInvalid
-from harness.kinds import kind_of
-from harness.matrix import Cell, expand
-from harness.validate import load_spec
+from harness.spec.errors import SpecInvalid
+from harness.kinds.registry import kind_of
+from harness.plan.matrix import expand
+from harness.spec.cell import Cell
+from harness.plan.validate import read_spec
 
 from .state import BENCH
 
@@ -23,19 +24,23 @@ class CellFailed(Exception):
 
 
 class SpecFile(pytest.File):
+    """A spec file: its cells, or one collection error listing what is wrong with it."""
+
     def collect(self):
+        """The spec's cells; any failure to read it is this file's SpecInvalid."""
         bench = self.config.stash[BENCH]
-        spec = load_spec(self.path, data_dir=bench.settings.data_dir, baseline=bench.baseline,
+        spec = read_spec(self.path, data_dir=bench.settings.data_dir, baseline=bench.baseline,
                          catalog=bench.catalog)
         for cell in expand(spec, limit=bench.settings.limit):
             yield CellItem.from_parent(self, name=cell.name, cell=cell)
 
-    def repr_failure(self, excinfo, style=None):
+    def repr_failure(self, excinfo):
+        """Every error of the spec with its file:line, not a traceback."""
         if isinstance(excinfo.value, SpecInvalid):
             errors = excinfo.value.errors
             head = f"{len(errors)} error{'s' if len(errors) > 1 else ''} in spec {self.path}:"
             return "\n".join([head] + [f"  {e}" for e in errors])
-        return super().repr_failure(excinfo, style=style)
+        return super().repr_failure(excinfo)
 
 
 class CellItem(pytest.Item):

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import baseline
-from harness.baseline import BaselineError
+from harness.run import baseline
+from harness.run.baseline import BaselineError
 from harness.data import DATA_DIR_ENV
-from harness.gencache import GENCACHE_ENV, MODES
-from harness.kinds import markers, named
+from harness.results.gencache import GENCACHE_ENV, MODES
+from harness.kinds.registry import markers, named
 from harness.machine import visible_gpus, worker_share
-from harness.session import BenchSession, Settings
-from harness.store import RunIdTaken, check_run_id, new_run_id
-from harness.validate import is_spec_file
+from harness.run.session import BenchSession, Settings
+from harness.results.store import RunIdTaken, check_run_id, new_run_id
+from harness.spec.marks import is_spec_file
 
 from .items import CellItem, SpecFile
 from .state import BENCH, COLLECTED, MISSING, REPORT, SAVED
@@ -199,7 +199,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     that relative bounds (`vs:`) name runs before the variants that name it, so its result is
     there (and timed as its own test) when they need it. Under xdist, variants linked by
     `vs:` bounds share one group, so one worker runs them all."""
-    from harness.models import variant_key
+    from harness.backends.pool import variant_key
 
     slots = [i for i, item in enumerate(items) if isinstance(item, CellItem)]
     cells = [items[i] for i in slots]
@@ -244,7 +244,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if path is None and not hasattr(session.config, "workerinput"):
         run_dir = bench.settings.results_dir / bench.settings.run_id
         if (run_dir / "cells.jsonl").exists():
-            from harness.report import render_report
+            from harness.report.render import render_report
 
             path = render_report(run_dir)
     if hasattr(session.config, "workerinput"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.session import BenchSession
+from harness.run.session import BenchSession
 
 BENCH = pytest.StashKey[BenchSession]()
 REPORT = pytest.StashKey[object]()

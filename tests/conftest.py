@@ -52,8 +52,8 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def embedded_fp32():
     """The embedded SmolLM2-135M-Instruct loaded once at fp32 for the engine tests."""
-    from harness.models import load_variant
-    from harness.spec import ModelSource, Variant
+    from harness.backends.pool import load_variant
+    from harness.spec.types import ModelSource, Variant
 
     return load_variant(ModelSource("embedded", "smollm2-135m-instruct", chat=True), Variant(name="fp32"))
 
@@ -64,8 +64,8 @@ def broken_adapter(tmp_path_factory, embedded_fp32):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from harness.models import load_variant
-    from harness.spec import ModelSource, Variant
+    from harness.backends.pool import load_variant
+    from harness.spec.types import ModelSource, Variant
 
     torch.manual_seed(0)
     config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"],

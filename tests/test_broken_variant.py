@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BREAK_NF4 = '''
 import torch
 
-import harness.models as models
+import harness.backends.pool as models
 
 _real = models.load_variant
 

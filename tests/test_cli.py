@@ -43,7 +43,7 @@ def test_compare_two_runs_with_the_paired_test(tmp_path, capsys):
 
 
 def test_results_load_gives_flat_frames(tmp_path):
-    from harness import results
+    from harness.results import runs as results
 
     run = results.load(_fake_run(tmp_path / "a", [1, 0, 1, 1]))
     assert list(run.cells[["key", "metric", "filter", "value", "n", "passed"]].itertuples(index=False, name=None)) == \

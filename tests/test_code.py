@@ -2,11 +2,11 @@
 
 import pytest
 
-from harness.code import CodeExecutionOff, code_config, completion, instruct_completion, program
+from harness.kinds.code.runner import CodeExecutionOff, code_config, completion, instruct_completion, program
 from harness.data.packaged import find
 from harness.kinds.code import CodeSettings, SandboxSettings
-from harness.spec import Task
-from harness.tasks import TaskCatalog
+from harness.spec.types import Task
+from harness.data.lmeval_index import TaskCatalog
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,12 @@ import logging
 
 import pytest
 
-from harness.lm import HarnessLM
-from harness.matrix import expand
-from harness.spec import Generation
-from harness.tasks import TaskCatalog, build_task, tasks_for
-from harness.validate import load_spec
+from harness.kinds.lmeval.lm import HarnessLM
+from harness.plan.matrix import expand
+from harness.spec.types import Generation
+from harness.data.lmeval_index import TaskCatalog
+from harness.kinds.lmeval.tasks import build_task, tasks_for
+from harness.plan.validate import load_spec
 
 logging.getLogger("lm_eval").setLevel(logging.ERROR)
 

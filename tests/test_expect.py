@@ -1,6 +1,6 @@
-from harness.expect import check_bound
-from harness.result import Metric
-from harness.spec import Bound
+from harness.run.expect import check_bound
+from harness.results.record import Metric
+from harness.spec.types import Bound
 
 
 def metric(value, low, high):
@@ -39,8 +39,8 @@ def test_unknown_metric_names_what_exists():
 
 
 def _cell(variant, correct, metric_name="exact_match,none"):
-    from harness.result import CellResult
-    from harness.stats import proportion_interval
+    from harness.results.record import CellResult
+    from harness.results.stats import proportion_interval
 
     scores = [float(c) for c in correct]
     interval, method = proportion_interval(scores)
@@ -53,7 +53,7 @@ def _cell(variant, correct, metric_name="exact_match,none"):
 
 
 def test_paired_drop_within_noise_passes_and_a_significant_one_fails():
-    from harness.expect import check
+    from harness.run.expect import check
 
     bound = Bound("exact_match", vs="fp32", max_drop=0.02, line=9)
     ref = _cell("fp32", [1] * 30 + [0] * 10)
@@ -69,7 +69,7 @@ def test_paired_drop_within_noise_passes_and_a_significant_one_fails():
 
 
 def test_non_inferiority_passes_only_with_evidence():
-    from harness.expect import check
+    from harness.run.expect import check
 
     ni = Bound("exact_match", vs="fp32", max_drop=0.05, reading="non_inferiority")
     ref = _cell("fp32", [1] * 150 + [0] * 50)
@@ -81,7 +81,7 @@ def test_non_inferiority_passes_only_with_evidence():
 
 
 def test_a_significant_drop_within_max_drop_passes():
-    from harness.expect import check
+    from harness.run.expect import check
 
     ref = _cell("fp32", [1] * 200)
     cand = _cell("int8", [1] * 190 + [0] * 10)           # -5 pts, p ~ 0.002
@@ -90,7 +90,7 @@ def test_a_significant_drop_within_max_drop_passes():
 
 
 def test_relative_bounds_skip_the_reference_and_fail_without_it():
-    from harness.expect import check
+    from harness.run.expect import check
 
     bound = Bound("exact_match", vs="fp32", max_drop=0.0)
     assert check(_cell("fp32", [1, 0]), (bound,), lambda _: None) == []
@@ -99,7 +99,7 @@ def test_relative_bounds_skip_the_reference_and_fail_without_it():
 
 
 def test_ratio_bounds():
-    from harness.expect import check
+    from harness.run.expect import check
 
     fast, slow = _cell("nf4", [1], "tokens_per_s"), _cell("fp32", [1], "tokens_per_s")
     fast.metrics["tokens_per_s"].value, slow.metrics["tokens_per_s"].value = 30.0, 20.0

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import harness.models as models
-from harness.fingerprint import content_digest, hub_commit
-from harness.lm import HarnessLM, item_seed
-from harness.models import ModelPool, weights_location
-from harness.spec import Adapter, Generation, ModelSource, Variant
+import harness.backends.pool as models
+from harness.results.fingerprint import content_digest, hub_commit
+from harness.kinds.lmeval.lm import HarnessLM, item_seed
+from harness.backends.pool import ModelPool
+from harness.backends.weights import weights_location
+from harness.spec.types import Adapter, Generation, ModelSource, Variant
 
 SOURCE = ModelSource("embedded", "smollm2-135m-instruct")
 SETTINGS = {"until": ["\n"], "max_new_tokens": 8, "temperature": 0.7, "top_p": 0.9, "seed": 1234}
@@ -40,7 +41,7 @@ def test_every_ingredient_changes_the_key(monkeypatch, tmp_path):
     monkeypatch.setattr(models, "resolve_device", lambda v: "mps")   # `device: auto` resolved elsewhere
     changed["resolved device"] = _key()
     monkeypatch.undo()
-    monkeypatch.setattr(models, "engine_digest", lambda: "another-engine")
+    monkeypatch.setattr(models, "engine_digest", lambda modules: "another-engine")
     changed["engine source"] = _key()
     monkeypatch.undo()
     for package in ("torch", "transformers", "bitsandbytes"):
@@ -102,9 +103,9 @@ def test_hub_revisions_resolve_to_commits(tmp_path):
 
 def test_config_hash_covers_generation_and_prompt_settings(write_spec):
     from harness.data import resolve
-    from harness.matrix import expand
-    from harness.tasks import config_hash, task_config
-    from harness.validate import load_spec
+    from harness.plan.matrix import expand
+    from harness.kinds.lmeval.tasks import config_hash, task_config
+    from harness.plan.validate import load_spec
 
     text = """
         spec: 1
@@ -132,7 +133,7 @@ def test_config_hash_covers_generation_and_prompt_settings(write_spec):
 def test_a_changed_engine_misses_the_cache_in_a_real_run(monkeypatch, tmp_path, embedded_fp32):
     from lm_eval.api.instance import Instance
 
-    from harness.gencache import GenerationCache
+    from harness.results.gencache import GenerationCache
 
     cache = GenerationCache(tmp_path / "gen")
     requests = [Instance("generate_until", doc={}, arguments=(p, {"until": ["\n"], "max_gen_toks": 3}), idx=i)
@@ -141,7 +142,7 @@ def test_a_changed_engine_misses_the_cache_in_a_real_run(monkeypatch, tmp_path, 
     out = first.generate_until(requests)
     second = HarnessLM(embedded_fp32, Generation(), cache)
     assert second.generate_until(requests) == out and second.stats.cached == 2
-    monkeypatch.setattr(models, "engine_digest", lambda: "edited-engine")
+    monkeypatch.setattr(models, "engine_digest", lambda modules: "edited-engine")
     third = HarnessLM(embedded_fp32, Generation(), cache)
     assert third.generate_until(requests) == out and third.stats.cached == 0
 

@@ -2,7 +2,7 @@ import re
 
 from harness.data import gsm8k_sample
 from harness.data import DataSource, resolve
-from harness.spec import Task
+from harness.spec.types import Task
 
 CALC = re.compile(r"<<([^=]+)=([^>]+)>>")
 

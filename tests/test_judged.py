@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from harness.judged import judge_prompt, load_bench, parse_rating, pick
+from harness.kinds.judged.runner import judge_prompt, load_bench, parse_rating, pick
 
 
 @pytest.mark.parametrize("text, rating", [
@@ -75,9 +75,9 @@ def endpoint():
 
 def test_an_endpoint_judge_scores_both_turns_and_its_key_is_written_nowhere(write_spec, tmp_path, endpoint,
                                                                               monkeypatch):
-    from harness.matrix import expand
-    from harness.session import BenchSession, Settings
-    from harness.validate import load_spec
+    from harness.plan.matrix import expand
+    from harness.run.session import BenchSession, Settings
+    from harness.plan.validate import load_spec
 
     secret = "sk-test-never-written-0123456789"
     monkeypatch.setenv("JUDGE_KEY", secret)
@@ -127,8 +127,8 @@ def test_an_endpoint_judge_scores_both_turns_and_its_key_is_written_nowhere(writ
     ("judge: {url: 'https://x.example/v1', model: m, api_key_env: 'sk-123 secret'}", "is not the name of an environment variable"),
 ])
 def test_judge_errors_name_the_line(write_spec, judge, message):
-    from harness.errors import SpecInvalid
-    from harness.validate import load_spec
+    from harness.spec.errors import SpecInvalid
+    from harness.plan.validate import load_spec
 
     with pytest.raises(SpecInvalid) as err:
         load_spec(write_spec(f"""

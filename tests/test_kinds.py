@@ -5,10 +5,11 @@ import textwrap
 
 import pytest
 
-from harness.errors import SpecInvalid
-from harness.kinds import KINDS, kind_of, markers, named, owner, shows_percent
-from harness.result import Metric
-from harness.validate import load_spec, schema
+from harness.spec.errors import SpecInvalid
+from harness.kinds.registry import KINDS, kind_of, markers, named, owner, shows_percent
+from harness.results.record import Metric
+from harness.plan.validate import load_spec
+from harness.plan.schema import schema
 
 HEAD = """\
 spec: 1
@@ -26,8 +27,7 @@ def write(tmp_path, tasks: str):
     return path
 
 
-def test_each_task_is_claimed_by_its_kind(tmp_path):
-    spec = load_spec(write(tmp_path, """\
+KINDS_TASKS = """\
         speed: {latency: {new_tokens: 4}}
         mt: {judged: mt_bench, judge: {embedded: smollm2-135m-instruct}}
         code: {lm_eval: humaneval, allow_code_execution: true}
@@ -36,13 +36,36 @@ def test_each_task_is_claimed_by_its_kind(tmp_path):
         math: {lm_eval: gsm8k}
         inline_mc: {data: {test: rows.jsonl}, templates: [q], target: "{{ answer }}", choices: options}
         inline_gen: {data: {test: rows.jsonl}, templates: [q], target: "{{ answer }}"}
-    """))
+"""
+
+
+def test_each_task_is_claimed_by_its_kind(tmp_path):
+    spec = load_spec(write(tmp_path, KINDS_TASKS))
     assert {t.name: t.kind for t in spec.tasks} == {
         "speed": "latency", "mt": "judged", "code": "code", "mc": "loglikelihood", "mmlu": "loglikelihood",
         "math": "generation", "inline_mc": "loglikelihood", "inline_gen": "generation"}
-    assert [k.name for k in KINDS][-1] == "generation"    # it claims whatever no other kind does, so it goes last
     speed = spec.tasks[0]
     assert kind_of(speed).capped(speed, 2).settings.limit == 2 and kind_of(speed).regression_tolerance(speed) == 0.25
+
+
+def test_the_kind_does_not_depend_on_the_order_kinds_are_registered(tmp_path, monkeypatch):
+    from harness.kinds import registry
+
+    first = {t.name: t.kind for t in load_spec(write(tmp_path, KINDS_TASKS)).tasks}
+    monkeypatch.setattr(registry, "KINDS", tuple(reversed(registry.KINDS)))
+    assert {t.name: t.kind for t in load_spec(write(tmp_path, KINDS_TASKS)).tasks} == first
+
+
+def test_a_stated_kind_wins_and_keys_of_two_kinds_are_an_error(tmp_path):
+    spec = load_spec(write(tmp_path, """\
+        gen: {kind: generation, data: {test: rows.jsonl}, templates: [q], target: "{{ answer }}"}
+    """))
+    assert spec.tasks[0].kind == "generation"
+    with pytest.raises(SpecInvalid) as err:
+        load_spec(write(tmp_path, """\
+            both: {latency: {new_tokens: 4}, judged: mt_bench, judge: {embedded: smollm2-135m-instruct}}
+        """))
+    assert any("cannot tell this task's kind" in str(e) and "kind:" in e.hint for e in err.value.errors)
 
 
 def test_a_key_another_kind_owns_is_refused_with_its_line(tmp_path):

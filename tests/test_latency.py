@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from harness.engine import BatchTiming
-from harness.latency import load_prompts, percentile, summarize
+from harness.backends.base import BatchTiming
+from harness.kinds.latency.runner import load_prompts, percentile, summarize
 
 
 def test_percentile_interpolates_like_numpy():

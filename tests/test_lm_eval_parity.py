@@ -11,9 +11,9 @@ import logging
 
 import pytest
 
-from harness.matrix import expand
-from harness.session import BenchSession, Settings
-from harness.validate import load_spec
+from harness.plan.matrix import expand
+from harness.run.session import BenchSession, Settings
+from harness.plan.validate import load_spec
 
 logging.getLogger("lm_eval").setLevel(logging.ERROR)
 N = 8
@@ -57,7 +57,7 @@ def _by_doc(out, name):
 def test_gsm8k_five_shot_prompts_outputs_and_scores_equal_upstream(write_spec, tmp_path, data_dir, embedded_fp32):
     from lm_eval.tasks import TaskManager
 
-    from harness.tasks import build_task
+    from harness.kinds.lmeval.tasks import build_task
 
     spec = write_spec("""
         spec: 1
@@ -103,7 +103,7 @@ def test_gsm8k_five_shot_prompts_outputs_and_scores_equal_upstream(write_spec, t
 
 
 def test_multiple_choice_loglikelihoods_and_scores_equal_upstream(write_spec, tmp_path, data_dir, embedded_fp32):
-    from harness.tasks import build_task
+    from harness.kinds.lmeval.tasks import build_task
 
     rows = [json.loads(line) for line in (data_dir / "gsm8k" / "test.jsonl").open().readlines()[:24]]
     items = []

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.loglikelihood import LoglikelihoodScorer, partition
+from harness.backends.transformers.loglikelihood import LoglikelihoodScorer, partition
 
 logging.getLogger("lm_eval").setLevel(logging.ERROR)
 TOL = 1e-4
@@ -105,9 +105,10 @@ def hflm_of(embedded_fp32):
 
 
 def _packaged_tasks(write_spec, data_dir, text):
-    from harness.matrix import expand
-    from harness.tasks import TaskCatalog, tasks_for
-    from harness.validate import load_spec
+    from harness.plan.matrix import expand
+    from harness.data.lmeval_index import TaskCatalog
+    from harness.kinds.lmeval.tasks import tasks_for
+    from harness.plan.validate import load_spec
 
     catalog, out = TaskCatalog(), {}
     for cell in expand(load_spec(write_spec(text))):
@@ -142,8 +143,8 @@ def _same_samples(ours, theirs, task, metrics):
 
 
 def test_mmlu_five_shot_equals_hflm_and_shares_the_subject_prefix(write_spec, data_dir, embedded_fp32, hflm_of):
-    from harness.lm import HarnessLM
-    from harness.spec import Generation
+    from harness.kinds.lmeval.lm import HarnessLM
+    from harness.spec.types import Generation
 
     text = """
         spec: 1
@@ -164,8 +165,8 @@ def test_mmlu_five_shot_equals_hflm_and_shares_the_subject_prefix(write_spec, da
 
 
 def test_hellaswag_equals_hflm_and_runs_each_context_once(write_spec, data_dir, embedded_fp32, hflm_of):
-    from harness.lm import HarnessLM
-    from harness.spec import Generation
+    from harness.kinds.lmeval.lm import HarnessLM
+    from harness.spec.types import Generation
 
     text = """
         spec: 1
@@ -187,8 +188,8 @@ def test_truncated_requests_and_rolling_windows_equal_hflm(data_dir, embedded_fp
     that take several windows."""
     from lm_eval.api.instance import Instance
 
-    from harness.lm import HarnessLM
-    from harness.spec import Generation
+    from harness.kinds.lmeval.lm import HarnessLM
+    from harness.spec.types import Generation
 
     window = 128
     hflm = hflm_of(window)
@@ -217,10 +218,11 @@ def test_truncated_requests_and_rolling_windows_equal_hflm(data_dir, embedded_fp
 
 
 def test_generation_shares_the_eight_shot_prefix_with_outputs_unchanged(write_spec, data_dir, embedded_fp32):
-    from harness.engine import Decoder
-    from harness.matrix import expand
-    from harness.tasks import TaskCatalog, tasks_for
-    from harness.validate import load_spec
+    from harness.backends.transformers.decoder import Decoder
+    from harness.plan.matrix import expand
+    from harness.data.lmeval_index import TaskCatalog
+    from harness.kinds.lmeval.tasks import tasks_for
+    from harness.plan.validate import load_spec
 
     spec = load_spec(write_spec("""
         spec: 1

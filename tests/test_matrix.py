@@ -1,5 +1,5 @@
-from harness.matrix import expand
-from harness.validate import load_spec
+from harness.plan.matrix import expand
+from harness.plan.validate import load_spec
 
 
 def test_ids_are_task_variant_template(write_spec):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.models import ModelPool, load_variant, variant_key
-from harness.spec import Adapter, ModelSource, Variant
+from harness.backends.pool import ModelPool, load_variant, variant_key
+from harness.spec.types import Adapter, ModelSource, Variant
 
 SOURCE = ModelSource("embedded", "smollm2-135m-instruct")
 
@@ -62,12 +62,12 @@ def test_device_map_shards_with_accelerate_and_the_cell_records_where(tmp_path):
     every parameter lands on the CPU (a GPU box spreads them; no GPU was lent to check that)."""
     import torch
 
-    from harness.backends.transformers import Sharding
-    from harness.models import load_variant
-    from harness.spec import ModelSource, Variant
+    from harness.backends.transformers.config import TransformersConfig
+    from harness.backends.pool import load_variant
+    from harness.spec.types import ModelSource, Variant
 
     source = ModelSource("embedded", "smollm2-135m-instruct")
-    variant = Variant(name="sharded", backend_settings=Sharding("auto", (("cpu", "4GiB"),)))
+    variant = Variant(name="sharded", backend_settings=TransformersConfig("auto", (("cpu", "4GiB"),)))
     loaded = load_variant(source, variant)
     assert loaded.placement == {"cpu": 134.5} and loaded.device == "cpu"
     ids = loaded.tokenizer("2 + 2 =", return_tensors="pt")["input_ids"]
@@ -83,8 +83,8 @@ def test_device_map_shards_with_accelerate_and_the_cell_records_where(tmp_path):
 def test_max_memory_without_device_map_is_refused_with_its_line(tmp_path):
     import pytest
 
-    from harness.errors import SpecInvalid
-    from harness.validate import load_spec
+    from harness.spec.errors import SpecInvalid
+    from harness.plan.validate import load_spec
 
     path = tmp_path / "spec.yaml"
     path.write_text("spec: 1\nmodel: {embedded: smollm2-135m-instruct}\nvariants:\n"

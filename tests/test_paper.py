@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from harness.paper import comparisons
-from harness.report import render_report
+from harness.report.paper import comparisons
+from harness.report.render import render_report
 
 CARD = "SmolLM2 card, https://example.org/card"
 

@@ -4,12 +4,12 @@ simulating outcomes through the same verdict code the runs use."""
 import numpy as np
 import pytest
 
-from harness.compare import compare, significant_drop
-from harness.expect import check_bound
-from harness.power import of_bound
-from harness.result import Metric
-from harness.spec import Bound
-from harness.stats import wilson
+from harness.results.compare import compare, significant_drop
+from harness.run.expect import check_bound
+from harness.plan.power import of_bound
+from harness.results.record import Metric
+from harness.spec.types import Bound
+from harness.results.stats import wilson
 
 
 def _verdict(bound, k, n):

@@ -1,6 +1,6 @@
 """A cell's progress line: nothing for a quick cell, then done/total, tokens/s and ETA."""
 
-from harness.progress import Progress
+from harness.results.progress import Progress
 
 
 class Clock:

@@ -2,7 +2,7 @@ import pytest
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
-from harness.prompts import render
+from harness.spec.prompts import render
 
 
 def test_renders_dataset_fields():

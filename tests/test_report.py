@@ -4,7 +4,7 @@ failure, and the pivot and disagreement tables hold the records' values."""
 
 import json
 
-from harness.report import render_report
+from harness.report.render import render_report
 
 
 def _cell(variant, value, passed, pulled=None):

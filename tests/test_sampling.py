@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from lm_eval.api.instance import Instance
 
-from harness.accuracy import pass_at_k
-from harness.gencache import GenerationCache
-from harness.lm import HarnessLM
-from harness.spec import Generation
+from harness.results.stats import pass_at_k
+from harness.results.gencache import GenerationCache
+from harness.kinds.lmeval.lm import HarnessLM
+from harness.spec.types import Generation
 
 PROMPTS = ["cat -> cat\nsun -> sun\nriver ->", "2 + 3 = 5\n4 + 4 = 8\n6 + 2 =", "Colors: red, blue,",
            "The capital of France is", "1, 2, 3, 4,", "Once upon a time"]
@@ -63,9 +63,9 @@ def test_pass_at_k_is_the_unbiased_estimator():
 
 
 def test_a_spec_with_repeats_reports_pass_at_k_and_majority_vote(write_spec, tmp_path):
-    from harness.matrix import expand
-    from harness.session import BenchSession, Settings
-    from harness.validate import load_spec
+    from harness.plan.matrix import expand
+    from harness.run.session import BenchSession, Settings
+    from harness.plan.validate import load_spec
 
     data = Path(__file__).resolve().parents[1] / "specs" / "data" / "single_digit_addition.jsonl"
     spec = load_spec(write_spec(f"""

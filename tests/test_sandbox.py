@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from harness.sandbox import Limits, Sandbox, SandboxRefused
+from harness.kinds.code.sandbox import Limits, Sandbox, SandboxRefused
 
 LIMITS = Limits(timeout=4, cpu_seconds=2, memory_bytes=512 << 20, processes=16, output_bytes=256 << 10)
 
@@ -87,13 +87,13 @@ def test_unknown_risk_is_refused():
 
 def test_a_kernel_without_namespaces_refuses_unless_the_risk_is_accepted(monkeypatch):
     """Namespaces refused (as in some containers): no program runs unless the spec accepts."""
-    import harness.sandbox as sb
+    import harness.kinds.code.sandbox as sb
 
     real = sb.Sandbox._start
 
     def no_namespaces(self, program, isolate):
         if isolate:
-            from harness.sandbox import Outcome
+            from harness.kinds.code.sandbox import Outcome
             return Outcome(False, "failed: sandbox: the kernel refused new namespaces", 0.0,
                            "sandbox: the kernel refused new namespaces (Operation not permitted)")
         return real(self, program, isolate)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.stats import paired, tango_interval, tango_p, tango_z, wilson
+from harness.results.stats import paired, tango_interval, tango_p, tango_z, wilson
 
 
 def test_wilson_matches_published_values():

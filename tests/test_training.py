@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import SpecInvalid
-from harness.recipes import Lora, Recipe, RecipeData, data_digest, recipe_key
-from harness.spec import Adapter, ModelSource, Variant
+from harness.spec.errors import SpecInvalid
+from harness.spec.recipes import Lora, Recipe, RecipeData
+from harness.training.keys import data_digest, recipe_key
+from harness.spec.types import Adapter, ModelSource, Variant
 
 SOURCE = ModelSource("embedded", "smollm2-135m-instruct", chat=True)
 ANIMALS = ["cat", "dog", "owl", "fox", "elk", "yak", "bat", "eel", "ant", "cow", "pig", "hen"]
@@ -42,8 +43,8 @@ def recipe(data_file: Path, **changes) -> Recipe:
 
 
 def train(r: Recipe, cache: Path, **kw):
-    from harness.models import load_tokenizer, weights_location
-    from harness.training import trained
+    from harness.backends.weights import load_tokenizer, weights_location
+    from harness.training.train import trained
 
     w = weights_location(SOURCE)
     return trained(r, w.location, w.id, load_tokenizer(SOURCE), True, None, cache, **kw)
@@ -107,7 +108,7 @@ def test_a_stopped_training_resumes_from_its_last_checkpoint(data_file, tmp_path
 def test_the_adapter_loads_at_runtime_and_merged_with_the_same_greedy_output(words_adapter):
     import torch
 
-    from harness.models import load_variant
+    from harness.backends.pool import load_variant
 
     done, _ = words_adapter
     outputs = {}
@@ -171,7 +172,7 @@ def write_spec(folder: Path, data_file: Path, **fields) -> Path:
      "adapters.words.data.split: allenai/ai2_arc/ARC-Easy ships the splits validation, not 'train'"),
 ])
 def test_an_invalid_recipe_gets_a_file_and_line_error(tmp_path, data_file, fields, line, message):
-    from harness.validate import load_spec
+    from harness.plan.validate import load_spec
 
     with pytest.raises(SpecInvalid) as err:
         load_spec(write_spec(tmp_path, data_file, **fields), data_dir=tmp_path)
@@ -179,7 +180,7 @@ def test_an_invalid_recipe_gets_a_file_and_line_error(tmp_path, data_file, field
 
 
 def test_a_variant_naming_an_unknown_recipe_is_refused(tmp_path, data_file):
-    from harness.validate import load_spec
+    from harness.plan.validate import load_spec
 
     path = write_spec(tmp_path, data_file)
     path.write_text(path.read_text().replace("recipe: words, mode: runtime", "recipe: wrods, mode: runtime"))

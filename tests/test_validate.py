@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import SpecInvalid
-from harness.validate import is_spec_file, load_spec
+from harness.spec.errors import SpecInvalid
+from harness.spec.marks import is_spec_file
+from harness.plan.validate import load_spec
 
 GOOD = """
 spec: 1

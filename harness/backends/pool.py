@@ -1,0 +1,153 @@
+"""Loading a model variant (precision, adapter, attention, KV cache) and keeping one at a time."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+from typing import Any
+
+from harness.backends.base import LoadedModel, context_length
+from harness.backends.registry import backend_of
+from harness.backends.weights import adapter_digest, load_tokenizer, resolve_device, weights_location
+from harness.results.fingerprint import engine_digest, package_versions, runtime
+from harness.spec.types import ModelSource, Variant
+
+
+def fingerprint(weights_id: str, variant: Variant, device: str) -> dict[str, Any]:
+    """Everything besides prompt and settings that decides a generation: the cache key's base.
+    `engine` digests the source of the modules the variant's backend declares."""
+    backend = backend_of(variant)
+    out: dict[str, Any] = {"weights": weights_id, "variant": variant.settings(), "device": device,
+                           "runtime": runtime() | package_versions(backend.packages),
+                           "engine": engine_digest(backend.engine_modules)}
+    if variant.adapter is not None:
+        out["adapter_sha256"] = adapter_digest(variant.adapter.path)
+    if device == "cuda":
+        import torch
+
+        out["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return out
+
+
+def load_variant(source: ModelSource, variant: Variant) -> LoadedModel:
+    """The variant's weights loaded by its backend (harness/backends/), stamped with that
+    backend and the fingerprint its outputs are cached under."""
+    backend = backend_of(variant)
+    loaded = backend.load(source, variant)
+    loaded.backend = backend
+    loaded.fingerprint = fingerprint(loaded.weights_id, variant, loaded.device)
+    return loaded
+
+
+class ModelHandle:
+    """A variant whose weights load on first use of `.model`.
+
+    The tokenizer, weights id and context length come from small files, so a cell whose
+    generations are all in the cache runs without loading the model at all.
+    """
+
+    def __init__(self, pool: "ModelPool", source: ModelSource, variant: Variant):
+        self._pool, self.source, self.variant = pool, source, variant
+        weights = weights_location(source)
+        self.weights_id, self.origin = weights.id, weights.origin
+        self._max_length: int | None = None
+
+    @property
+    def loaded(self) -> LoadedModel:
+        return self._pool.get(self.source, self.variant)
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._pool.holds(self.source, self.variant)
+
+    @property
+    def model(self):
+        return self.loaded.model
+
+    @property
+    def tokenizer(self):
+        if self.is_loaded:
+            return self.loaded.tokenizer
+        return self._pool.tokenizer(self.source)
+
+    @property
+    def device(self) -> str:
+        return resolve_device(self.variant)
+
+    @property
+    def max_length(self) -> int:
+        if self._max_length is None:
+            from transformers import AutoConfig
+
+            weights = weights_location(self.source)
+            self._max_length = context_length(AutoConfig.from_pretrained(
+                weights.location, trust_remote_code=self.source.trust_remote_code, **weights.kwargs))
+            limit = backend_of(self.variant).context_limit(self.variant.backend_settings)
+            self._max_length = min(self._max_length, limit or self._max_length)
+        return self._max_length
+
+    @property
+    def load_seconds(self) -> float:
+        return self.loaded.load_seconds if self.is_loaded else 0.0
+
+    def engine(self):
+        """The backend's engine over the variant: asking for it loads the weights."""
+        return self.loaded.engine()
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(self.weights_id, self.variant, self.device)
+
+
+def variant_key(source: ModelSource, variant: Variant) -> str:
+    """A short digest of what decides the loaded model: equal keys share one load."""
+    blob = json.dumps({"source": source.__dict__, "variant": variant.settings()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class ModelPool:
+    """Holds at most one loaded variant; asking for another frees the first before loading.
+
+    Peak memory therefore stays near the largest single variant, and cells of the same
+    variant (in any spec) share one load.
+    """
+
+    def __init__(self) -> None:
+        self._key: str | None = None
+        self._loaded: LoadedModel | None = None
+        self.loads = 0
+        self._tokenizers: dict[ModelSource, Any] = {}
+
+    def handle(self, source: ModelSource, variant: Variant) -> ModelHandle:
+        return ModelHandle(self, source, variant)
+
+    def tokenizer(self, source: ModelSource):
+        """The source's tokenizer without its weights, loaded once."""
+        if source not in self._tokenizers:
+            self._tokenizers[source] = load_tokenizer(source)
+        return self._tokenizers[source]
+
+    def holds(self, source: ModelSource, variant: Variant) -> bool:
+        return self._key == variant_key(source, variant)
+
+    def get(self, source: ModelSource, variant: Variant) -> LoadedModel:
+        key = variant_key(source, variant)
+        if key != self._key:
+            self.release()
+            self._loaded = load_variant(source, variant)
+            self._key = key
+            self.loads += 1
+        return self._loaded
+
+    def release(self) -> None:
+        if self._loaded is None:
+            return
+        loaded, self._loaded, self._key = self._loaded, None, None
+        backend_of(loaded.variant).release(loaded)
+        del loaded
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,105 @@
+"""The transformers backend's engine: the harness's decode loop and log-likelihood scorer over
+a loaded model, a timed batch for latency cells, and peak memory."""
+
+from __future__ import annotations
+
+
+class TransformersEngine:
+    """The harness's decode loop (`harness.engine.Decoder`) and log-likelihood engine
+    (`harness.loglikelihood.LoglikelihoodScorer`) over a loaded transformers model."""
+
+    memory_note = None      # this process holds everything it measures
+
+    def __init__(self, loaded):
+        self.loaded = loaded
+        self.cuda = loaded.device == "cuda"
+        self.timer = "cuda-events" if self.cuda else "perf_counter"
+        self.prefix_tokens_shared = 0
+        self._decoder = None
+        self._timed = None
+        self._scorer = None
+        self._scorer_key: tuple | None = None
+
+    @property
+    def decoder(self):
+        from harness.backends.transformers.decoder import Decoder
+
+        if self._decoder is None:
+            self._decoder = Decoder(self.loaded.model, self.loaded.tokenizer, use_cache=self.loaded.variant.use_cache)
+        return self._decoder
+
+    def generate(self, rows, max_new_tokens, stops=(), temperature=0.0, top_p=1.0, seeds=None,
+                 batch_size=None, share_prefix=True, on_done=None):
+        generators = None
+        if seeds is not None and temperature > 0:
+            import torch
+
+            generators = [torch.Generator(device=self.loaded.device).manual_seed(s) for s in seeds]
+        out = self.decoder.generate(rows, max_new_tokens, stops, temperature, top_p, generators=generators,
+                                    batch_size=batch_size, share_prefix=share_prefix, on_done=on_done)
+        self.prefix_tokens_shared = self.decoder.prefix_tokens_shared
+        return out
+
+    def _scorer_for(self, share_prefixes: bool, max_length: int):
+        """Passes are sized in tokens, not by the spec's `batch_size` (which counts generation
+        rows): a row that reuses a cached prefix is a handful of tokens long."""
+        from harness.backends.transformers.loglikelihood import LoglikelihoodScorer
+        from harness.machine import available_memory_gb
+
+        share = share_prefixes and self.loaded.variant.use_cache
+        if self._scorer is None or self._scorer_key != (share, max_length):
+            free_gb = available_memory_gb()
+            budget = int(min(0.25, 0.25 * free_gb) * 2**30) if free_gb else 2**27
+            self._scorer = LoglikelihoodScorer(self.loaded.model, max_length, self.decoder.pad_id,
+                                               share_prefixes=share, batch_tokens=8192 if self.cuda else 1024,
+                                               prefix_budget_bytes=budget)
+            self._scorer_key = (share, max_length)
+        return self._scorer
+
+    def score(self, pairs, max_length, share_prefixes=True, progress=None):
+        scorer = self._scorer_for(share_prefixes, max_length)
+        scorer.progress = progress
+        return scorer.score(pairs)
+
+    @property
+    def scoring_stats(self):
+        return self._scorer.stats if self._scorer is not None else None
+
+    def batch_size_for(self, asked, prompt_len: int, new_tokens: int) -> int:
+        if asked != "auto":
+            return int(asked)
+        from harness.backends.transformers.loglikelihood import kv_bytes_per_token
+        from harness.machine import available_memory_gb
+
+        model = self.loaded.model
+        per_row = kv_bytes_per_token(model) * (prompt_len + new_tokens) + 4 * model.config.vocab_size * 2
+        if self.cuda:
+            import torch
+
+            free = torch.cuda.mem_get_info()[0]
+        else:
+            free_gb = available_memory_gb()
+            if free_gb is None:    # memory cannot be read here: a modest fixed size
+                return 8
+            free = free_gb * 2**30
+        return max(1, min(64, int(free * 0.5 // per_row)))
+
+    def timed(self, rows, new_tokens):
+        """One fixed batch, each row exactly `new_tokens` long, a timer mark after every step's
+        tokens reach the host: time to first token is the whole prefill and the first pick."""
+        from harness.backends.base import BatchTiming
+        from harness.backends.transformers.decoder import CudaTimer, WallTimer
+        from harness.backends.transformers.decoder import Decoder
+
+        if self._timed is None:
+            self._timed = Decoder(self.loaded.model, self.loaded.tokenizer, use_cache=self.loaded.variant.use_cache,
+                                  timer=CudaTimer() if self.cuda else WallTimer())
+        timing = BatchTiming()
+        self._timed.generate(rows, new_tokens, timing=timing, batch_size=len(rows), refill=False,
+                             ignore_eos=True, share_prefix=False)
+        return timing
+
+    def peak_memory(self):
+        from harness.backends.memory import PeakMemory
+
+        return PeakMemory(cuda=self.cuda)

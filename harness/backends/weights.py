@@ -1,0 +1,92 @@
+"""Where a model source's weights are, what identifies their content, how they were published,
+its tokenizer, and the device a variant runs on. Every backend loads through these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from harness.backends.gguf import dequantized, embedded_gguf, file_sha256, gguf_origin, origin_of
+from harness.data.cache import cache_root
+from harness.results.fingerprint import content_digest, hub_commit
+from harness.spec.types import ModelSource, Variant
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where a model's weights are and what identifies them."""
+
+    location: str          # a folder, or a hub repo id
+    kwargs: dict           # extra from_pretrained arguments (the pinned commit, a gguf_file)
+    id: str                # content identity: GGUF sha256, folder digest, or hub commit
+    origin: str            # how the weights were published, before any variant's precision
+    gguf: str | None = None   # the GGUF file, for a GGUF source
+
+
+def _published_dtype(folder_or_repo: str, kwargs: dict, trust: bool) -> str:
+    try:
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(folder_or_repo, trust_remote_code=trust, **kwargs)
+        dtype = getattr(cfg, "dtype", None) or getattr(cfg, "torch_dtype", None)
+        return str(dtype).replace("torch.", "") if dtype else "unknown dtype"
+    except (OSError, ValueError):
+        return "unknown dtype"
+
+
+@lru_cache(maxsize=16)
+def weights_location(source: ModelSource, dequantize: bool = True) -> Weights:
+    """Where a model source's weights are, what identifies their content, and how they were
+    published. A GGUF file is dequantized once into a Hugging Face folder, unless the backend
+    reads GGUF itself (`dequantize=False`: the file, loaded with `gguf_file`); its id is the
+    file's sha256 either way."""
+    if source.kind in ("embedded", "gguf"):
+        gguf = embedded_gguf(source.ref) if source.kind == "embedded" else Path(source.ref)
+        if not dequantize:
+            return Weights(str(gguf.parent), {"gguf_file": gguf.name}, f"gguf-sha256:{file_sha256(gguf)}",
+                           gguf_origin(gguf), str(gguf))
+        folder, sha = dequantized(gguf)
+        return Weights(str(folder), {}, f"gguf-sha256:{sha}", f"{origin_of(folder, gguf)}, dequantized to fp32",
+                       str(gguf))
+    if source.kind == "path":
+        digest = content_digest(Path(source.ref), cache_root() / "digests")
+        return Weights(source.ref, {}, f"dir-sha256:{digest}",
+                       f"local folder, published as {_published_dtype(source.ref, {}, source.trust_remote_code)}")
+    from harness.data import hub_reachable
+
+    commit = hub_commit(source.ref, source.revision, hub_reachable) or source.revision
+    kwargs = {"revision": commit}
+    return Weights(source.ref, kwargs, f"hf:{source.ref}@{commit}",
+                   f"hub {source.ref}@{commit} (revision {source.revision}), published as "
+                   f"{_published_dtype(source.ref, kwargs, source.trust_remote_code)}")
+
+
+@lru_cache(maxsize=64)
+def adapter_digest(path: str) -> str:
+    """sha256 of an adapter folder's content."""
+    return content_digest(Path(path), cache_root() / "digests")
+
+
+def default_device() -> str:
+    """Where `device: auto` (and training) runs: the GPU when there is one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(variant: Variant) -> str:
+    """The device a variant runs on: its own, or the default for `device: auto`."""
+    return default_device() if variant.device == "auto" else variant.device
+
+
+def load_tokenizer(source: ModelSource):
+    """The source's tokenizer, with a pad token (EOS where it has none)."""
+    from transformers import AutoTokenizer
+
+    weights = weights_location(source)
+    tokenizer = AutoTokenizer.from_pretrained(weights.location, trust_remote_code=source.trust_remote_code,
+                                              **weights.kwargs)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

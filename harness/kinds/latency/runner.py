@@ -1,0 +1,138 @@
+"""Running a latency cell: fixed prompts, timed generation, memory -> CellResult.
+
+Every row generates exactly `new_tokens` (EOS is ignored), in fixed batches, so variants are
+compared on equal work. Warm-up rounds run first and are not counted. Each backend times its
+batches with its own honest clock (`Engine.timed`): the transformers backend marks every
+decode step (monotonic clock on a CPU, CUDA events on a GPU), the vLLM backend reads its
+per-request stamps. Nothing is read from or written to the generation cache.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from harness.backends.base import BatchTiming
+from harness.spec.cell import Cell
+from harness.results.record import CellResult, Metric
+
+# (one round, rounds, warm-up rounds) -> None; the pytest plugin passes pytest-benchmark's
+# pedantic runner here, so the rounds show up in its table and JSON.
+RoundRunner = Callable[[Callable[[], None], int, int], None]
+
+
+def plain_rounds(one_round: Callable[[], None], rounds: int, warmup: int) -> None:
+    for _ in range(warmup):
+        one_round()
+    for _ in range(rounds):
+        one_round()
+
+
+def load_prompts(source: str, limit: int | None = None) -> list[str]:
+    if source == "default":
+        text = resources.files("harness.data").joinpath("latency_prompts.jsonl").read_text(encoding="utf-8")
+        where = "the default prompt set"
+    else:
+        text, where = Path(source).read_text(encoding="utf-8"), source
+    prompts = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            prompts.append(str(json.loads(line)["prompt"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{where}:{n}: each line must be a JSON object with a \"prompt\" string ({exc})") from None
+    return prompts[:limit] if limit else prompts
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = (len(ordered) - 1) * q
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _spread(name: str, values_s: list[float], out: dict[str, Metric]) -> None:
+    ms = [1000 * v for v in values_s]
+    out[name] = Metric(name, sum(ms) / len(ms), None, None, None, "mean", len(ms))
+    for q in (50, 95):
+        out[f"{name}.p{q}"] = Metric(f"{name}.p{q}", percentile(ms, q / 100), None, None, None, f"p{q}", len(ms))
+
+
+def summarize(timings: list[tuple[int, BatchTiming]], peak_rss_mb: float, gpu_mb: float | None,
+              footprint: float) -> dict[str, Metric]:
+    """Metrics from the counted batches: (rows in the batch, its timing) each."""
+    ttft, e2e, steps = [], [], []
+    tokens, total, decode_s = 0, 0.0, 0.0
+    for rows, t in timings:
+        ttft += [t.first_token_s] * rows
+        e2e += [t.total_s] * rows
+        steps += t.step_s * rows   # every row of the batch waits each step
+        tokens += t.new_tokens
+        total += t.total_s
+        decode_s += sum(t.step_s)
+    out: dict[str, Metric] = {}
+    _spread("ttft_ms", ttft, out)
+    _spread("e2e_ms", e2e, out)
+    _spread("token_ms", steps, out)
+    decode_tokens = tokens - sum(rows for rows, _ in timings)
+    for name, value in (("tokens_per_s", tokens / total),
+                        ("decode_tokens_per_s", decode_tokens / decode_s if decode_s else float("nan")),
+                        ("peak_rss_mb", peak_rss_mb), ("footprint_mb", footprint)):
+        out[name] = Metric(name, value, None, None, None, "", len(ttft))
+    if gpu_mb is not None:
+        out["peak_gpu_mb"] = Metric("peak_gpu_mb", gpu_mb, None, None, None, "", len(ttft))
+    return out
+
+
+def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunner = plain_rounds) -> CellResult:
+    settings = cell.task.settings
+    started = time.perf_counter()
+    tokenizer = loaded.tokenizer
+    prompts = load_prompts(settings.prompts, settings.limit)
+    if cell.spec.model.chat:
+        texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                               add_generation_prompt=True) for p in prompts]
+        rows = [tokenizer.encode(t, add_special_tokens=False) for t in texts]
+    else:
+        rows = [tokenizer.encode(p) for p in prompts]
+    batches = [rows[i:i + settings.batch_size] for i in range(0, len(rows), settings.batch_size)]
+    engine = loaded.engine()         # the backend times its own batches (harness/backends/)
+    counted: list[tuple[int, BatchTiming]] = []
+    short: list[int] = []
+    state = {"round": 0}
+
+    def one_round() -> None:
+        state["round"] += 1
+        keep = state["round"] > settings.warmup
+        for batch in batches:
+            timing = engine.timed(batch, settings.new_tokens)
+            if timing.new_tokens != len(batch) * settings.new_tokens:
+                short.append(len(batch) * settings.new_tokens - timing.new_tokens)
+            if keep:
+                counted.append((len(batch), timing))
+
+    with engine.peak_memory() as peak:
+        rounds_runner(one_round, settings.rounds, settings.warmup)
+    if short:
+        raise RuntimeError(f"{len(short)} batches stopped {sum(short)} tokens short of {settings.new_tokens} per row")
+    result.metrics = summarize(counted, peak.rss_peak_mb, peak.gpu_peak_mb, loaded.footprint_bytes / 2**20)
+    result.n_samples = len(prompts)
+    result.data_source = "default latency prompts (20, shipped)" if settings.prompts == "default" else settings.prompts
+    result.weights_id = loaded.weights_id
+    result.weights_origin = loaded.origin
+    result.wall_s = time.perf_counter() - started
+    result.engine = {"device": loaded.device, "prompts": len(prompts), "batch_size": settings.batch_size,
+                     "new_tokens": settings.new_tokens, "rounds": settings.rounds, "warmup": settings.warmup,
+                     "timer": engine.timer, "load_s": round(loaded.load_seconds, 2),
+                     "prompt_tokens": sum(len(r) for r in rows)}
+    if engine.memory_note:
+        result.engine["memory_note"] = engine.memory_note
+    return result

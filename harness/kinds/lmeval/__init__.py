@@ -1,0 +1,109 @@
+"""What the three accuracy kinds share: their cells run through lm-eval's `evaluate` with the
+harness engine (runner.py), over lm-eval's own task config or, for an inline task,
+one the kind builds (`inline_config`); `adapt` may rework lm-eval's config before it runs
+(the code kind moves scoring into the sandbox)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.kinds.base import Kind
+from harness.results.stats import is_binary_metric
+from harness.spec.errors import did_you_mean
+
+
+def lm_eval_reported(base: dict | None) -> tuple[set[str], set[str]] | None:
+    """The metric and filter names lm-eval's config of a task declares; None when unknown."""
+    if base is None:
+        return None
+    named = [m.get("metric") for m in base.get("metric_list") or []]
+    if not named or any(not isinstance(m, str) or not m.replace("_", "").replace("@", "").isalnum() for m in named):
+        return None     # a metric given as a function names its results only when it runs
+    return set(named), {f["name"] for f in base.get("filter_list") or []} or {"none"}
+
+
+class Accuracy(Kind):
+    """Base of the generation, log-likelihood and code kinds."""
+
+    markers = ("accuracy",)
+    percent, timed, templated, rows = True, False, True, True
+
+    def reported(self, task, row, base):
+        """The metric and filter names lm-eval's config declares."""
+        return lm_eval_reported(base)
+
+    def task_problems(self, task, catalog):
+        """lm-eval's task index: an unknown task name, a filter the task does not have."""
+        if not task.lm_eval or catalog is None:
+            return [], None, True
+        from harness.data.lmeval_index import UnknownTask
+
+        try:
+            if catalog.is_group(task.lm_eval):
+                return [], None, False
+            base = catalog.base_config(task.lm_eval, resolve=False)
+        except UnknownTask as exc:
+            message, _, hint = str(exc).partition(";")
+            return [(("lm_eval",), message, hint.strip())], None, False
+        problems = []
+        if task.filter:
+            filters = [f["name"] for f in base.get("filter_list") or []] or ["none"]
+            if task.filter not in filters:
+                problems.append((("filter",), f"filter {task.filter!r} is not one of {task.lm_eval}'s filters",
+                                 did_you_mean(task.filter, filters) or f"filters: {', '.join(filters)}"))
+        return problems, base, True
+
+    def bound_metric(self, task, name: str) -> str:
+        """pass@k and maj@k over repeats stand for the 0/1 metric they are computed from."""
+        if task.repeats > 1:
+            for suffix in ("_pass@", "_maj@"):
+                if suffix in name:
+                    return name.split(suffix)[0]
+        return name
+
+    def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
+        """A paired `max_drop` needs a 0/1 metric."""
+        if bound.max_drop is not None and not is_binary_metric(name):
+            return (f"max_drop compares 0/1 scores item by item; {name} is not one",
+                    "for speed and memory use min_ratio / max_ratio, e.g. {vs: fp32, min_ratio: 1.2}")
+        return None
+
+    def hashed(self, task) -> dict[str, Any]:
+        """What scores an inline task beyond lm-eval's config, under the config hash's names
+        (an lm-eval task: nothing)."""
+        return {"choices": None, "score": "None"}
+
+    def inline_config(self, cell, source) -> dict[str, Any]:
+        """lm-eval's config of an inline task (a kind with inline tasks builds one)."""
+        raise ValueError(f"{self.name} tasks come from lm-eval; task {cell.task.name!r} names none")
+
+    def adapt(self, cfg: dict, cell) -> tuple[dict, Any]:
+        """lm-eval's config as this kind runs it, and a hook (result, logged samples) or None."""
+        return cfg, None
+
+    def own_scoring(self) -> bool:
+        """Whether lm-eval's scoring functions are imported (a code task's reach for the hub)."""
+        return True
+
+    def repeat_metric(self, metric: str) -> bool:
+        """Whether pass@1 / pass@k / maj@k are derived from this 0/1 metric over repeats."""
+        return True
+
+    def run(self, cell, handle, session, rounds_runner=None):
+        """lm-eval's `evaluate` over the cell's task with the harness engine (runner.py)."""
+        return self.runtime("harness.kinds.lmeval.runner").run_accuracy(cell, handle, session.catalog, session.settings.data_dir, session.cache,
+                            session.progress)
+
+    def summary(self, r) -> str:
+        """The primary metric with its interval and n."""
+        named = [r.metric(v.metric) for v in r.verdicts if r.metric(v.metric)]
+        m = named[0] if named else next(iter(r.metrics.values()), None)
+        if m is None:
+            return "no metric"
+        ci = f" [95% CI {100 * m.ci_low:.1f}, {100 * m.ci_high:.1f}]" if m.ci_low is not None else ""
+        return f"{m.name} = {100 * m.value:.1f}%{ci}, n={m.n}" + (" (sample data)" if r.is_sample_data else "")
+
+    def shown(self, cell: dict) -> list[str]:
+        """The metrics of the primary filter."""
+        metrics = cell.get("metrics") or {}
+        return [k for k in metrics if k.endswith("," + cell.get("primary_filter", ""))] or list(metrics)

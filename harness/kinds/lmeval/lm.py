@@ -1,0 +1,238 @@
+"""lm-evaluation-harness's model interface over the harness's own decode loop.
+
+lm-eval keeps what it is best at (task definitions, prompts, few-shot, filters, metrics,
+stderr); generation, batching, stop handling, the generation cache and token accounting
+happen here, on the variant the harness already loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+
+from lm_eval.api.model import TemplateLM
+from lm_eval import utils as lm_utils
+
+from harness import __version__
+from harness.results.gencache import GenerationCache, cache_key
+from harness.backends.base import LoadedModel
+from harness.backends.pool import ModelHandle
+from harness.spec.types import Generation
+
+DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default when a task names none
+
+
+@dataclass
+class EngineStats:
+    requests: int = 0
+    cached: int = 0
+    new_tokens: int = 0
+    generate_s: float = 0.0
+    prefix_tokens_shared: int = 0   # prefill tokens saved by running a shared prefix once
+    records: list[dict] = field(default_factory=list)  # one per generate_until request
+    settings: list[dict] = field(default_factory=list)  # each distinct (task's, effective) pair
+
+
+def _tokenizer_id(tokenizer) -> str:
+    vocab = json.dumps(sorted(tokenizer.get_vocab().items())[:2000]) + str(len(tokenizer))
+    return hashlib.sha256((vocab + (tokenizer.chat_template or "")).encode()).hexdigest()[:16]
+
+
+def task_settings(gen_kwargs: dict) -> dict:
+    """A task's own decoding settings, read as lm-eval's HF backend reads them."""
+    until = gen_kwargs.get("until") or []
+    until = [until] if isinstance(until, str) else list(until)
+    max_toks = next((gen_kwargs[k] for k in ("max_gen_toks", "max_new_tokens", "max_tokens")
+                     if gen_kwargs.get(k) is not None), DEFAULT_MAX_GEN_TOKS)
+    sample = bool(gen_kwargs.get("do_sample", False))
+    temperature = float(gen_kwargs.get("temperature", 1.0 if sample else 0.0)) if sample else 0.0
+    return {"until": until, "max_new_tokens": int(max_toks), "temperature": temperature,
+            "top_p": float(gen_kwargs.get("top_p", 1.0)) if sample else 1.0}
+
+
+def effective_settings(gen_kwargs: dict, generation: Generation) -> tuple[dict, dict]:
+    """(task's settings, effective settings): the spec's explicit values over the task's."""
+    own = task_settings(gen_kwargs)
+    return own, own | generation.given() | {"seed": generation.seed}
+
+
+def item_seed(seed: int, prompt: str, repeat: int) -> int:
+    """A sampled item's own seed: from the spec seed, the item's prompt and the repeat index,
+    so its sample does not depend on batching, order, resumption or cache hits."""
+    digest = hashlib.sha256(f"{seed}\x00{repeat}\x00{prompt}".encode()).hexdigest()
+    return int(digest[:15], 16)
+
+
+class HarnessLM(TemplateLM):
+    """`loaded` is a LoadedModel or a ModelHandle: with a handle the weights load only when a
+    request misses the generation cache (or a log-likelihood is asked for)."""
+
+    def __init__(self, loaded: LoadedModel | ModelHandle, generation: Generation,
+                 cache: GenerationCache | None = None, share_prefixes: bool = True, progress=None):
+        super().__init__()
+        self.progress = progress                # a harness.progress.Progress, or None
+        self.share_prefixes = share_prefixes    # prefill / score a prefix all requests share once
+        self.loaded = loaded
+        self.tokenizer = loaded.tokenizer
+        self.generation = generation
+        self.cache = cache
+        self.stats = EngineStats()
+        self._engine = None      # the variant's backend engine (harness/backends/), made on first use
+        self._tok_id = _tokenizer_id(self.tokenizer)
+        self._fingerprint = loaded.fingerprint   # what decides outputs besides prompt and settings
+        self.max_length = loaded.max_length
+
+    @property
+    def engine(self):
+        """The backend's engine over the loaded variant: asking for it loads the weights."""
+        if self._engine is None:
+            self._engine = self.loaded.engine()
+        return self._engine
+
+    # -- tokenization, as lm-eval's HF wrapper does it --------------------------------------
+    @property
+    def eot_token_id(self) -> int:
+        return self.tokenizer.eos_token_id
+
+    @property
+    def prefix_token_id(self) -> int:
+        bos = self.tokenizer.bos_token_id
+        return bos if bos is not None else self.eot_token_id
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.tokenizer.name_or_path.replace("/", "__")
+
+    def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs) -> list[int]:
+        kw = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
+        bos = self.tokenizer.bos_token
+        if add_special_tokens is None and bos and string.startswith(bos):
+            kw = {"add_special_tokens": False}
+        return self.tokenizer.encode(string, **kw)
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        return self.tokenizer.apply_chat_template(chat_history, tokenize=False,
+                                                  add_generation_prompt=add_generation_prompt,
+                                                  continue_final_message=not add_generation_prompt)
+
+    def _settings(self, gen_kwargs: dict) -> dict:
+        own, settings = effective_settings(gen_kwargs, self.generation)
+        pair = {"task": own, "effective": settings,
+                "overridden": sorted(k for k in own if own[k] != settings[k])}
+        if pair not in self.stats.settings:
+            self.stats.settings.append(pair)
+        until = list(settings["until"])
+        eos_text = self.tokenizer.decode([self.eot_token_id])
+        if eos_text and eos_text not in until:
+            until.append(eos_text)
+        return settings | {"until": until}
+
+    def _key(self, prompt: str, settings: dict, repeat: int, seed: int | None) -> str:
+        return cache_key(**self._fingerprint, tokenizer=self._tok_id, prompt=prompt, settings=settings,
+                         repeat=repeat, item_seed=seed, harness=__version__)
+
+    # -- generation --------------------------------------------------------------------------
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        """lm-eval hands a request with `repeats: k` over k times in a row; the i-th copy is
+        repeat i. Sampled repeats are generated each with its own seed; greedy repeats are
+        one generation (they cannot differ), copied."""
+        results: list[str | None] = [None] * len(requests)
+        pending: dict[str, list[tuple[int, str, list[int], int | None, int]]] = {}
+        settings_of: dict[str, dict] = {}
+        copies: dict[int, list[int]] = {}   # first index of a greedy request -> its later copies
+        seen: dict[tuple, int] = {}
+        for i, req in enumerate(requests):
+            context, gen_kwargs = req.args
+            settings = self._settings(gen_kwargs)
+            group = json.dumps(settings, sort_keys=True)
+            settings_of[group] = settings
+            sampled = settings["temperature"] > 0
+            ident = (id(req), group)
+            repeat = seen.get(ident, -1) + 1
+            seen[ident] = repeat
+            if repeat and not sampled:
+                copies.setdefault(i - repeat, []).append(i)
+                continue
+            seed = item_seed(settings["seed"], context, repeat) if sampled else None
+            key = self._key(context, settings, repeat if sampled else 0, seed)
+            hit = self.cache.get(key) if self.cache else None
+            self.stats.requests += 1
+            if hit is not None:
+                results[i] = hit["text"]
+                self.stats.cached += 1
+                self.stats.records.append({"index": i, "prompt": context, "output": hit["text"], "repeat": repeat,
+                                           "new_tokens": hit["new_tokens"], "finish": hit["finish"],
+                                           "cached": True})
+                continue
+            pending.setdefault(group, []).append((i, key, self.tok_encode(context), seed, repeat))
+        if self.progress is not None:
+            self.progress.begin(sum(len(items) for items in pending.values()), "generations")
+        for group, items in pending.items():
+            s = settings_of[group]
+            items.sort(key=lambda it: (-len(it[2]), requests[it[0]].args[0], it[0]))
+            seeds = [it[3] for it in items] if s["temperature"] > 0 else None
+            room = self.max_length - s["max_new_tokens"]
+            step = self.engine.batch_size_for(self.generation.batch_size, len(items[0][2]), s["max_new_tokens"])
+
+            def done(j: int, out, _items=items, _s=s) -> None:
+                i, key, _, _, repeat = _items[j]
+                text = self.tokenizer.decode(out.tokens, skip_special_tokens=True)
+                for stop in _s["until"]:
+                    text = text.split(stop)[0]
+                results[i] = text
+                self.stats.new_tokens += len(out.tokens)
+                if self.progress is not None:
+                    self.progress.advance(1, len(out.tokens))
+                if self.cache:
+                    self.cache.put(key, {"text": text, "new_tokens": len(out.tokens), "finish": out.finish})
+                self.stats.records.append({"index": i, "prompt": requests[i].args[0], "output": text,
+                                           "repeat": repeat, "new_tokens": len(out.tokens),
+                                           "finish": out.finish, "cached": False})
+
+            began = time.perf_counter()
+            self.engine.generate([it[2][-room:] for it in items], s["max_new_tokens"], s["until"],
+                                 s["temperature"], s["top_p"], seeds=seeds, batch_size=step,
+                                 share_prefix=self.share_prefixes, on_done=done)
+            self.stats.generate_s += time.perf_counter() - began
+            self.stats.prefix_tokens_shared += self.engine.prefix_tokens_shared
+        for first, later in copies.items():
+            for i in later:
+                results[i] = results[first]
+        return results  # type: ignore[return-value]
+
+    # -- scoring -----------------------------------------------------------------------------
+    @property
+    def scoring_stats(self):
+        """What the scoring engine shared, ran and truncated; None when nothing was scored."""
+        return self._engine.scoring_stats if self._engine is not None else None
+
+    def _score(self, pairs):
+        advance = None
+        if self.progress is not None:
+            self.progress.begin(len(pairs), "log-likelihood requests")
+            advance = self.progress.advance
+        return self.engine.score(pairs, self.max_length, share_prefixes=self.share_prefixes, progress=advance)
+
+    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
+        """lm-eval's (request, context tokens, continuation tokens) triples, scored by the
+        backend's engine (the transformers one shares work: `harness.loglikelihood`)."""
+        return self._score([(ctx, cont) for _, ctx, cont in requests])
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+        """Every string cut into lm-eval's disjoint rolling windows; all windows of all
+        strings are scored in one call, then summed per string."""
+        windows, owner = [], []
+        for n, req in enumerate(requests):
+            (string,) = req.args
+            for w in lm_utils.get_rolling_token_windows(token_list=self.tok_encode(string),
+                                                        prefix_token=self.prefix_token_id,
+                                                        max_seq_len=self.max_length, context_len=1):
+                windows.append(lm_utils.make_disjoint_window(w))
+                owner.append(n)
+        scores = self._score(windows)
+        out = [0.0] * len(requests)
+        for n, (ll, _) in zip(owner, scores):
+            out[n] += ll
+        return out

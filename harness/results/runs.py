@@ -1,0 +1,86 @@
+"""A run's records as flat pandas frames, and two runs compared cell by cell.
+
+    from harness import results
+    run = results.load("results/<run-id>")
+    run.cells      # one row per cell and metric: value, ci_low, ci_high, n, verdict columns
+    run.samples    # one row per sample: prompt, output, extracted answer, each score a column
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.results.compare import compare as paired_compare
+from harness.results.compare import scores
+from harness.results.store import CELLS, SAMPLES, read_jsonl
+
+
+@dataclass
+class Run:
+    path: Path
+    cells: Any      # pandas.DataFrame
+    samples: Any    # pandas.DataFrame
+
+
+CELL_COLUMNS = ("key", "spec_name", "task", "variant", "template", "kind", "status", "reason", "data_source",
+                "n_samples", "wall_s", "device", "weights_id", "weights_origin", "config_hash", "pulled_in_by")
+
+
+def latest_cells(run_dir: Path) -> list[dict]:
+    """The run's cell records, the last one for a key that was recorded twice."""
+    latest: dict[str, dict] = {}
+    for rec in read_jsonl(Path(run_dir) / CELLS):
+        latest[rec["key"]] = rec
+    return list(latest.values())
+
+
+def load(run_dir: str | Path) -> Run:
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    rows = []
+    for rec in latest_cells(run_dir):
+        base = {k: rec.get(k) for k in CELL_COLUMNS}
+        base["precision"] = (rec.get("resolved_variant") or {}).get("precision")
+        failed = [v["metric"] for v in rec.get("verdicts") or [] if not v["passed"]]
+        base["passed"] = rec.get("status") == "ok" and not failed
+        metrics = rec.get("metrics") or {None: None}
+        for name, m in metrics.items():
+            metric, _, flt = (name or "").partition(",")
+            rows.append(base | {"metric": metric or None, "filter": flt or None,
+                                "value": m and m["value"], "ci_low": m and m["ci_low"],
+                                "ci_high": m and m["ci_high"], "stderr": m and m["stderr"], "n": m and m["n"],
+                                "failed_bounds": ", ".join(f for f in failed if f.split(",")[0] == metric)})
+    samples = []
+    for rec in read_jsonl(run_dir / SAMPLES):
+        flat = {k: v for k, v in rec.items() if k not in ("scores", "extracted", "repeats")}
+        flat.update({f"score.{k}": v for k, v in (rec.get("scores") or {}).items()})
+        flat.update({f"extracted.{k}": v for k, v in (rec.get("extracted") or {}).items()})
+        samples.append(flat)
+    return Run(run_dir, pd.DataFrame(rows), pd.DataFrame(samples))
+
+
+def compare_runs(run_a: Path, run_b: Path) -> list[dict]:
+    """Per cell and metric present in both runs: values, delta, and the paired test where both
+    scored the same items. B is compared against A (delta = B - A)."""
+    a_cells = {c["key"]: c for c in latest_cells(run_a) if c["status"] == "ok"}
+    b_cells = {c["key"]: c for c in latest_cells(run_b) if c["status"] == "ok"}
+    samples: dict[str, dict[str, list[dict]]] = {"a": {}, "b": {}}
+    for side, run in (("a", run_a), ("b", run_b)):
+        for row in read_jsonl(Path(run) / SAMPLES):
+            samples[side].setdefault(row["cell"], []).append(row)
+    out = []
+    for key in sorted(set(a_cells) & set(b_cells)):
+        a, b = a_cells[key], b_cells[key]
+        for name in sorted(set(a["metrics"]) & set(b["metrics"])):
+            va, vb = a["metrics"][name]["value"], b["metrics"][name]["value"]
+            row = {"cell": key, "metric": name, "a": va, "b": vb, "delta": vb - va, "paired": None,
+                   "same_config": a.get("config_hash") == b.get("config_hash")}
+            c = paired_compare(scores(samples["b"].get(key, []), name), scores(samples["a"].get(key, []), name),
+                               name, "A")
+            if c is not None:
+                row["paired"] = c.as_dict()
+            out.append(row)
+    return out

@@ -1,0 +1,144 @@
+"""Baselines: a run's per-cell metrics and per-sample scores, saved to one JSON file, and the
+gate that compares a new run's cells against it.
+
+Accuracy: a cell fails when a metric dropped significantly: the paired score test (its 95%
+interval wholly below 0) on the samples both runs scored, or, when they share none, 95%
+intervals that no longer overlap.
+Latency: a cell fails when a time grew (or tokens/s fell) by more than the task's
+`regression_tolerance`. Improvements are listed; a cell missing from the baseline is new. A cell is compared only
+with a baseline cell of the same task config, data source, resolved variant and device;
+otherwise it is "incomparable" and the gate says what differs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.results.compare import compare, sample_id, scores, significant_drop
+from harness.kinds.registry import named
+from harness.results.record import CellResult
+from harness.results.store import CELLS, SAMPLES, read_jsonl
+
+FORMAT = 2
+LIKE_FOR_LIKE = ("config_hash", "data_source", "resolved_variant", "device")
+LOWER_IS_BETTER = ("ttft_ms", "e2e_ms", "token_ms")
+HIGHER_IS_BETTER = ("tokens_per_s",)
+
+
+class BaselineError(Exception):
+    pass
+
+
+def from_run(run_dir: Path) -> dict[str, Any]:
+    """The baseline of a finished run folder: its ok cells, their metrics and sample scores."""
+    cells = {}
+    samples: dict[str, dict[str, dict[str, float]]] = {}
+    for row in read_jsonl(Path(run_dir) / SAMPLES):
+        per_metric = samples.setdefault(row["cell"], {})
+        for metric, score in (row.get("scores") or {}).items():
+            per_metric.setdefault(metric, {})[sample_id(row)] = score
+    for rec in read_jsonl(Path(run_dir) / CELLS):
+        if rec["status"] != "ok":
+            continue
+        cells[rec["key"]] = {
+            "kind": rec.get("kind", "accuracy"),
+            "variant": rec["variant"], "resolved_variant": rec.get("resolved_variant"),
+            "data_source": rec.get("data_source"), "config_hash": rec.get("config_hash"),
+            "device": rec.get("device"), "weights_id": rec.get("weights_id"),
+            "metrics": {name: {k: m[k] for k in ("value", "ci_low", "ci_high", "n")}
+                        for name, m in rec["metrics"].items()},
+            "samples": samples.get(rec["key"], {}),
+        }
+    if not cells:
+        raise BaselineError(f"{run_dir} has no finished cells to make a baseline of")
+    return {"format": FORMAT, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "harness": __version__, "run_id": Path(run_dir).name, "cells": cells}
+
+
+def save(run_dir: Path, path: Path) -> Path:
+    data = from_run(run_dir)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise BaselineError(f"baseline {path} does not exist; write one with --llama-save-baseline {path}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BaselineError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); "
+                            "re-create it with --llama-save-baseline") from exc
+    if data.get("format") != FORMAT or "cells" not in data:
+        if isinstance(data.get("format"), int) and data["format"] < FORMAT:
+            raise BaselineError(f"{path} is a format-{data['format']} baseline, which records too little to compare "
+                                f"like with like; re-create it with --llama-save-baseline")
+        raise BaselineError(f"{path} is not a pytest-llama baseline (format {FORMAT}); "
+                            "re-create it with --llama-save-baseline")
+    return data
+
+
+def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None = None) -> dict[str, Any]:
+    """Findings for one cell: status new | same | regressed | improved, and one line per metric."""
+    base = baseline["cells"].get(result.key)
+    if base is None:
+        return {"status": "new", "regressions": [], "improvements": [],
+                "notes": ["not in the baseline: reported as new"]}
+    differs = [f"{k}: {base.get(k)!r} in the baseline, {getattr(result, k)!r} now"
+               for k in LIKE_FOR_LIKE if base.get(k) != getattr(result, k)]
+    if differs:
+        return {"status": "incomparable", "regressions": [], "improvements": [],
+                "notes": ["not compared, the cell is not the baseline's: " + "; ".join(differs)]}
+    regressions, improvements, notes = [], [], []
+    for name, metric in result.metrics.items():
+        then = base["metrics"].get(name)
+        if then is None:
+            continue
+        if named(result.kind).timed:
+            _latency(name, metric.value, then["value"], tolerance or 0.25, regressions, improvements, notes)
+            continue
+        c = compare(scores(result.samples, name), base["samples"].get(name, {}), name, "baseline")
+        if c is not None:
+            line = c.describe()
+            (regressions if significant_drop(c) else improvements if c.significant and c.diff > 0 else notes).append(line)
+        elif None not in (metric.ci_high, then["ci_low"]):
+            line = (f"{name} {metric.value:.4f} [{metric.ci_low:.4f}, {metric.ci_high:.4f}] vs baseline "
+                    f"{then['value']:.4f} [{then['ci_low']:.4f}, {then['ci_high']:.4f}] (no shared samples: intervals)")
+            if metric.ci_high < then["ci_low"]:
+                regressions.append(line)
+            elif metric.ci_low > then["ci_high"]:
+                improvements.append(line)
+            else:
+                notes.append(line)
+    status = "regressed" if regressions else "improved" if improvements else "same"
+    return {"status": status, "regressions": regressions, "improvements": improvements, "notes": notes}
+
+
+def missing(baseline: dict[str, Any], specs: set[str], keys: set[str]) -> list[str]:
+    """Baseline cells of these specs that the run did not collect (a renamed or removed cell)."""
+    return sorted(k for k in baseline["cells"] if k.split("::")[0] in specs and k not in keys)
+
+
+def _latency(name: str, now: float, then: float, tolerance: float, regressions, improvements, notes) -> None:
+    if not then:
+        return
+    change = now / then - 1
+    line = f"{name} {now:.4g} vs baseline {then:.4g} ({100 * change:+.1f}%, tolerance {100 * tolerance:g}%)"
+    if name.startswith(LOWER_IS_BETTER):
+        worse, better = change > tolerance, change < -tolerance
+    elif name.startswith(HIGHER_IS_BETTER):
+        worse, better = change < -tolerance, change > tolerance
+    else:
+        notes.append(line)
+        return
+    (regressions if worse else improvements if better else notes).append(line)

@@ -1,0 +1,187 @@
+"""One benchmark session: models, tasks, cache and results shared by every cell run in it.
+
+The pytest plugin holds one of these; so does the CLI. Each cell goes through `run`, which
+always returns a CellResult (ok, skipped or error) and stores it before returning.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.run import baseline
+from harness.data import DataInvalid, DataUnavailable, hub_reachable
+from harness.backends.gguf import ModelUnavailable
+from harness.run.expect import check
+from harness.results.gencache import GenerationCache, default_cache_dir
+from harness.spec.cell import Cell
+from harness.backends.pool import ModelPool
+from harness.results.progress import Sink
+from harness.spec.prompts import TemplateFailed
+from harness.results.record import CellResult, Verdict
+from harness.results.store import RunStore
+from harness.data.lmeval_index import TaskCatalog, UnknownTask
+from harness.kinds.registry import kind_of
+from harness.machine import probe
+from harness.results.record import new_result
+from harness.run.skips import skip_reason
+
+
+@dataclass(frozen=True)
+class Settings:
+    results_dir: Path = Path("results")
+    data_dir: Path | None = None
+    cache_mode: str = "on"
+    cache_dir: Path | None = None
+    run_id: str | None = None
+    baseline: Path | None = None        # gate every cell against this saved baseline
+    strict: bool = False                # a skipped, missing or incomparable cell fails
+    threads: int | None = None          # torch CPU threads (xdist workers get an equal share)
+    worker: str | None = None           # an xdist worker's share of the machine, recorded per cell
+    verbose: bool = False               # keep model-loading progress bars and library warnings
+    limit: int | None = None            # cap every task at this many items (a quick run)
+
+
+class BenchSession:
+    def __init__(self, settings: Settings, progress: Sink | None = None):
+        self.settings = settings
+        self.progress = progress   # shows a long cell's live progress line (see harness.progress)
+        if not settings.verbose:
+            from harness.run.logs import quiet
+
+            quiet()
+        self.pool = ModelPool()
+        self.catalog = TaskCatalog()
+        self.cache = GenerationCache(settings.cache_dir or default_cache_dir(), settings.cache_mode)
+        self._store: RunStore | None = None
+        self.done: dict[str, CellResult] = {}  # by cell key, in the order the cells finished
+        self.trained: dict[tuple, object] = {}  # (spec path, recipe) -> training.Trained, this session
+        self.baseline = baseline.load(settings.baseline) if settings.baseline else None
+
+    @property
+    def store(self) -> RunStore:
+        if self._store is None:
+            self._store = RunStore(self.settings.results_dir, self.settings.run_id)
+            self._store.write_run_info(probe().describe())
+        return self._store
+
+    @property
+    def results(self) -> list[CellResult]:
+        return list(self.done.values())
+
+    def skip_reason(self, cell: Cell) -> str | None:
+        return skip_reason(cell, probe(), hub_reachable)
+
+    def run(self, cell: Cell, rounds_runner=None, pulled_in_by: str | None = None) -> CellResult:
+        """The cell's result, computed once per session; the variants its relative bounds
+        name are run first (whatever order or selection pytest chose), so a `vs:` bound always
+        has its reference. A reference run only for that is recorded as pulled in, not as a
+        cell of the selection."""
+        if cell.key in self.done:
+            return self.done[cell.key]
+        for variant in cell.references:
+            self.run(cell.counterpart(variant), pulled_in_by=cell.key)
+        return self._run(cell, rounds_runner, pulled_in_by)
+
+    def _run(self, cell: Cell, rounds_runner=None, pulled_in_by: str | None = None) -> CellResult:
+        started = time.perf_counter()
+        reason = self.skip_reason(cell)
+        result = None
+        if reason is None:
+            try:
+                if self.settings.threads:
+                    import torch
+
+                    torch.set_num_threads(self.settings.threads)
+                variant, adapter = self.adapted(cell)
+                loaded = self.pool.handle(cell.spec.model, variant)
+                loads = self.pool.loads
+                result = kind_of(cell.task).run(cell, loaded, self, rounds_runner)
+                result.engine["model_loads"] = self.pool.loads - loads
+                if adapter is not None:
+                    result.engine["adapter"] = {"recipe": adapter.recipe, "key": adapter.key,
+                                                "trained_in_this_run": not adapter.reused}
+                result.device = self.machine_label(loaded.device)
+                if self.settings.worker:
+                    result.engine["worker_share"] = self.settings.worker
+                if loaded.loaded.placement:       # device_map: where accelerate put the weights
+                    result.engine["placement_mparams"] = loaded.loaded.placement
+                result.verdicts = check(result, cell.task.expect,
+                                        lambda v: self.done.get(cell.counterpart(v).key))
+                if self.baseline is not None:
+                    result.verdicts.append(self._gate(cell, result))
+            except (DataUnavailable, ModelUnavailable) as exc:
+                reason = str(exc)
+            except (UnknownTask, DataInvalid, TemplateFailed) as exc:
+                result = new_result(cell)
+                result.status, result.reason = "error", str(exc)
+            except Exception as exc:  # a broken cell must not lose the others' results
+                result = new_result(cell)
+                result.status = "error"
+                result.reason = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+        if reason is not None:
+            result = new_result(cell)
+            result.status, result.reason = "skipped", reason
+            if self.settings.strict:
+                result.status, result.reason = "error", f"would be skipped, and --llama-strict fails it: {reason}"
+        result.pulled_in_by = pulled_in_by
+        if not result.wall_s:
+            result.wall_s = time.perf_counter() - started
+        self.store.add(result, {"spec_line": cell.task.line})
+        self.done[cell.key] = result
+        return result
+
+    def adapted(self, cell: Cell):
+        """The cell's variant with its recipe's adapter trained (or taken from the cache), and
+        the training; the variant as written when it names no recipe."""
+        variant = cell.variant
+        if variant.adapter is None or variant.adapter.recipe is None:
+            return variant, None
+        from dataclasses import replace
+
+        done = self.train(cell.spec, variant.adapter.recipe)
+        return replace(variant, adapter=replace(variant.adapter, path=done.path)), done
+
+    def train(self, spec, name: str):
+        """A spec's recipe, trained once per key (harness/training.py); its record is kept in the run."""
+        key = (str(spec.path), name)
+        if key not in self.trained:
+            from harness.backends.weights import default_device, weights_location
+            from harness.training.keys import adapter_cache_dir
+            from harness.training.train import trained
+
+            recipe = spec.adapters[name]
+            weights = weights_location(spec.model)
+            chat = spec.model.chat if recipe.data.chat is None else recipe.data.chat
+            self.pool.release()       # the evaluated model's memory goes to training
+            done = trained(recipe, weights.location, weights.id, self.pool.tokenizer(spec.model), chat,
+                           self.settings.data_dir, adapter_cache_dir(), self.progress,
+                           device=default_device())
+            self.store.add_training(done.record | {"spec_name": spec.name, "reused": done.reused,
+                                                   "path": done.path})
+            self.trained[key] = done
+        return self.trained[key]
+
+    def machine_label(self, device: str) -> str:
+        return probe().describe() if device == "cuda" else "cpu"
+
+    def _gate(self, cell: Cell, result: CellResult) -> Verdict:
+        tolerance = kind_of(cell.task).regression_tolerance(cell.task)
+        found = result.baseline = baseline.gate(result, self.baseline, tolerance)
+        lines = found["regressions"] or found["improvements"] or found["notes"]
+        message = f"{found['status']} against baseline {self.settings.baseline}" + (
+            ":\n  " + "\n  ".join(lines) if lines else "")
+        bad = {"regressed"} | ({"incomparable"} if self.settings.strict else set())
+        return Verdict("baseline", "no significant regression vs baseline" + (" (strict)" if self.settings.strict else ""),
+                       found["status"] not in bad, message)
+
+    def close(self) -> Path | None:
+        """Free the model and render the report; returns the report's path (None if nothing ran)."""
+        self.pool.release()
+        if self._store is None:
+            return None
+        from harness.report.render import render_report
+
+        return render_report(self._store.dir)
