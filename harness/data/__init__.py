@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.data import gsm8k_sample
+from harness.data.files import DataInvalid, read_jsonl
+from harness.data.files import count_rows as _count_rows
 
 DATA_DIR_ENV = "LLAMA_DATA_DIR"
 SAMPLES: dict[str, Callable[[], dict[str, list[dict]]]] = {"gsm8k": gsm8k_sample.splits}
@@ -20,10 +22,6 @@ SAMPLES: dict[str, Callable[[], dict[str, list[dict]]]] = {"gsm8k": gsm8k_sample
 
 class DataUnavailable(Exception):
     """The task's data cannot be had on this machine; the message says how to provide it."""
-
-
-class DataInvalid(Exception):
-    """The task's data is there but broken; the message names file and line. An error, never a skip."""
 
 
 def sample_key(lm_eval_task: str | None) -> str | None:
@@ -47,36 +45,6 @@ def hub_reachable(timeout: float = 3.0) -> bool:
             return True
     except OSError:
         return False
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Rows of a JSONL file; every row must be an object with the first row's fields (a
-    missing field would reach the prompt as "None")."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    rows: list[dict] = []
-    fields: set | None = None
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataInvalid(f"{path}:{number}: not valid JSON ({exc.msg}); "
-                                  "each line must be one JSON object") from None
-            if not isinstance(row, dict):
-                raise DataInvalid(f"{path}:{number}: a {type(row).__name__}, not a JSON object; "
-                                  "each line must be one object of fields")
-            if fields is None:
-                fields = set(row)
-            elif set(row) != fields:
-                missing, extra = sorted(fields - set(row)), sorted(set(row) - fields)
-                what = "; ".join(part for part in (f"lacks {', '.join(missing)}" if missing else "",
-                                                   f"adds {', '.join(extra)}" if extra else "") if part)
-                raise DataInvalid(f"{path}:{number}: this row {what}, unlike the first row; "
-                                  "give every row the same fields (null where there is no value)")
-            rows.append(row)
-    return rows
 
 
 @dataclass(frozen=True)
@@ -104,12 +72,6 @@ class DataSource:
         import datasets
 
         return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in self.rows().items()})
-
-
-def _count_rows(path: Path) -> int:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        return sum(1 for line in fh if line.strip())
 
 
 def n_items(task, data_dir: Path | None = None, dataset_path: str | None = None,

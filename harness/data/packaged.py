@@ -57,7 +57,7 @@ class Packaged:
         """The first row of the first split, and that split's name (for validation)."""
         split = next(iter(self.splits))
         if self.files:
-            from harness.data import read_jsonl
+            from harness.data.files import read_jsonl
             return read_jsonl(self.folder / self.files[split])[0], split
         import datasets
         return datasets.load_from_disk(str(self.folder / split))[0], split
@@ -66,7 +66,7 @@ class Packaged:
         import datasets
 
         if self.files:
-            from harness.data import read_jsonl
+            from harness.data.files import read_jsonl
             return datasets.DatasetDict({s: datasets.Dataset.from_list(read_jsonl(self.folder / f))
                                          for s, f in self.files.items()})
         return datasets.DatasetDict({s: datasets.load_from_disk(str(self.folder / s)) for s in self.splits})
@@ -124,7 +124,7 @@ def _files(dist: str, files: dict[str, str]) -> Packaged | None:
     root = Path(found.locate_file(""))
     if not all((root / f).is_file() for f in files.values()):
         return None
-    from harness.data import _count_rows
+    from harness.data.files import count_rows as _count_rows
     return Packaged(dist, found.version, root, {s: _count_rows(root / f) for s, f in files.items()}, dict(files))
 
 

@@ -58,14 +58,15 @@ class TaskChecks:
              requires: Requires, variants: tuple[Variant, ...], seeds: Seeds) -> Task:
         path = ("tasks", name)
         base, known = self.lm_eval_config(raw.get("lm_eval"))
+        decided = True
         try:
             kind = kinds.resolve(raw, base)
         except kinds.Undecided as exc:
             self.error(path, f"cannot tell this task's kind: {exc}",
                        f"state it: `kind:` one of {', '.join(kinds.BY_NAME)}")
-            kind = kinds.named(None)
+            kind, decided = kinds.named(None), False
         settings = kind.parse(self, raw, path)
-        if known:
+        if known and decided:     # one error per mistake: an undecided kind is the one
             for key in raw:
                 owner = kinds.owner(key)
                 if owner is not None and owner is not kind:

@@ -18,7 +18,7 @@ from harness.backends.transformers import config
 ENGINE_MODULES = ("harness.backends.base", "harness.backends.weights", "harness.backends.gguf",
                   "harness.backends.pool", "harness.backends.transformers.load",
                   "harness.backends.transformers.engine", "harness.backends.transformers.decoder",
-                  "harness.backends.transformers.loglikelihood")
+                  "harness.backends.transformers.loglikelihood", "harness.backends.transformers.kvsize")
 
 
 class Transformers:

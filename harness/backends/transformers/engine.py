@@ -68,7 +68,7 @@ class TransformersEngine:
     def batch_size_for(self, asked, prompt_len: int, new_tokens: int) -> int:
         if asked != "auto":
             return int(asked)
-        from harness.backends.transformers.loglikelihood import kv_bytes_per_token
+        from harness.backends.transformers.kvsize import kv_bytes_per_token
         from harness.machine import available_memory_gb
 
         model = self.loaded.model

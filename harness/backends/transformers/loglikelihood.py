@@ -26,6 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Any, Sequence
 
+from harness.backends.transformers.kvsize import kv_bytes_per_token
 from harness.backends.transformers.decoder import left_padded, plain_dynamic_cache, with_cache
 
 MIN_SHARED = 2          # a prefix shorter than this is not worth a separate pass
@@ -343,13 +344,3 @@ def _chunks(groups: list[_Group], size_of, budget: int) -> list[list[_Group]]:
     if cur:
         out.append(cur)
     return out
-
-
-def kv_bytes_per_token(model) -> int:
-    """Bytes of KV cache one token takes in `model` (keys and values, every layer)."""
-    cfg = model.config
-    layers = getattr(cfg, "num_hidden_layers", 32)
-    heads = getattr(cfg, "num_key_value_heads", None) or getattr(cfg, "num_attention_heads", 32)
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    elem = getattr(model.dtype, "itemsize", 4)
-    return 2 * layers * heads * head_dim * elem
