@@ -91,7 +91,10 @@ def main() -> int:
     parser.add_argument("--cells", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    parser.add_argument("--smallest", action="store_true", help="the smallest size: only that it still runs (CI)")
     args = parser.parse_args()
+    if args.smallest:
+        args.cells, args.repeat = 10, 1
     with tempfile.TemporaryDirectory() as tmp:
         empty, gen = Path(tmp) / "empty", Path(tmp) / "gen"
         empty.mkdir()

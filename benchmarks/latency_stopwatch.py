@@ -31,7 +31,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smallest", action="store_true", help="the smallest size: only that it still runs (CI)")
     args = parser.parse_args()
+    if args.smallest:
+        args.batch, args.tokens, args.repeats = 2, 4, 1
 
     from harness.backends.base import BatchTiming
     from harness.backends.transformers.decoder import WallTimer

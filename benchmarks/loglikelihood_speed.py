@@ -90,7 +90,10 @@ def main() -> None:
     parser.add_argument("--workloads", default="hellaswag_0shot,mmlu_5shot")
     parser.add_argument("--data-dir", type=Path,
                         default=Path(os.environ.get("LLAMA_DATA_DIR") or ROOT.parent / "shared" / "data"))
+    parser.add_argument("--smallest", action="store_true", help="the smallest size: only that it still runs (CI)")
     args = parser.parse_args()
+    if args.smallest:
+        args.items, args.repeats, args.scaling, args.workloads = 4, 1, "", "hellaswag_0shot"
 
     import torch
     from lm_eval.models.huggingface import HFLM
@@ -106,7 +109,7 @@ def main() -> None:
     lm = HarnessLM(loaded, Generation(), cache=None)
     hflm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.hf_batch,
                 max_length=loaded.max_length, device=str(loaded.model.device))
-    pad = lm.decoder.pad_id
+    pad = lm.engine.decoder.pad_id     # the transformers backend's decode loop
 
     def engine(share: bool) -> LoglikelihoodScorer:
         return LoglikelihoodScorer(loaded.model, loaded.max_length, pad, share_prefixes=share)

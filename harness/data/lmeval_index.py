@@ -32,6 +32,7 @@ class TaskCatalog:
 
     @property
     def manager(self):
+        """lm-eval's TaskManager, built on first use (about 6 s)."""
         if self._manager is None:
             for name in ("lm_eval", "lm-eval"):
                 logging.getLogger(name).setLevel(logging.WARNING)
@@ -68,6 +69,7 @@ class TaskCatalog:
         return (self._cache_dir or cache_root()) / "lm-eval" / f"task-index-{digest}.json"
 
     def is_group(self, name: str) -> bool:
+        """Whether the name is an lm-eval group."""
         entry = self.index.get(name)
         return entry is not None and entry[0] == "GROUP"
 

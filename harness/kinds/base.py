@@ -36,6 +36,19 @@ from pathlib import Path
 from typing import Any
 
 
+# `limit:` (items per cell), a key of every kind that reads items one by one
+LIMIT = {"limit": {"type": "integer", "minimum": 1}}
+
+
+def fragment(*parts: dict) -> dict:
+    """One schema fragment from several (a kind's own keys and a family's shared ones)."""
+    out: dict = {"properties": {}, "$defs": {}}
+    for part in parts:
+        out["properties"].update(part.get("properties", {}))
+        out["$defs"].update(part.get("$defs", {}))
+    return out
+
+
 class Kind:
     """A task kind's descriptor; every hook has the default of a kind that does not use it."""
 

@@ -70,9 +70,9 @@ def resolve(raw: dict, base: dict | None) -> Kind:
     return named(DEFAULT)
 
 
-def owner(key: str) -> Kind | None:
-    """The kind owning a task key, or None for keys every kind shares."""
-    return next((k for k in KINDS if key in k.SCHEMA.get("properties", {})), None)
+def owners(key: str) -> tuple[Kind, ...]:
+    """The kinds whose tasks take this key; () for keys of the core every kind shares."""
+    return tuple(k for k in KINDS if key in k.SCHEMA.get("properties", {}))
 
 
 def shows_percent(kind_name: str | None) -> bool:

@@ -39,6 +39,7 @@ def _assumed(bound: Bound, spec: Spec, task: Task, baseline: dict | None) -> tup
 
 
 def analyse(spec: Spec, data_dir: Path | None = None, baseline: dict | None = None) -> list[tuple[Task, Power]]:
+    """The power of every bound of a spec, with the task it belongs to."""
     out = []
     for task in spec.tasks:
         if kind_of(task).timed:     # timings: no sample size to detect an effect with
@@ -51,6 +52,7 @@ def analyse(spec: Spec, data_dir: Path | None = None, baseline: dict | None = No
 
 
 def powerless(spec: Spec, data_dir: Path | None = None, baseline: dict | None = None) -> list[SpecError]:
+    """An error for every bound no outcome can fail, naming the n it needs."""
     errors = []
     for task, power in analyse(spec, data_dir, baseline):
         if power.can_fail is not False:

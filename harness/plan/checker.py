@@ -37,9 +37,11 @@ class Checker(TaskChecks, RecipeChecks):
         return self._catalog
 
     def error(self, path: tuple, message: str, hint: str = "") -> None:
+        """Record an error at a key path (its line from the marks)."""
         self.errors.append(SpecError(self.file, self.marks.line(path), format_path(path), message, hint))
 
     def local_path(self, raw: str, path: tuple, want_dir: bool | None) -> str:
+        """A path relative to the spec's folder, resolved; an error when it is missing or of the wrong kind."""
         target = Path(raw).expanduser()
         target = target if target.is_absolute() else (self.base / target)
         if not target.exists():
@@ -52,6 +54,7 @@ class Checker(TaskChecks, RecipeChecks):
         return str(target.resolve())
 
     def model(self) -> ModelSource:
+        """The model source: exactly one of embedded, hf (pinned), path or gguf."""
         raw = self.data["model"]
         given = [k for k in MODEL_SOURCES if k in raw]
         if len(given) != 1:
@@ -71,6 +74,7 @@ class Checker(TaskChecks, RecipeChecks):
                            raw.get("chat", False))
 
     def variant(self, name: str, raw: dict, path: tuple) -> Variant:
+        """One variant: precision, adapter, attention, KV cache, device and its backend's settings."""
         precision = raw.get("precision", "fp32")
         if "nf4" in raw and precision != "nf4":
             self.error(path + ("nf4",), "`nf4:` settings need `precision: nf4`",
@@ -108,6 +112,7 @@ class Checker(TaskChecks, RecipeChecks):
         return stored_name(chosen), chosen.parse(self, raw, path)
 
     def variants(self) -> tuple[Variant, ...]:
+        """The spec's variants, named ones and those the axes multiply out."""
         out: list[Variant] = []
         for name, raw in (self.data.get("variants") or {}).items():
             out.append(self.variant(name, raw, ("variants", name)))
@@ -137,6 +142,7 @@ class Checker(TaskChecks, RecipeChecks):
         return tuple(out)
 
     def templates(self) -> dict[str, Template]:
+        """The spec's templates, each checked to parse."""
         out = {}
         for name, text in (self.data.get("templates") or {}).items():
             self.template_error(text, ("templates", name))
@@ -144,6 +150,7 @@ class Checker(TaskChecks, RecipeChecks):
         return out
 
     def template_error(self, text: str, path: tuple) -> None:
+        """An error at the line of a template's Jinja2 syntax error, when it has one."""
         from harness.spec.prompts import TemplateError, compile_template  # jinja2 only when a spec has templates
 
         try:
@@ -155,6 +162,7 @@ class Checker(TaskChecks, RecipeChecks):
                                          "fix the Jinja2 syntax on that line"))
 
     def build(self) -> Spec:
+        """The typed Spec (errors collected in `errors`)."""
         model = self.model()
         adapters = self.recipes()
         variants = self.spec_variants = self.variants()

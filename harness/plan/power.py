@@ -35,6 +35,7 @@ class Power:
     note: str = ""
 
     def describe(self) -> str:
+        """The bound's power in a line for `llama-harness validate`."""
         b = self.bound
         head = f"{b.metric} {b.describe()}"
         if self.can_fail is None:
@@ -121,6 +122,7 @@ def _smallest_n(ok, start: int = 1, cap: int = 1_000_000) -> int | None:
 
 
 def absolute(bound: Bound, n: int, assumed: float | None = None, assumed_from: str = "") -> Power:
+    """The power of a min/max/paper bound on a 0/1 metric over n items."""
     mask = _fail_mask(bound, n)
     can_fail = bool(mask.any())
     min_n = None if can_fail else _smallest_n(lambda m: bool(_fail_mask(bound, m).any()), n + 1, 200_000)
@@ -171,6 +173,7 @@ def _first_failing_loss(n: int, max_drop: float) -> int | None:
 
 
 def paired(bound: Bound, n: int, reference: float | None = None, reference_from: str = "") -> Power:
+    """The power of a paired `max_drop` bound over n items against a reference accuracy."""
     from scipy.stats import binom
 
     ref = 1.0 if reference is None else reference
@@ -198,6 +201,7 @@ def paired(bound: Bound, n: int, reference: float | None = None, reference_from:
 
 
 def of_bound(bound: Bound, n: int | None, assumed: float | None, assumed_from: str = "") -> Power:
+    """The power of any bound on a 0/1 metric (absolute or paired)."""
     if not is_binary_metric(bound.metric):
         return Power(bound, n, note="not a 0/1 metric")
     if bound.vs is not None and bound.max_drop is None:

@@ -11,6 +11,7 @@ class RecipeChecks:
     """The recipe checks of `checker.Checker`."""
 
     def recipes(self) -> dict:
+        """The spec's adapter recipes, typed, with their errors."""
         out = {}
         for name, raw in (self.data.get("adapters") or {}).items():
             path = ("adapters", name)

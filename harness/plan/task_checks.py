@@ -14,6 +14,7 @@ class TaskChecks:
     `local_path`, `catalog` and `spec_variants`)."""
 
     def bound(self, metric: str, raw: dict, path: tuple, variants: tuple[Variant, ...]) -> Bound:
+        """One bound, checked for contradictions and for what it names."""
         b = Bound(metric=metric, line=self.marks.line(path),
                   **{**raw, "only": tuple(raw.get("only", ())), "gaps": tuple(raw.get("gaps", ()))})
         names = [v.name for v in variants]
@@ -56,6 +57,7 @@ class TaskChecks:
 
     def task(self, name: str, raw: dict, templates: dict, generation: Generation,
              requires: Requires, variants: tuple[Variant, ...], seeds: Seeds) -> Task:
+        """One task: its kind, the kind's settings, data, templates, variants and bounds."""
         path = ("tasks", name)
         base, known = self.lm_eval_config(raw.get("lm_eval"))
         decided = True
@@ -68,10 +70,11 @@ class TaskChecks:
         settings = kind.parse(self, raw, path)
         if known and decided:     # one error per mistake: an undecided kind is the one
             for key in raw:
-                owner = kinds.owner(key)
-                if owner is not None and owner is not kind:
+                owners = kinds.owners(key)
+                if owners and kind not in owners:
                     what = f"{raw['lm_eval']} is a {kind.name} task" if raw.get("lm_eval") else f"this is a {kind.name} task"
-                    self.error(path + (key,), f"`{key}:` applies to {owner.name} tasks; {what}", "remove it")
+                    names = " and ".join(", ".join(o.name for o in owners).rsplit(", ", 1))
+                    self.error(path + (key,), f"`{key}:` applies to {names} tasks; {what}", "remove it")
         data = raw.get("data", "auto")
         if kind.rows:
             data = self.task_data(raw, path)

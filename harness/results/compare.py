@@ -32,9 +32,11 @@ class Comparison:
     method: str = "tango score"
 
     def as_dict(self) -> dict:
+        """The comparison as a record's field."""
         return asdict(self)
 
     def describe(self) -> str:
+        """The comparison in a line."""
         return (f"{self.metric} {100 * self.candidate:.1f}% vs {self.against} {100 * self.reference:.1f}% "
                 f"on {self.n} shared samples: paired diff {100 * self.diff:+.1f} pts "
                 f"[95% CI {100 * self.ci_low:+.1f}, {100 * self.ci_high:+.1f}], "
@@ -48,6 +50,7 @@ def sample_id(row: dict) -> str:
 
 
 def scores(samples: list[dict], metric_key: str) -> dict[str, float]:
+    """One metric's per-sample scores, by sample id."""
     return {sample_id(s): float(s["scores"][metric_key]) for s in samples if metric_key in s.get("scores", {})}
 
 

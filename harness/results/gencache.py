@@ -21,12 +21,14 @@ GENCACHE_ENV = "LLAMA_GENCACHE_DIR"   # the generation cache's folder, when not 
 
 
 def default_cache_dir() -> Path:
+    """$LLAMA_GENCACHE_DIR, else <harness cache>/generations."""
     from harness.data.cache import cache_root
 
     return Path(os.environ.get(GENCACHE_ENV) or cache_root() / "generations")
 
 
 def cache_key(**parts: Any) -> str:
+    """A stable digest of the parts that decide a generation."""
     blob = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -44,6 +46,7 @@ class GenerationCache:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict | None:
+        """A cached generation, or None (always None when the cache is off)."""
         if self.mode == "off":
             return None
         try:
@@ -56,6 +59,7 @@ class GenerationCache:
         return value
 
     def put(self, key: str, value: dict) -> None:
+        """Keep a generation (not when the cache is off or read-only)."""
         if self.mode != "on":
             return
         path = self._path(key)

@@ -33,6 +33,7 @@ class Progress:
         self.phase_started = self.clock()
 
     def advance(self, items: int = 0, tokens: int = 0) -> None:
+        """Count finished items and tokens; the line is shown at most once per `every` seconds."""
         self.done += items
         self.tokens += tokens
         now = self.clock()
@@ -53,6 +54,7 @@ class Progress:
             logging.getLogger(__name__).warning("progress display switched off: %s", exc)
 
     def line(self, now: float | None = None) -> str:
+        """The progress line: done of total, tokens/s and ETA."""
         now = self.clock() if now is None else now
         spent = max(1e-9, now - self.phase_started)
         rate = self.tokens / spent

@@ -72,6 +72,7 @@ class CellResult:
 
     @property
     def passed(self) -> bool:
+        """Whether every verdict passed."""
         return self.status == "ok" and all(v.passed for v in self.verdicts)
 
     def record(self) -> dict[str, Any]:

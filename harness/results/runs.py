@@ -37,6 +37,7 @@ def latest_cells(run_dir: Path) -> list[dict]:
 
 
 def load(run_dir: str | Path) -> Run:
+    """A run folder read back: its info, cells and samples."""
     import pandas as pd
 
     run_dir = Path(run_dir)

@@ -50,6 +50,7 @@ def mean_interval(values: list[float], alpha: float = ALPHA) -> Interval:
 
 
 def is_binary(values: list[float]) -> bool:
+    """Whether every value is 0 or 1."""
     return all(v in (0, 1, 0.0, 1.0, True, False) for v in values)
 
 

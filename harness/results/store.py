@@ -25,16 +25,19 @@ CELLS, SAMPLES, RUN, TRAININGS = "cells.jsonl", "samples.jsonl", "run.json", "tr
 
 
 def new_run_id() -> str:
+    """A fresh run id: the time and a random suffix."""
     return datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def versions() -> dict[str, str | None]:
+    """Versions of the libraries a run's numbers depend on."""
     from harness.results.fingerprint import package_versions
 
     return {"pytest-llama": __version__, "python": platform.python_version()} | package_versions(PACKAGES)
 
 
 def git_sha(cwd: Path | None = None) -> str | None:
+    """The checkout's commit, or None outside a git checkout."""
     try:
         proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                               timeout=5)
@@ -64,6 +67,7 @@ class RunStore:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def write_run_info(self, device: str, argv: list[str] | None = None) -> None:
+        """Write run.json: versions, git sha, device, command line."""
         path = self.dir / RUN
         if path.exists():
             return
@@ -86,6 +90,7 @@ class RunStore:
         self._append(TRAININGS, [_clean(record | {"run_id": self.run_id})])
 
     def add(self, result, provenance: dict[str, Any]) -> None:
+        """Append a cell's record (cells.jsonl) and its samples (samples.jsonl)."""
         record = result.record() | {"run_id": self.run_id, "finished": time.time()} | provenance
         self._append(CELLS, [_clean(record)])
         if result.samples:
@@ -106,6 +111,7 @@ def _clean(obj):
 
 
 def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a run's JSONL file ([] when it does not exist)."""
     if not path.exists():
         return []
     with open(path, encoding="utf-8") as fh:

@@ -61,6 +61,7 @@ def from_run(run_dir: Path) -> dict[str, Any]:
 
 
 def save(run_dir: Path, path: Path) -> Path:
+    """Write a run's per-cell metrics and per-sample scores as a baseline file."""
     data = from_run(run_dir)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +72,7 @@ def save(run_dir: Path, path: Path) -> Path:
 
 
 def load(path: Path) -> dict[str, Any]:
+    """A baseline file, checked; BaselineError says what is wrong with it."""
     path = Path(path)
     if not path.is_file():
         raise BaselineError(f"baseline {path} does not exist; write one with --llama-save-baseline {path}")

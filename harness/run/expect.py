@@ -19,6 +19,7 @@ def _fmt(m: Metric) -> str:
 
 
 def check_bound(bound: Bound, metric: Metric | None, available: list[str]) -> Verdict:
+    """The verdict of one absolute bound on the cell's metric."""
     if metric is None:
         return Verdict(bound.metric, bound.describe(), False,
                        f"metric {bound.metric!r} was not reported; this cell reports: {', '.join(available)}",

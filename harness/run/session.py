@@ -62,6 +62,7 @@ class BenchSession:
 
     @property
     def store(self) -> RunStore:
+        """The run folder's store, made when the first cell is recorded."""
         if self._store is None:
             self._store = RunStore(self.settings.results_dir, self.settings.run_id)
             self._store.write_run_info(probe().describe())
@@ -69,9 +70,11 @@ class BenchSession:
 
     @property
     def results(self) -> list[CellResult]:
+        """Every cell's result so far, in the order they finished."""
         return list(self.done.values())
 
     def skip_reason(self, cell: Cell) -> str | None:
+        """Why the cell cannot run on this machine, or None."""
         return skip_reason(cell, probe(), hub_reachable)
 
     def run(self, cell: Cell, rounds_runner=None, pulled_in_by: str | None = None) -> CellResult:
@@ -165,6 +168,7 @@ class BenchSession:
         return self.trained[key]
 
     def machine_label(self, device: str) -> str:
+        """The device a record names: the GPU's name, or cpu."""
         return probe().describe() if device == "cuda" else "cpu"
 
     def _gate(self, cell: Cell, result: CellResult) -> Verdict:

@@ -22,6 +22,7 @@ class Cell:
 
     @property
     def template_name(self) -> str:
+        """The template's name, or `default` for the task's own prompt."""
         return self.template.name if self.template else DEFAULT_TEMPLATE
 
     @property

@@ -23,6 +23,7 @@ def _env() -> ImmutableSandboxedEnvironment:
 
 @lru_cache(maxsize=256)
 def compile_template(text: str):
+    """A template compiled once in the sandboxed environment."""
     return _env().from_string(text)
 
 

@@ -61,6 +61,7 @@ class RecipeData:
 
     @property
     def label(self) -> str:
+        """Where the recipe's rows come from, in a few words."""
         return (f"local file {Path(self.jsonl).name}" if self.jsonl else
                 f"data dir {self.dir}/{self.split}" if self.dir else f"package {self.package} ({self.split})")
 
@@ -106,4 +107,5 @@ class Recipe:
 
     @property
     def qlora(self) -> bool:
+        """Whether the base is quantized to nf4 for training (QLoRA)."""
         return self.quantization == "nf4"

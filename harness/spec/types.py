@@ -21,6 +21,7 @@ class ModelSource:
 
     @property
     def label(self) -> str:
+        """The source as records name it (with its revision)."""
         return f"{self.ref}@{self.revision}" if self.revision else self.ref
 
 
@@ -93,6 +94,7 @@ class Generation:
     batch_size: int | str = 8
 
     def merged(self, override: dict[str, Any] | None) -> "Generation":
+        """These settings with a task's overrides."""
         return replace(self, **override) if override else self
 
     def given(self) -> dict[str, Any]:
@@ -112,6 +114,7 @@ class Seeds:
     fewshot: int = 1234
 
     def merged(self, override: dict[str, Any] | None) -> "Seeds":
+        """These seeds with a task's overrides."""
         return replace(self, **override) if override else self
 
 
@@ -144,6 +147,7 @@ class Bound:
         return self.check or ("interval" if self.paper is not None else "strict")
 
     def describe(self) -> str:
+        """The bound in words, for verdicts and reports."""
         if self.vs is not None:
             parts = []
             if self.max_drop is not None:
@@ -173,6 +177,7 @@ class Requires:
     hub: bool = False
 
     def merged(self, override: dict[str, Any] | None) -> "Requires":
+        """These requirements with a task's overrides."""
         return replace(self, **override) if override else self
 
 
@@ -216,6 +221,7 @@ class Task:
     line: int | None = field(default=None, compare=False)
 
     def uses_chat(self, model: "ModelSource") -> bool:
+        """Whether the task's prompts go through the chat template."""
         return model.chat if self.chat is None else self.chat
 
 
@@ -232,4 +238,5 @@ class Spec:
     line: int | None = field(default=None, compare=False)
 
     def variant(self, name: str) -> Variant:
+        """The variant of this name."""
         return next(v for v in self.variants if v.name == name)

@@ -65,6 +65,7 @@ def _chat_ids(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
 
 
 def encode(row: dict, tokenizer, data: RecipeData, chat: bool) -> dict[str, list[int]]:
+    """One row as token ids and labels: only the response's tokens are learned."""
     from harness.spec.prompts import render
 
     if data.messages:

@@ -106,6 +106,7 @@ class _Live:
 
 
 def cached(folder: Path) -> dict | None:
+    """A completed training's record in `folder`, or None."""
     try:
         record = json.loads((folder / RECORD).read_text())
     except (OSError, ValueError):

@@ -23,9 +23,11 @@ class WallTimer:
     """CPU: the monotonic clock. A mark is taken after each step's tokens reach the host."""
 
     def mark(self) -> float:
+        """The monotonic clock now."""
         return time.perf_counter()
 
     def seconds(self, a: float, b: float) -> float:
+        """Seconds between two marks."""
         return b - a
 
 
@@ -33,6 +35,7 @@ class CudaTimer:
     """GPU: CUDA events recorded on the stream, read after one synchronize at the end."""
 
     def mark(self):
+        """A CUDA event recorded on the current stream."""
         import torch
 
         event = torch.cuda.Event(enable_timing=True)
@@ -40,6 +43,7 @@ class CudaTimer:
         return event
 
     def seconds(self, a, b) -> float:
+        """Seconds between two events (synchronises on the later one)."""
         b.synchronize()
         return a.elapsed_time(b) / 1000.0
 

@@ -22,6 +22,7 @@ class TransformersEngine:
 
     @property
     def decoder(self):
+        """The decode loop over the model, made on first use."""
         from harness.backends.transformers.decoder import Decoder
 
         if self._decoder is None:
@@ -30,6 +31,7 @@ class TransformersEngine:
 
     def generate(self, rows, max_new_tokens, stops=(), temperature=0.0, top_p=1.0, seeds=None,
                  batch_size=None, share_prefix=True, on_done=None):
+        """The decode loop's generations (seeded generators per row when sampling)."""
         generators = None
         if seeds is not None and temperature > 0:
             import torch
@@ -57,15 +59,18 @@ class TransformersEngine:
         return self._scorer
 
     def score(self, pairs, max_length, share_prefixes=True, progress=None):
+        """Log-likelihoods through the prefix-sharing scorer."""
         scorer = self._scorer_for(share_prefixes, max_length)
         scorer.progress = progress
         return scorer.score(pairs)
 
     @property
     def scoring_stats(self):
+        """The scorer's statistics, or None when nothing was scored."""
         return self._scorer.stats if self._scorer is not None else None
 
     def batch_size_for(self, asked, prompt_len: int, new_tokens: int) -> int:
+        """`asked`, or for `auto` the rows whose KV cache fits in half the free memory (at most 64)."""
         if asked != "auto":
             return int(asked)
         from harness.backends.transformers.kvsize import kv_bytes_per_token
@@ -100,6 +105,7 @@ class TransformersEngine:
         return timing
 
     def peak_memory(self):
+        """Peak RSS (and CUDA memory on a GPU) while the block runs."""
         from harness.backends.memory import PeakMemory
 
         return PeakMemory(cuda=self.cuda)

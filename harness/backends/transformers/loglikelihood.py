@@ -47,6 +47,7 @@ class ScoreStats:
     seconds: float = 0.0
 
     def record(self) -> dict:
+        """The statistics as a cell record's field."""
         return asdict(self) | {"seconds": round(self.seconds, 3)}
 
 
@@ -92,6 +93,7 @@ class LoglikelihoodScorer:
 
     # -- planning (pure) -----------------------------------------------------------------------
     def rows(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[_Row]:
+        """Each request as a row: context and continuation cut to the window from the left."""
         by_input: dict[tuple[int, ...], _Row] = {}
         L = self.max_length
         for i, (ctx, cont) in enumerate(requests):
@@ -147,6 +149,7 @@ class LoglikelihoodScorer:
 
     # -- running -----------------------------------------------------------------------------
     def score(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
+        """The log-likelihood and greedy flag of each request, in order."""
         import torch
 
         began = time.perf_counter()

@@ -33,6 +33,7 @@ class VllmScoring:
     truncated: int = 0
 
     def record(self) -> dict:
+        """The statistics as a cell record's field."""
         return {"backend": "vllm", "requests": self.requests, "prompt_tokens": self.prompt_tokens,
                 "truncated": self.truncated, "prefix_sharing": "vLLM prefix caching"}
 
@@ -66,6 +67,7 @@ class VllmEngine:
 
     def generate(self, rows, max_new_tokens, stops=(), temperature=0.0, top_p=1.0, seeds=None,
                  batch_size=None, share_prefix=True, on_done=None):
+        """Generations through vLLM, in chunks, trailing EOS dropped as the transformers backend does."""
         from vllm import SamplingParams
 
         stops = [s for s in stops if s]
@@ -123,9 +125,11 @@ class VllmEngine:
 
     @property
     def scoring_stats(self):
+        """The scoring statistics, or None when nothing was scored."""
         return self._scoring
 
     def batch_size_for(self, asked, prompt_len: int, new_tokens: int) -> int:
+        """vLLM schedules its own batches: the chunk size."""
         return CHUNK      # vLLM schedules its own batches (continuous batching)
 
     def timed(self, rows, new_tokens):
@@ -154,6 +158,7 @@ class VllmEngine:
         return timing
 
     def peak_memory(self):
+        """Peak RSS and CUDA memory (vLLM's reservation, see `memory_note`)."""
         from harness.backends.memory import PeakMemory
 
         return PeakMemory(cuda=self.loaded.device == "cuda")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.kinds.lmeval import Accuracy
+from harness.kinds.base import fragment
+from harness.kinds.lmeval import FAMILY, Accuracy
 
 RISKS = ("network", "filesystem")
 SCHEMA = {
@@ -56,7 +57,7 @@ def pass_ks(repeats: int) -> tuple[int, ...]:
 class Code(Accuracy):
     name = "code"
     description = "a code-execution cell (programs run in the sandbox; pass@k)"
-    SCHEMA = SCHEMA
+    SCHEMA = fragment(FAMILY, SCHEMA)
 
     def claims_config(self, base: dict | None) -> bool:
         """lm-eval's tasks that declare `unsafe_code` (they run model-written code)."""

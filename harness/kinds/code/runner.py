@@ -38,6 +38,7 @@ BUILDERS = {"build_predictions": completion, "build_predictions_instruct": instr
 
 
 def program(doc: dict, solution: str) -> str:
+    """The program run in the sandbox: the solution, the problem's tests, and the check call."""
     return f"{solution}\n\n{doc['test']}\n\ncheck({doc['entry_point']})\n"
 
 
@@ -50,11 +51,13 @@ class CodeScorer:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
     def run(self, text: str) -> Outcome:
+        """Run one program in the sandbox, memoised within the cell."""
         if text not in self.outcomes:
             self.outcomes[text] = self.sandbox.run(text)
         return self.outcomes[text]
 
     def process(self, doc: dict, results: list) -> dict[str, float]:
+        """lm-eval's process_results: pass@k over the item's programs."""
         programs = results[0] if isinstance(results[0], (list, tuple)) else [results[0]]
         passed = sum(self.run(p).passed for p in programs)
         return {f"pass@{k}": pass_at_k(len(programs), passed, k) for k in self.ks if k <= len(programs)}
@@ -74,6 +77,7 @@ class CodeScorer:
                                for o in found]
 
     def record(self) -> dict[str, Any]:
+        """How the cell's programs ran: counts, seconds each, outcomes, the sandbox."""
         seconds = [o.seconds for o in self.outcomes.values()]
         reasons: dict[str, int] = {}
         for o in self.outcomes.values():

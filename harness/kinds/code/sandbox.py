@@ -103,6 +103,7 @@ class Sandbox:
 
     @property
     def description(self) -> str:
+        """What confines a program here, in words, for the record."""
         missing = [r for r in RISKS if r not in self.isolate]
         who = "nobody" if os.geteuid() == 0 else "the caller's uid in a user namespace"
         lim = self.limits
@@ -127,6 +128,7 @@ class Sandbox:
         raise SandboxRefused(f"cannot sandbox model-written code here: {refused}")
 
     def run(self, program: str) -> Outcome:
+        """Run one program confined; its outcome."""
         return self._start(program, self.isolate)
 
     def _start(self, program: str, isolate: tuple[str, ...]) -> Outcome:

@@ -36,23 +36,27 @@ libc = ctypes.CDLL(None, use_errno=True)
 
 
 def refuse(message):
+    """Exit with a refusal the parent reads as the reason."""
     os.write(2, f"sandbox: {message}\n".encode())
     os._exit(REFUSED)
 
 
 def call(fn, *args, what):
+    """Call a libc function; a failure is a refusal naming `what`."""
     if fn(*args) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def mount(source, target, fstype, flags, data=None):
+    """mount(2), refusing on failure."""
     enc = (lambda s: s.encode() if isinstance(s, str) else s)
     call(libc.mount, enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data),
          what=f"mount {target}")
 
 
 def mount_points():
+    """The mount points of this namespace, deepest last."""
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4].replace("\\040", " ") for line in f]
     return list(dict.fromkeys(points))
@@ -71,6 +75,7 @@ def keep_flags(point):
 
 
 def read_only_except(work):
+    """Remount every filesystem read-only except the program's work folder."""
     for point in mount_points():
         if point == work or point.startswith(work + "/") or point.startswith("/proc"):
             continue
@@ -109,6 +114,7 @@ def expose(prefix, work):
 
 
 def limits(cfg):
+    """Set the program's CPU, memory, file and process limits."""
     cpu, mem, fsize, nproc = cfg["cpu_seconds"], cfg["memory_bytes"], cfg["file_bytes"], cfg["processes"]
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -118,6 +124,7 @@ def limits(cfg):
 
 
 def main():
+    """Confine this process, drop to nobody, then run the program."""
     cfg = json.loads(sys.argv[1])
     work, isolate = cfg["work"], set(cfg["isolate"])
     with open(os.path.join(work, "program.py"), "rb") as f:

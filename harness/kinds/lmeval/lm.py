@@ -94,18 +94,22 @@ class HarnessLM(TemplateLM):
     # -- tokenization, as lm-eval's HF wrapper does it --------------------------------------
     @property
     def eot_token_id(self) -> int:
+        """The end-of-text token."""
         return self.tokenizer.eos_token_id
 
     @property
     def prefix_token_id(self) -> int:
+        """The token a rolling log-likelihood starts from (BOS, else EOS)."""
         bos = self.tokenizer.bos_token_id
         return bos if bos is not None else self.eot_token_id
 
     @property
     def tokenizer_name(self) -> str:
+        """The tokenizer's name, for lm-eval's cache."""
         return self.tokenizer.name_or_path.replace("/", "__")
 
     def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs) -> list[int]:
+        """Token ids of a string, as lm-eval asks."""
         kw = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
         bos = self.tokenizer.bos_token
         if add_special_tokens is None and bos and string.startswith(bos):
@@ -113,6 +117,7 @@ class HarnessLM(TemplateLM):
         return self.tokenizer.encode(string, **kw)
 
     def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """The chat as one prompt, by the model's chat template."""
         return self.tokenizer.apply_chat_template(chat_history, tokenize=False,
                                                   add_generation_prompt=add_generation_prompt,
                                                   continue_final_message=not add_generation_prompt)

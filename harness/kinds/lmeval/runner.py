@@ -51,6 +51,7 @@ def _leaf_tasks(tree) -> list:
 
 def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir: Path | None,
                  cache: GenerationCache | None = None, progress: Sink | None = None) -> CellResult:
+    """lm-eval's `evaluate` over the cell's task with the harness engine: the cell's result."""
     from lm_eval import evaluator
 
     result = new_result(cell)

@@ -120,6 +120,7 @@ def build_task(cfg: dict[str, Any], keep_delimiter: bool = False):
 
 
 def primary_filter(cfg: dict[str, Any], chosen: str | None) -> str:
+    """The filter whose metrics the cell reports first: the spec's, else the task's first."""
     names = [f["name"] for f in cfg.get("filter_list") or []]
     if chosen:
         if names and chosen not in names:
@@ -142,6 +143,7 @@ class CellTasks:
 
 
 def tasks_for(cell: Cell, catalog: TaskCatalog, data_dir) -> CellTasks:
+    """What lm-eval runs for a cell (a task or a group's tasks) and how its result is labelled."""
     task = cell.task
     keep = task.target_delimiter is not None
     if task.lm_eval and catalog.is_group(task.lm_eval):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.kinds.lmeval import Accuracy
+from harness.kinds.base import fragment
+from harness.kinds.lmeval import FAMILY, Accuracy
 
 # what the config hash named an inline task's scorer before the kinds were split (the
 # generation kind's default Scorer, repr'd), kept so recorded baselines still compare;
@@ -29,7 +30,7 @@ SCHEMA = {
 class LogLikelihood(Accuracy):
     name = "loglikelihood"
     description = "a log-likelihood accuracy cell (choices scored by likelihood; lm-eval multiple_choice or inline)"
-    SCHEMA = SCHEMA
+    SCHEMA = fragment(FAMILY, SCHEMA)
 
     claim_keys = ("choices",)
 
