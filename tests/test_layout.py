@@ -106,3 +106,17 @@ def test_each_backend_declares_every_runtime_module_of_its_folder_for_the_engine
         assert len(engine_digest(backend.engine_modules)) == 16
     with pytest.raises(UndeclaredModule, match="harness.backends.moved_away"):
         engine_digest(("harness.backends.moved_away",))
+
+
+def test_the_smoke_specs_config_hashes_are_the_committed_baselines():
+    """Moving code must not move a cell's identity: the baseline gate compares only cells of
+    the same config hash, so a changed hash would make every smoke cell incomparable."""
+    from harness.data.lmeval_index import TaskCatalog
+    from harness.kinds.lmeval.tasks import tasks_for
+    from harness.plan.matrix import expand
+    from harness.plan.validate import load_spec
+
+    baseline = json.loads((ROOT / "results" / "baselines" / "smoke.json").read_text())["cells"]
+    catalog = TaskCatalog()
+    hashes = {c.key: tasks_for(c, catalog, None).config_hash for c in expand(load_spec(ROOT / "specs" / "smoke.yaml"))}
+    assert hashes == {key: cell["config_hash"] for key, cell in baseline.items()}
