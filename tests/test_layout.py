@@ -120,3 +120,13 @@ def test_the_smoke_specs_config_hashes_are_the_committed_baselines():
     catalog = TaskCatalog()
     hashes = {c.key: tasks_for(c, catalog, None).config_hash for c in expand(load_spec(ROOT / "specs" / "smoke.yaml"))}
     assert hashes == {key: cell["config_hash"] for key, cell in baseline.items()}
+
+
+def test_every_package_folder_is_installed():
+    """A new kind or backend folder must be in pyproject's package list, or a wheel install
+    would lack it (an editable install would not notice)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {str(p.parent.relative_to(ROOT)).replace("/", ".") for p in ROOT.glob("harness/**/__init__.py")}
+    assert folders - listed == set()
