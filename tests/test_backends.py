@@ -33,9 +33,10 @@ def test_every_backend_states_its_contract_and_its_keys_reach_the_schema():
     keys = schema()["$defs"]["variant"]["properties"]
     assert keys["backend"]["enum"] == [b.name for b in BACKENDS] == ["transformers", "vllm"]
     for backend in BACKENDS:
-        for attr in ("parse", "recorded", "unavailable", "unsupported", "load", "engine", "release"):
+        for attr in ("parse", "context_limit", "unavailable", "unsupported", "load", "engine", "release"):
             assert callable(getattr(backend, attr)), (backend.name, attr)
-        assert isinstance(backend.packages, tuple)
+        assert isinstance(backend.packages, tuple) and isinstance(backend.settings().recorded(), dict)
+        assert all(m.startswith("harness.backends.") for m in backend.engine_modules)
         for key in backend.SCHEMA["properties"]:
             assert key in keys and owner(key) is backend
     assert owner("precision") is None                    # every backend reads the shared keys
@@ -69,7 +70,7 @@ def test_an_axis_over_backends_makes_one_variant_per_backend(tmp_path):
     spec = load_spec(spec_with(tmp_path, "hf: {precision: fp32}\n",
                                "axes:\n  backend: [transformers, {backend: vllm, max_model_len: 512}]\n"
                                "  precision: [fp32, bf16]\n"))
-    made = {v.name: (v.backend, v.precision, getattr(v.backend_settings, "max_model_len", None))
+    made = {v.name: (backend_of(v).name, v.precision, getattr(v.backend_settings, "max_model_len", None))
             for v in spec.variants}
     assert made == {"hf": ("transformers", "fp32", None),
                     "transformers-fp32": ("transformers", "fp32", None),

@@ -55,7 +55,7 @@ def test_every_ingredient_changes_the_key(monkeypatch, tmp_path):
     (adapter / "adapter_model.safetensors").write_bytes(b"\x00" * 64)
     with_adapter = Variant("v", adapter=Adapter(str(adapter)))
     before = _key(variant=with_adapter)
-    models._adapter_digest.cache_clear()
+    models.adapter_digest.cache_clear()
     (adapter / "adapter_model.safetensors").write_bytes(b"\x01" + b"\x00" * 63)   # same size, other bytes
     changed["adapter content"] = _key(variant=with_adapter)
     changed["adapter present"] = before
@@ -143,7 +143,10 @@ def test_a_changed_engine_misses_the_cache_in_a_real_run(monkeypatch, tmp_path, 
     second = HarnessLM(embedded_fp32, Generation(), cache)
     assert second.generate_until(requests) == out and second.stats.cached == 2
     monkeypatch.setattr(models, "engine_digest", lambda modules: "edited-engine")
-    third = HarnessLM(embedded_fp32, Generation(), cache)
+    # a process with the edited engine fingerprints the model it loads anew
+    edited = replace(embedded_fp32, fingerprint=models.fingerprint(embedded_fp32.weights_id, embedded_fp32.variant,
+                                                                   embedded_fp32.device))
+    third = HarnessLM(edited, Generation(), cache)
     assert third.generate_until(requests) == out and third.stats.cached == 0
 
 
@@ -155,9 +158,9 @@ def test_config_hash_is_the_same_in_every_process():
 
     code = """
 from harness.data import resolve
-from harness.matrix import expand
-from harness.tasks import TaskCatalog, config_hash, task_config
-from harness.validate import load_spec
+from harness.plan.matrix import expand
+from harness.kinds.lmeval.tasks import config_hash, task_config
+from harness.plan.validate import load_spec
 for cell in expand(load_spec('specs/smoke.yaml'))[:1] + expand(load_spec('tests/data/newbie.yaml'))[:1]:
     print(config_hash(cell, task_config(cell, resolve(cell.task, None, None), None)))
 """
