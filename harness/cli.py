@@ -21,7 +21,8 @@ EXAMPLES = {
                 "  llama-harness validate specs/smoke.yaml --baseline results/baselines/smoke.json",
     "matrix": "examples:\n  llama-harness matrix specs/*.yaml\n  llama-harness matrix specs/smoke.yaml -k nf4",
     "run": "examples:\n  llama-harness run specs/smoke.yaml\n  llama-harness run specs/ -k \"nf4 and equation\"\n"
-           "  llama-harness run specs/smoke.yaml -- --llama-baseline results/baselines/smoke.json --llama-strict",
+           "  llama-harness run specs/smoke.yaml -- --llama-baseline results/baselines/smoke.json --llama-strict\n"
+           "  llama-harness run specs/smoke.yaml --executor ray --ray-address 127.0.0.1:6399",
     "report": "example:\n  llama-harness report results/20261123-190718-20b83f",
     "compare": "example:\n  llama-harness compare results/<run-a> results/<run-b>",
     "train": "examples:\n  llama-harness train specs/lora_recipe.yaml\n"
@@ -158,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", metavar="SPEC", help="spec files or folders")
     p.add_argument("-k", dest="keyword", default=None, help="pytest -k expression selecting cells")
     p.add_argument("-v", dest="verbose", action="count", default=0, help="more output (model loading too)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where cells are computed: local, or ray (the actors of a Ray cluster)")
+    p.add_argument("--ray-address", default=None, help="the Ray cluster (default: $RAY_ADDRESS, else auto)")
     p = command("report", "re-render a run's report (Markdown) from its records")
     p.add_argument("run_dir", metavar="RUN", help="a run folder, results/<run-id>")
     p = command("compare", "compare two runs cell by cell: values, deltas, paired tests on shared items")
@@ -182,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "matrix":
         return _matrix(args.paths, args.keyword)
     if args.command == "run":
+        if args.executor != "local":
+            rest = ["--llama-executor", args.executor] + (["--llama-ray-address", args.ray_address]
+                                                          if args.ray_address else []) + rest
         return _run(args.paths, args.keyword, args.verbose, rest)
     if args.command == "compare":
         return _compare(args.run_a, args.run_b)

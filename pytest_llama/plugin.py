@@ -14,7 +14,8 @@ from harness.run.baseline import BaselineError
 from harness.data import DATA_DIR_ENV
 from harness.results.gencache import GENCACHE_ENV, MODES
 from harness.kinds.registry import markers, named
-from harness.machine import visible_gpus, worker_share
+from harness.executors import make as make_executor
+from harness.executors.xdist import busy_share, share_of
 from harness.run.session import BenchSession, Settings
 from harness.results.store import RunIdTaken, check_run_id, new_run_id
 from harness.spec.marks import is_spec_file
@@ -55,6 +56,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llama-limit", default=None, type=int, metavar="N",
                     help="cap every task at N items (a group's N are spread over its subtasks; a latency "
                          "task's prompts are capped too): a quick run of a whole spec")
+    group.addoption("--llama-executor", default="local", choices=("local", "ray"),
+                    help="where cells are computed: local (this process, or each pytest-xdist worker) or ray "
+                         "(the actors of a Ray cluster; pip install 'pytest-llama[ray]')")
+    group.addoption("--llama-ray-address", default=None, metavar="ADDRESS",
+                    help="the Ray cluster (default: $RAY_ADDRESS, else auto)")
+    group.addoption("--llama-ray-cpus", default=1, type=int, metavar="N",
+                    help="CPUs (torch threads) each Ray actor reserves (default: 1)")
     group.addoption("--llama-cache-dir", default=None, metavar="DIR",
                     help=f"generation cache folder (default: ${GENCACHE_ENV}, else ~/.cache/pytest-llama/generations)")
 
@@ -78,14 +86,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # xdist workers share the machine: each gets an equal share of the cores, so torch's threads
     # do not spin against each other (two workers at full width ran 20x slower here), and GPUs
     # of its own, set before anything touches CUDA
-    share = None
-    if worker:
-        share = worker_share(int(worker["workerid"].lstrip("gw") or 0), int(worker["workercount"]),
-                             visible_gpus(), os.cpu_count() or 1)
-        if share.gpus:
-            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(share.gpus)
+    share = share_of(worker) if worker else None
     try:
-        config.stash[BENCH] = BenchSession(Settings(results_dir=Path(results),
+        settings = Settings(results_dir=Path(results),
                                                     data_dir=Path(data_dir).resolve() if data_dir else None,
                                                     cache_mode=config.getoption("llama_cache"), run_id=run_id,
                                                     cache_dir=Path(cache_dir) if cache_dir else None,
@@ -94,14 +97,41 @@ def pytest_configure(config: pytest.Config) -> None:
                                                     threads=share.threads if share else None,
                                                     worker=share.describe() if share else None,
                                                     limit=_limit(config),
-                                                    verbose=config.getoption("verbose") > 0),
-                                           progress=None if worker else _progress_line(config))
+                                                    verbose=config.getoption("verbose") > 0)
+        config.stash[BENCH] = BenchSession(settings, progress=None if worker else _progress_line(config),
+                                           executor=_executor(config, settings))
     except BaselineError as exc:
         raise pytest.UsageError(f"--llama-baseline: {exc}") from None
     config.stash[COLLECTED] = {}
     config.pluginmanager.register(_SpecErrors(), "llama-spec-errors")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistRunId(), "llama-xdist")
+
+
+def _executor(config: pytest.Config, settings: Settings):
+    """The executor the options name; a Ray cluster that cannot be joined is a usage error,
+    given before anything runs."""
+    name = config.getoption("llama_executor")
+    if name == "local" or config.getoption("collectonly"):
+        return make_executor("local")
+    if getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError("--llama-executor ray spreads cells over the cluster itself; drop -n")
+    from harness.executors.ray import ClusterUnavailable
+
+    try:
+        return make_executor("ray", address_given=config.getoption("llama_ray_address"), settings=settings,
+                             cpus_per_actor=config.getoption("llama_ray_cpus"))
+    except ClusterUnavailable as exc:
+        raise pytest.UsageError(f"--llama-executor ray: {exc}") from None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Hand the selected cells (after -k and -m) to the executor before the first runs: a
+    remote executor dispatches them all at once."""
+    bench = session.config.stash.get(BENCH, None)
+    if bench is not None and not session.config.getoption("collectonly"):
+        bench.executor.start(bench, [item.cell for item in session.items if isinstance(item, CellItem)])
 
 
 def _progress_line(config: pytest.Config):
@@ -154,10 +184,48 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 
 class _XdistRunId:
-    """Hands the controller's run id to every xdist worker, so all write one run folder."""
+    """Hands the controller's run id to every xdist worker, so all write one run folder, and
+    whether cells are grouped (`--dist loadgroup`, which a worker cannot see when it was set
+    by this plugin rather than typed)."""
 
     def pytest_configure_node(self, node) -> None:
+        """The run id and the grouping, into the worker's input."""
         node.workerinput["llama_run_id"] = node.config.option.llama_run_id
+        node.workerinput["llama_loadgroup"] = node.config.option.dist == "loadgroup"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """In an xdist worker under loadgroup, before the worker reports its collection: a cell's
+    node id carries its group (`id@group`), which is how xdist's controller groups cells.
+    xdist 3.8's worker sets the suffix on `item._nodeid`, which pytest 9.2 no longer reads (a
+    node's id is `item._id`), so even a plain test marked xdist_group is split across workers;
+    the suffix is set here, through pytest's own node id type, where it is missing."""
+    config = session.config
+    worker = getattr(config, "workerinput", None)
+    if not worker or not (worker.get("llama_loadgroup") or getattr(config.option, "loadgroup", False)):
+        return
+    groups = set()
+    for item in session.items:
+        mark = item.get_closest_marker("xdist_group") if isinstance(item, CellItem) else None
+        if mark is not None:
+            groups.add(mark.kwargs["name"])
+            if "@" not in item.nodeid.rsplit("]", 1)[-1]:
+                _set_nodeid(item, f"{item.nodeid}@{mark.kwargs['name']}")
+    bench = config.stash.get(BENCH, None)
+    if bench is not None and groups:
+        # fewer groups than workers: the idle workers' cores go to the busy ones
+        bench.settings = busy_share(bench.settings, worker, len(groups))
+
+
+def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
+    """A node id changed as xdist expects it: pytest 9.2 keeps it in `_id`, earlier ones in `_nodeid`."""
+    if hasattr(item, "_id"):
+        from _pytest.nodes import coerce_node_id
+
+        item._id = coerce_node_id(nodeid)
+    else:
+        item._nodeid = nodeid
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):

@@ -39,7 +39,7 @@ class CellResult:
     task: str
     variant: str
     template: str
-    kind: str = "accuracy"
+    kind: str | None = None   # the task's kind (harness/kinds/); None: the default kind
     status: str = "ok"  # ok | skipped | error
     reason: str = ""
     metrics: dict[str, Metric] = field(default_factory=dict)
@@ -63,6 +63,7 @@ class CellResult:
     paper: list[dict[str, Any]] = field(default_factory=list)  # published values this cell is compared with
     baseline: dict[str, Any] = field(default_factory=dict)  # the gate's findings, when one ran
     pulled_in_by: str | None = None  # set when this cell ran only as another selected cell's `vs:` reference
+    trainings: list[dict[str, Any]] = field(default_factory=list)  # adapters trained for it (trainings.jsonl)
 
     def metric(self, name: str) -> Metric | None:
         """Look a metric up by full name ('exact_match,strict-match') or bare name (primary filter)."""
@@ -79,6 +80,7 @@ class CellResult:
         """The cell's JSON record (per-sample rows go to their own file)."""
         out = asdict(self)
         out.pop("samples")
+        out.pop("trainings")
         return out
 
 

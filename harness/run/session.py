@@ -26,6 +26,7 @@ from harness.data.lmeval_index import TaskCatalog, UnknownTask
 from harness.kinds.registry import kind_of
 from harness.machine import probe
 from harness.results.record import new_result
+from harness.run.executor import InProcess
 from harness.run.skips import skip_reason
 
 
@@ -45,7 +46,7 @@ class Settings:
 
 
 class BenchSession:
-    def __init__(self, settings: Settings, progress: Sink | None = None):
+    def __init__(self, settings: Settings, progress: Sink | None = None, executor=None):
         self.settings = settings
         self.progress = progress   # shows a long cell's live progress line (see harness.progress)
         if not settings.verbose:
@@ -58,6 +59,8 @@ class BenchSession:
         self._store: RunStore | None = None
         self.done: dict[str, CellResult] = {}  # by cell key, in the order the cells finished
         self.trained: dict[tuple, object] = {}  # (spec path, recipe) -> training.Trained, this session
+        self.new_trainings: list[dict] = []      # training records since the last computed cell
+        self.executor = executor or InProcess()  # where cells are computed (harness/run/executor.py)
         self.baseline = baseline.load(settings.baseline) if settings.baseline else None
 
     @property
@@ -89,6 +92,13 @@ class BenchSession:
         return self._run(cell, rounds_runner, pulled_in_by)
 
     def _run(self, cell: Cell, rounds_runner=None, pulled_in_by: str | None = None) -> CellResult:
+        result = self.executor.compute(self, cell, rounds_runner)
+        return self.record(cell, result, pulled_in_by)
+
+    def compute(self, cell: Cell, rounds_runner=None) -> CellResult:
+        """The cell run here: its result (ok, skipped or error), not yet judged or recorded.
+        Never raises: a broken cell must not lose the others' results. An executor calls this
+        where the cell runs (this process, or a Ray actor holding the variant's model)."""
         started = time.perf_counter()
         reason = self.skip_reason(cell)
         result = None
@@ -111,10 +121,6 @@ class BenchSession:
                     result.engine["worker_share"] = self.settings.worker
                 if loaded.loaded.placement:       # device_map: where accelerate put the weights
                     result.engine["placement_mparams"] = loaded.loaded.placement
-                result.verdicts = check(result, cell.task.expect,
-                                        lambda v: self.done.get(cell.counterpart(v).key))
-                if self.baseline is not None:
-                    result.verdicts.append(self._gate(cell, result))
             except (DataUnavailable, ModelUnavailable) as exc:
                 reason = str(exc)
             except (UnknownTask, DataInvalid, TemplateFailed) as exc:
@@ -129,9 +135,22 @@ class BenchSession:
             result.status, result.reason = "skipped", reason
             if self.settings.strict:
                 result.status, result.reason = "error", f"would be skipped, and --llama-strict fails it: {reason}"
-        result.pulled_in_by = pulled_in_by
         if not result.wall_s:
             result.wall_s = time.perf_counter() - started
+        result.trainings = self.new_trainings
+        self.new_trainings = []
+        return result
+
+    def record(self, cell: Cell, result: CellResult, pulled_in_by: str | None = None) -> CellResult:
+        """Judge a computed cell against its bounds (its `vs:` references are recorded
+        already) and the baseline, and write it to the run folder, once."""
+        if result.status == "ok":
+            result.verdicts = check(result, cell.task.expect, lambda v: self.done.get(cell.counterpart(v).key))
+            if self.baseline is not None:
+                result.verdicts.append(self._gate(cell, result))
+        result.pulled_in_by = pulled_in_by
+        for training in result.trainings:
+            self.store.add_training(training)
         self.store.add(result, {"spec_line": cell.task.line})
         self.done[cell.key] = result
         return result
@@ -162,8 +181,8 @@ class BenchSession:
             done = trained(recipe, weights.location, weights.id, self.pool.tokenizer(spec.model), chat,
                            self.settings.data_dir, adapter_cache_dir(), self.progress,
                            device=default_device())
-            self.store.add_training(done.record | {"spec_name": spec.name, "reused": done.reused,
-                                                   "path": done.path})
+            self.new_trainings.append(done.record | {"spec_name": spec.name, "reused": done.reused,
+                                                     "path": done.path})
             self.trained[key] = done
         return self.trained[key]
 
@@ -182,7 +201,9 @@ class BenchSession:
                        found["status"] not in bad, message)
 
     def close(self) -> Path | None:
-        """Free the model and render the report; returns the report's path (None if nothing ran)."""
+        """Free the model (and the executor's workers) and render the report; returns the
+        report's path (None if nothing ran)."""
+        self.executor.close()
         self.pool.release()
         if self._store is None:
             return None
