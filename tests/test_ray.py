@@ -1,0 +1,147 @@
+"""Cells on a Ray cluster, run the way a user runs them: the installed plugin, from another
+folder, with `--llama-executor ray` against a two-node cluster on this machine. The metrics
+equal a local run's, each cell is recorded once in one run folder, a lost node's cells are
+retried elsewhere, a cell that fails on its own merits is not retried, and a missing Ray or an
+unreachable cluster is an error before anything runs."""
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'pytest-llama[ray]'")
+
+from harness.executors.ray.local import LocalCluster  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PORT = 6479
+SPEC = """\
+spec: 1
+name: onray
+model: {embedded: smollm2-135m-instruct}
+variants:
+  fp32: {precision: fp32}
+  eager: {precision: fp32, attn: eager}
+generation: {max_new_tokens: 3, batch_size: 8}
+templates:
+  eq: "2 + 3 = 5\\n4 + 4 = 8\\n{{ a }} + {{ b }} ="
+tasks:
+  addition:
+    data: {test: rows.jsonl}
+    target: "{{ answer }}"
+    templates: [eq]
+    limit: 12
+    expect:
+      exact_match: {vs: fp32, max_drop: 0.5, only: [eager]}
+  broken:
+    data: {test: broken.jsonl}
+    target: "{{ answer }}"
+    templates: [eq]
+    variants: [fp32]
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    running = LocalCluster(port=PORT, manager_base=6770).start()
+    yield running
+    running.stop()
+
+
+def _write(folder: Path) -> None:
+    rows = [{"a": a, "b": b, "answer": str(a + b)} for a in range(4) for b in range(3)]
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # its second row has no `b`: validation reads the first row; the cell fails when it runs
+    (folder / "broken.jsonl").write_text('{"a": 1, "b": 2, "answer": "3"}\n{"a": 1, "c": 2, "answer": "3"}\n')
+    (folder / "onray.yaml").write_text(SPEC)
+
+
+def _cells(folder: Path) -> tuple[list[Path], list[dict]]:
+    runs = sorted((folder / "out").iterdir())
+    return runs, [json.loads(line) for line in (runs[-1] / "cells.jsonl").read_text().splitlines()]
+
+
+def test_a_spec_on_two_ray_nodes_records_what_a_local_run_records(cluster, pytester):
+    _write(pytester.path)
+    common = ("-p", "no:cacheprovider", "--llama-cache", "off", "onray.yaml")
+    local = pytester.runpytest_subprocess(*common, f"--llama-results={pytester.path / 'local'}")
+    local.assert_outcomes(passed=2, failed=1)
+    began = time.monotonic()
+    remote = pytester.runpytest_subprocess(*common, f"--llama-results={pytester.path / 'out'}",
+                                           "--llama-executor", "ray", "--llama-ray-address", cluster.address)
+    remote.assert_outcomes(passed=2, failed=1)
+    runs, cells = _cells(pytester.path)
+    assert len(runs) == 1 and (runs[0] / "report.md").is_file() and (runs[0] / "samples.jsonl").is_file()
+    assert sorted(c["key"] for c in cells) == ["onray::addition[eager-eq]", "onray::addition[fp32-eq]",
+                                               "onray::broken[fp32-eq]"]          # each cell once
+    local_cells = {c["key"]: c for c in (json.loads(line) for line in
+                                         next((pytester.path / "local").iterdir()).joinpath("cells.jsonl")
+                                         .read_text().splitlines())}
+    for c in cells:
+        assert c["metrics"] == local_cells[c["key"]]["metrics"], c["key"]
+    ok = {c["key"]: c for c in cells if c["status"] == "ok"}
+    nodes = {c["engine"]["ray"]["node"] for c in ok.values()}
+    assert len(nodes) == 2                                      # the two variants ran on both nodes
+    assert all(c["engine"]["ray"]["threads"] == 1 and c["engine"]["ray"]["attempt"] == 1 for c in ok.values())
+    broken = next(c for c in cells if c["key"] == "onray::broken[fp32-eq]")
+    assert broken["status"] == "error" and "broken.jsonl:2: this row lacks b" in broken["reason"]
+    assert broken["engine"]["ray"]["attempt"] == 1              # failed on its merits: not retried
+    assert time.monotonic() - began < 300
+
+
+def test_a_lost_nodes_cells_run_again_elsewhere_and_are_recorded_once(cluster, pytester, monkeypatch):
+    """Two variants on two one-CPU nodes: an actor on each. The node this process is not
+    attached to is killed a few seconds in (its actor is starting or mid-cell)."""
+    _write(pytester.path)
+    (pytester.path / "onray.yaml").write_text(SPEC.replace("limit: 12", "limit: 40"))
+    rows = [{"a": a % 10, "b": a // 10, "answer": str(a % 10 + a // 10)} for a in range(40)]
+    (pytester.path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    killed: list[str] = []
+
+    def kill_the_other_node():
+        import ray as rt
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not rt.is_initialized():
+            time.sleep(0.1)
+        time.sleep(5.0)
+        mine = rt.get_runtime_context().get_node_id()
+        other = [n for n in cluster.raylets() if n != mine]
+        cluster.kill_node(other[0])
+        killed.append(other[0])
+
+    threading.Thread(target=kill_the_other_node, daemon=True).start()
+    result = pytester.runpytest("-p", "no:cacheprovider", "--llama-cache", "off", "onray.yaml", "-k", "addition",
+                                f"--llama-results={pytester.path / 'out'}", "--llama-executor", "ray",
+                                "--llama-ray-address", cluster.address)
+    result.assert_outcomes(passed=2)
+    assert killed, "no actor was ever seen on the other node"
+    _, cells = _cells(pytester.path)
+    assert sorted(c["key"] for c in cells) == ["onray::addition[eager-eq]", "onray::addition[fp32-eq]"]
+    retried = [c for c in cells if c["engine"]["ray"]["attempt"] > 1]
+    assert retried and all(c["engine"]["ray"]["node"] != killed[0] for c in retried)
+    assert all("lost" in f for c in retried for f in c["engine"]["ray"]["faults"])
+    # the cluster lost a node for good: start it again for the tests after this one
+    cluster.stop()
+    cluster.start()
+
+
+def test_an_unreachable_cluster_is_an_error_within_seconds(pytester):
+    _write(pytester.path)
+    began = time.monotonic()
+    result = pytester.runpytest_subprocess("onray.yaml", "-p", "no:cacheprovider", "--llama-executor", "ray",
+                                           "--llama-ray-address", "127.0.0.1:1")
+    assert time.monotonic() - began < 30 and result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "no Ray cluster answers at 127.0.0.1:1" in result.stderr.str()
+
+
+def test_without_ray_the_error_names_the_extra(pytester, monkeypatch):
+    import sys
+
+    _write(pytester.path)
+    monkeypatch.setitem(sys.modules, "ray", None)
+    result = pytester.runpytest("onray.yaml", "-p", "no:cacheprovider", "--llama-executor", "ray")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pip install 'pytest-llama[ray]'" in result.stderr.str()
