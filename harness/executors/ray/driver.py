@@ -3,10 +3,11 @@ finish, actors started and stopped as the work needs them.
 
 Scheduling. The cluster has `slots` actor places (its CPUs over each actor's CPUs; GPUs are
 Ray's to count: an actor that asks for more than are free waits). A free slot goes to the
-variant with the most pending cells per actor serving it, so a variant with many cells is
-split over several actors (each loads the model once) while the last cells of the run are
-spread over every slot. An idle actor takes the next cell of its own variant; an actor whose
-variant has no cell left is stopped, freeing its slot.
+variant with the most pending cells per actor serving it, first to variants no actor holds
+yet, then to any with a cell waiting: a slot never idles while a cell waits, even if that
+means loading a variant's model a second time (a second or two for the embedded model, next
+to a cell's tens of seconds). An idle actor takes the next cell of its own variant; an actor
+whose variant has no cell left is stopped, freeing its slot.
 
 Faults. A cell whose actor died (its worker process or its node lost) goes back to the front of
 its variant's queue and runs on a new actor, at most `RETRIES` more times; it is recorded once,
@@ -146,13 +147,17 @@ class RayExecutor:
     def _serving(self, vkey: str) -> int:
         return sum(1 for a in self.actors.values() if a.vkey == vkey)
 
+    def _idle(self, vkey: str) -> int:
+        return sum(1 for a in self.actors.values() if a.vkey == vkey and a.busy is None)
+
     def _launch(self) -> None:
         """Start actors while there are free slots and a variant has more cells than actors."""
         while len(self.actors) < self.slots:
-            waiting = [(len(q) / (self._serving(k) + 1), k) for k, q in self.queues.items() if len(q) > self._serving(k)]
+            waiting = [(self._serving(k) == 0, len(q) / (self._serving(k) + 1), k)
+                       for k, q in self.queues.items() if len(q) > self._idle(k)]
             if not waiting:
                 return
-            _, vkey = max(waiting)
+            *_, vkey = max(waiting)
             variant = self.variants[vkey]
             need = resources(variant, self.cpus)
             env = self.env | {"OMP_NUM_THREADS": str(self.cpus), "MKL_NUM_THREADS": str(self.cpus)}
