@@ -81,3 +81,20 @@ def test_workers_see_only_their_own_gpus(pytester, monkeypatch):
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist", "load").assert_outcomes(passed=2)
     seen = {p.stem: p.read_text() for p in pytester.path.glob("*.seen")}
     assert seen == {"gw0": "0,1", "gw1": "2,3"}
+
+
+def test_linked_variants_share_one_worker_with_n_2_alone_from_another_folder(pytester):
+    """The installed plugin, from a folder of the user's, with `-n 2` and nothing else: the
+    variants a `vs:` bound links run on one worker, each cell is recorded once, and that worker
+    has both cores while the other has nothing to run. (pytest 9.2 with xdist 3.8 split them:
+    xdist marks the group on `item._nodeid`, which pytest 9.2 no longer reads.)"""
+    pytester.makefile(".yaml", two=SPEC.replace("name: par", "name: two").replace("  bf16: {precision: bf16}\n", ""))
+    out = pytester.runpytest_subprocess("-p", "no:cacheprovider", "two.yaml", "-n", "2", "-v", "--llama-cache=off",
+                                        f"--llama-results={pytester.path / 'out'}")
+    out.assert_outcomes(passed=2)
+    workers = {line.split("]")[0] for line in out.stdout.lines if line.startswith("[gw") and "PASSED" in line}
+    assert len(workers) == 1, out.stdout.str()
+    (run_dir,) = (pytester.path / "out").iterdir()
+    cells = _cells(run_dir)
+    assert sorted(c["key"] for c in cells) == ["two::add[fp32-eq]", "two::add[nf4-eq]"]
+    assert all("2 threads while 1 of 2 workers have cells" in c["engine"]["worker_share"] for c in cells)
