@@ -3,8 +3,8 @@ and Ray's cost per cell.
 
     python benchmarks/executor_scaling.py [--limit 100] [--tiny 30]
 
-1. Scaling: a three-variant spec (fp32, int8, nf4 on the single-digit additions, two
-   templates: 6 cells) with the generation cache off, run serially (one process, torch on
+1. Scaling: the three-variant spec of xdist_scaling.py (fp32, nf4, int8 on the single-digit
+   additions, two templates: 6 cells) with the generation cache off, run serially (one process, torch on
    every core) and with `--llama-executor ray` on a local cluster of two nodes of one CPU each
    (each actor one torch thread). Wall times, their ratio, whether every cell's metrics are
    identical, each cell recorded once, one run folder.
@@ -33,26 +33,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "specs" / "data" / "single_digit_addition.jsonl"
-SPEC = """\
-spec: 1
-name: scaling
-model: {{embedded: smollm2-135m-instruct}}
-variants:
-  fp32: {{precision: fp32}}
-  int8: {{precision: int8}}
-  nf4: {{precision: nf4, nf4: {{compute_dtype: fp32}}}}
-generation: {{max_new_tokens: 4, batch_size: 16}}
-templates:
-  equation: "2 + 3 = 5\\n4 + 4 = 8\\n6 + 1 = 7\\n{{{{ a }}}} + {{{{ b }}}} ="
-  question: "Question: What is 2 + 3?\\nAnswer: 5\\nQuestion: What is {{{{ a }}}} + {{{{ b }}}}?\\nAnswer:"
-tasks:
-  addition:
-    data: {{test: {data}}}
-    target: "{{{{ a + b }}}}"
-    templates: [equation, question]
-    limit: {limit}
-"""
+
+from _scaling_spec import DATA, SPEC  # noqa: E402 - the spec both scaling benchmarks run
 
 
 def tiny_spec(n: int) -> str:

@@ -23,27 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "specs" / "data" / "single_digit_addition.jsonl"
-SPEC = """\
-spec: 1
-name: scaling
-model: {{embedded: smollm2-135m-instruct}}
-variants:
-  fp32: {{precision: fp32}}
-  nf4: {{precision: nf4, nf4: {{compute_dtype: fp32}}}}
-  int8: {{precision: int8}}
-generation: {{max_new_tokens: 4, batch_size: 16}}
-templates:
-  equation: "2 + 3 = 5\\n4 + 4 = 8\\n6 + 1 = 7\\n{{{{ a }}}} + {{{{ b }}}} ="
-  question: "Question: What is 2 + 3?\\nAnswer: 5\\nQuestion: What is {{{{ a }}}} + {{{{ b }}}}?\\nAnswer:"
-tasks:
-  addition:
-    data: {{test: {data}}}
-    target: "{{{{ sum }}}}"
-    stop: ["\\n"]
-    templates: [equation, question]
-    limit: {limit}
-"""
+
+from _scaling_spec import DATA, SPEC  # noqa: E402 - the spec both scaling benchmarks run
 
 
 def run(spec: Path, cache: Path, results: Path, extra: list[str]) -> tuple[float, dict]:
