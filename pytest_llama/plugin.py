@@ -90,15 +90,15 @@ def pytest_configure(config: pytest.Config) -> None:
     share = share_of(worker) if worker else None
     try:
         settings = Settings(results_dir=Path(results),
-                                                    data_dir=Path(data_dir).resolve() if data_dir else None,
-                                                    cache_mode=config.getoption("llama_cache"), run_id=run_id,
-                                                    cache_dir=Path(cache_dir) if cache_dir else None,
-                                                    baseline=Path(baseline) if baseline else None,
-                                                    strict=config.getoption("llama_strict"),
-                                                    threads=share.threads if share else None,
-                                                    worker=share.describe() if share else None,
-                                                    limit=_limit(config),
-                                                    verbose=config.getoption("verbose") > 0)
+                            data_dir=Path(data_dir).resolve() if data_dir else None,
+                            cache_mode=config.getoption("llama_cache"), run_id=run_id,
+                            cache_dir=Path(cache_dir) if cache_dir else None,
+                            baseline=Path(baseline) if baseline else None,
+                            strict=config.getoption("llama_strict"),
+                            threads=share.threads if share else None,
+                            worker=share.describe() if share else None,
+                            limit=_limit(config),
+                            verbose=config.getoption("verbose") > 0)
         config.stash[BENCH] = BenchSession(settings, progress=None if worker else _progress_line(config),
                                            executor=_executor(config, settings))
     except BaselineError as exc:

@@ -9,7 +9,6 @@ runs; harness/backends/registry.py lists the descriptors.
 from __future__ import annotations
 
 import importlib
-import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import time
 import warnings
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.backends.base import DTYPES
-from harness.spec.recipes import Recipe, RecipeData
+from harness.spec.recipes import Recipe
 from harness.training.examples import examples, load_rows, select
 from harness.training.keys import data_digest, library_versions, recipe_key
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import DataUnavailable
-from harness.kinds.judged import CATEGORIES, METRICS
 from harness.results.gencache import cache_key
 from harness.results.record import Metric
 from harness.results.stats import mean_interval

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any, Callable
 
 from harness.data import DataSource, DataUnavailable, resolve
