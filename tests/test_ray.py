@@ -5,7 +5,7 @@ retried elsewhere, a cell that fails on its own merits is not retried, and a mis
 unreachable cluster is an error before anything runs."""
 
 import json
-import threading
+import sys
 import time
 from pathlib import Path
 
@@ -91,37 +91,56 @@ def test_a_spec_on_two_ray_nodes_records_what_a_local_run_records(cluster, pytes
     assert time.monotonic() - began < 300
 
 
-def test_a_lost_nodes_cells_run_again_elsewhere_and_are_recorded_once(cluster, pytester, monkeypatch):
-    """Two variants on two one-CPU nodes: an actor on each. The node this process is not
-    attached to is killed a few seconds in (its actor is starting or mid-cell)."""
+KILL_THE_OTHER_NODE = """
+import sys, threading, time
+
+import pytest
+
+from harness.executors.ray.local import LocalCluster
+
+cluster = LocalCluster(port={port}, manager_base={base})
+killed = []
+
+
+def kill():
+    import ray
+
+    while not ray.is_initialized():
+        time.sleep(0.1)
+    time.sleep(5.0)
+    mine = ray.get_runtime_context().get_node_id()
+    other = [n for n in cluster.raylets() if n != mine][0]
+    cluster.kill_node(other)
+    killed.append(other)
+
+
+threading.Thread(target=kill, daemon=True).start()
+code = pytest.main(sys.argv[1:])
+print("KILLED", killed[0] if killed else None)
+sys.exit(int(code))
+"""
+
+
+def test_a_lost_nodes_cells_run_again_elsewhere_and_are_recorded_once(cluster, pytester):
+    """Two variants on two one-CPU nodes: an actor on each. The node the driver is not
+    attached to is killed 5 s in (its actor is starting or mid-cell). The driver is a pytest
+    run in a process of its own, as a user's is, which a thread of it can ask for its node."""
     _write(pytester.path)
     (pytester.path / "onray.yaml").write_text(SPEC.replace("limit: 12", "limit: 40"))
     rows = [{"a": a % 10, "b": a // 10, "answer": str(a % 10 + a // 10)} for a in range(40)]
     (pytester.path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    killed: list[str] = []
-
-    def kill_the_other_node():
-        import ray as rt
-
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not rt.is_initialized():
-            time.sleep(0.1)
-        time.sleep(5.0)
-        mine = rt.get_runtime_context().get_node_id()
-        other = [n for n in cluster.raylets() if n != mine]
-        cluster.kill_node(other[0])
-        killed.append(other[0])
-
-    threading.Thread(target=kill_the_other_node, daemon=True).start()
-    result = pytester.runpytest("-p", "no:cacheprovider", "--llama-cache", "off", "onray.yaml", "-k", "addition",
-                                f"--llama-results={pytester.path / 'out'}", "--llama-executor", "ray",
-                                "--llama-ray-address", cluster.address)
-    result.assert_outcomes(passed=2)
-    assert killed, "no actor was ever seen on the other node"
+    driver = pytester.path / "driver.py"
+    driver.write_text(KILL_THE_OTHER_NODE.format(port=cluster.port, base=cluster.manager_base))
+    result = pytester.run(sys.executable, str(driver), "-p", "no:cacheprovider", "--llama-cache", "off", "onray.yaml",
+                          "-k", "addition", f"--llama-results={pytester.path / 'out'}", "--llama-executor", "ray",
+                          "--llama-ray-address", cluster.address, timeout=600)
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    killed = next(line.split()[1] for line in result.stdout.lines if line.startswith("KILLED"))
+    assert killed != "None", "no node was killed"
     _, cells = _cells(pytester.path)
     assert sorted(c["key"] for c in cells) == ["onray::addition[eager-eq]", "onray::addition[fp32-eq]"]
     retried = [c for c in cells if c["engine"]["ray"]["attempt"] > 1]
-    assert retried and all(c["engine"]["ray"]["node"] != killed[0] for c in retried)
+    assert retried and all(c["engine"]["ray"]["node"] != killed for c in retried)
     assert all("lost" in f for c in retried for f in c["engine"]["ray"]["faults"])
     # the cluster lost a node for good: start it again for the tests after this one
     cluster.stop()
@@ -137,11 +156,9 @@ def test_an_unreachable_cluster_is_an_error_within_seconds(pytester):
     assert "no Ray cluster answers at 127.0.0.1:1" in result.stderr.str()
 
 
-def test_without_ray_the_error_names_the_extra(pytester, monkeypatch):
-    import sys
-
+def test_without_ray_the_error_names_the_extra(pytester):
     _write(pytester.path)
-    monkeypatch.setitem(sys.modules, "ray", None)
-    result = pytester.runpytest("onray.yaml", "-p", "no:cacheprovider", "--llama-executor", "ray")
+    pytester.makeconftest("import sys\nsys.modules['ray'] = None   # as if Ray were not installed\n")
+    result = pytester.runpytest_subprocess("onray.yaml", "-p", "no:cacheprovider", "--llama-executor", "ray")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "pip install 'pytest-llama[ray]'" in result.stderr.str()
