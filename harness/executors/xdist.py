@@ -1,7 +1,7 @@
 """pytest-xdist's workers as executors of one machine: each worker is an in-process executor
 with an equal share of the cores as torch threads (two workers at full width ran 20x slower
 here) and, on a machine with several GPUs, GPUs of its own, set before anything touches CUDA.
-All workers write one run folder: the controller's run id is handed to each."""
+The plugin's side (grouping, the run id every worker writes to) is pytest_llama/xdist.py."""
 
 from __future__ import annotations
 

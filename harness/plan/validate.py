@@ -63,8 +63,8 @@ def load_spec(path: str | Path, *, data_dir: Path | None = None, baseline: dict 
 
 def spec_error(path: Path, exc: BaseException) -> SpecInvalid:
     """Any exception raised while reading a spec, as that file's error: SpecInvalid as it is;
-    a YAML or Jinja2 error at its line; anything else at the innermost line of the spec it
-    names, else the file, with the exception and where in the harness it was raised."""
+    a file that cannot be read as such; a YAML or Jinja2 error at its line; anything else at
+    the file, with the exception and where in the harness it was raised."""
     if isinstance(exc, SpecInvalid):
         return exc
     if isinstance(exc, OSError):

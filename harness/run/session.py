@@ -20,12 +20,11 @@ from harness.spec.cell import Cell
 from harness.backends.pool import ModelPool
 from harness.results.progress import Sink
 from harness.spec.prompts import TemplateFailed
-from harness.results.record import CellResult, Verdict
+from harness.results.record import CellResult, Verdict, new_result
 from harness.results.store import RunStore
 from harness.data.lmeval_index import TaskCatalog, UnknownTask
 from harness.kinds.registry import kind_of
 from harness.machine import probe
-from harness.results.record import new_result
 from harness.run.executor import InProcess
 from harness.run.skips import skip_reason
 

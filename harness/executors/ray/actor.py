@@ -11,17 +11,12 @@ import time
 class CellRunner:
     """Computes cells of one variant; the model loads on the first cell and stays loaded."""
 
-    def __init__(self, settings: dict, threads: int):
-        from pathlib import Path
+    def __init__(self, settings, threads: int):
+        from dataclasses import replace
 
-        from harness.run.session import BenchSession, Settings
+        from harness.run.session import BenchSession
 
-        given = dict(settings)
-        for key in ("results_dir", "data_dir", "cache_dir", "baseline"):
-            if given.get(key) is not None:
-                given[key] = Path(given[key])
-        given.update(threads=threads, baseline=None, worker=None)
-        self.session = BenchSession(Settings(**given))
+        self.session = BenchSession(replace(settings, threads=threads))
         self.threads = threads
 
     def where(self) -> dict:

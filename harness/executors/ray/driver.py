@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 from harness.backends.pool import variant_key
 from harness.executors.ray.actor import CellRunner
@@ -37,7 +37,6 @@ class _Actor:
     handle: object
     vkey: str
     busy: object = None          # the ObjectRef of the cell it computes, or None
-    cells: int = 0
 
 
 @dataclass
@@ -56,8 +55,8 @@ class RayExecutor:
         self.ray = ray
         # the workers' generation cache: the folder this process would use, resolved here (a
         # worker inherits its raylet's environment, not this one's): a shared path
-        settings = replace(settings, cache_dir=settings.cache_dir or default_cache_dir())
-        self.settings = {k: (str(v) if hasattr(v, "__fspath__") else v) for k, v in asdict(settings).items()}
+        self.settings = replace(settings, cache_dir=settings.cache_dir or default_cache_dir(), baseline=None,
+                                worker=None)   # the driver gates on the baseline; workers only compute
         self.env = {k: v for k, v in os.environ.items() if k.startswith(("LLAMA_", "HF_", "TRANSFORMERS_"))}
         self.cpus = max(1, int(cpus_per_actor))
         self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // self.cpus)
@@ -175,7 +174,7 @@ class RayExecutor:
             if queue:
                 cell = queue.popleft()
                 ref = actor.handle.compute.remote(cell)
-                actor.busy, actor.cells = ref, actor.cells + 1
+                actor.busy = ref
                 self.flights[ref] = _Flight(aid, cell)
             else:
                 self._kill(actor)
