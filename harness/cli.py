@@ -56,6 +56,8 @@ def _validate(paths: list[str], data_dir: str | None, baseline_path: str | None)
             print(f"{p}: cannot read ({exc.strerror or exc})")
         else:
             print(f"{p}: ok ({len(expand(spec))} cells)")
+            for w in spec.warnings:
+                print(f"  warning: {w}")
             for task, power in analyse(spec, data, base):
                 print(f"  {p}:{power.bound.line}: {task.name}: {power.describe()}")
     return 1 if bad else 0
@@ -114,7 +116,7 @@ def _train(paths: list[str], only: list[str] | None, data_dir: str | None) -> in
     session = BenchSession(Settings(data_dir=Path(data_dir) if data_dir else None), progress=terminal_sink())
     for p in paths:
         try:
-            spec = load_spec(p, data_dir=Path(data_dir) if data_dir else None)
+            spec = read_spec(p, data_dir=Path(data_dir) if data_dir else None)
         except SpecInvalid as exc:
             print(f"{p}: {len(exc.errors)} error(s)")
             for e in exc.errors:

@@ -31,6 +31,8 @@ class SpecFile(pytest.File):
         bench = self.config.stash[BENCH]
         spec = read_spec(self.path, data_dir=bench.settings.data_dir, baseline=bench.baseline,
                          catalog=bench.catalog)
+        for warning in spec.warnings:       # in pytest's warnings summary, with the data file's line
+            self.warn(pytest.PytestWarning(str(warning)))
         for cell in expand(spec, limit=bench.settings.limit):
             yield CellItem.from_parent(self, name=cell.name, cell=cell)
 

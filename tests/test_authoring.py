@@ -52,7 +52,7 @@ def test_one_pass_reports_every_error_of_the_file(write_spec, arith):
     joined = "\n".join(errs)
     assert f"{path}:3: generation.batch_size: 0 is not a valid value here (use an integer >= 1 or 'auto')" in errs
     assert f"{path}:10: tasks.arith.limt: unknown key 'limt' (did you mean 'limit'?)" in errs
-    assert (f"{path}:5: templates.direct: uses {{{{ questoin }}}}, which the rows of arith.jsonl do not have "
+    assert (f"{path}:5:15: templates.direct: uses {{{{ questoin }}}}, which the rows of arith.jsonl do not have "
             "(did you mean 'question'?)") in errs
     assert f"{path}:17: tasks.speed.expect.tokens_per_s: max_drop compares 0/1 scores item by item" in joined
     assert f"{path}:18: tasks.speed.expect.ttft_ms.p99: p99 is not computed (latency cells report p50, p95" in joined
@@ -176,8 +176,8 @@ def test_newbie_spec_runs_and_scores_its_own_task(pytester):
     assert any(s["correct"] for s in samples)      # "7 + 5 = 12"-style answers now count
 
 
-def test_a_template_failing_at_run_time_names_its_line_and_the_fields(pytester):
-    # the first row (checked at validation) renders; the second has no `meta.source`
+def test_a_template_failing_on_any_row_is_a_collection_error_at_the_rows_line(pytester):
+    # the first row renders; the second has no `meta.source`: found before any model loads
     pytester.makefile(".jsonl", rows='{"question": "What is 2 + 2?", "meta": {"source": "a"}, "answer": "4"}\n'
                                      '{"question": "What is 2 + 3?", "meta": null, "answer": "5"}\n')
     pytester.makefile(".yaml", t="""
@@ -190,23 +190,27 @@ tasks:
   t: {data: {test: rows.jsonl}, target: '{{ answer }}', templates: [q]}
 """)
     out = pytester.runpytest_subprocess("-p", "no:cacheprovider", "t.yaml", f"--llama-results={pytester.path / 'r'}")
-    out.assert_outcomes(failed=1)
+    out.assert_outcomes(errors=1)
     text = out.stdout.str()
-    assert "t.yaml:5: template 'q': UndefinedError: 'None' has no attribute 'source'; " \
-           "this row's fields: answer, meta, question" in text
-    assert "Traceback" not in text
+    assert "rows.jsonl:2: tasks.t: templates.q fails on this row: UndefinedError: 'None' has no attribute " \
+           "'source' (this row's fields: answer, meta, question)" in text
+    assert "Traceback" not in text and not (pytester.path / "r").exists()
 
 
-def test_rows_with_missing_fields_are_bad_data_not_none(tmp_path):
+def test_read_jsonl_names_every_broken_line_at_once(tmp_path):
     from harness.data import DataInvalid, read_jsonl
 
     path = tmp_path / "rows.jsonl"
-    path.write_text('{"question": "a", "answer": "1"}\n{"answer": "2"}\n')
-    with pytest.raises(DataInvalid, match=r"rows.jsonl:2: this row lacks question, unlike the first row"):
+    path.write_text('{"question": "a"}\n[1, 2]\nnot json\n{}\n{"question": "b"}\n')
+    with pytest.raises(DataInvalid) as info:
         read_jsonl(path)
-    path.write_text('{"question": "a"}\n[1, 2]\n')
-    with pytest.raises(DataInvalid, match=r"rows.jsonl:2: a list, not a JSON object"):
-        read_jsonl(path)
+    text = str(info.value)
+    assert "3 broken row(s)" in text
+    for line in ("rows.jsonl:2: a JSON list, not an object", "rows.jsonl:3: not valid JSON",
+                 "rows.jsonl:4: an empty row"):
+        assert line in text
+    path.write_text('{"question": "a"}\n{"question": "b", "note": 1}\n')
+    assert read_jsonl(path) == [{"question": "a"}, {"question": "b", "note": 1}]
 
 
 def test_a_reused_run_id_is_refused(pytester):

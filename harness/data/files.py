@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 
 
@@ -12,33 +11,16 @@ class DataInvalid(Exception):
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """Rows of a JSONL file; every row must be an object with the first row's fields (a
-    missing field would reach the prompt as "None")."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    rows: list[dict] = []
-    fields: set | None = None
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataInvalid(f"{path}:{number}: not valid JSON ({exc.msg}); "
-                                  "each line must be one JSON object") from None
-            if not isinstance(row, dict):
-                raise DataInvalid(f"{path}:{number}: a {type(row).__name__}, not a JSON object; "
-                                  "each line must be one object of fields")
-            if fields is None:
-                fields = set(row)
-            elif set(row) != fields:
-                missing, extra = sorted(fields - set(row)), sorted(set(row) - fields)
-                what = "; ".join(part for part in (f"lacks {', '.join(missing)}" if missing else "",
-                                                   f"adds {', '.join(extra)}" if extra else "") if part)
-                raise DataInvalid(f"{path}:{number}: this row {what}, unlike the first row; "
-                                  "give every row the same fields (null where there is no value)")
-            rows.append(row)
-    return rows
+    """Rows of a JSONL file (read once per content, see `scan`); every line that is not a JSON
+    object is an error naming file and line, all of them in one message."""
+    from harness.data.scan import scan, summarised
+
+    found = scan(path)
+    if found.errors:
+        lines = [f"{path}:{p.line}: {p.message}" for p in summarised(found.errors)]
+        raise DataInvalid(f"{len(found.errors)} broken row(s) in {path}; each line must be one JSON object:\n  "
+                          + "\n  ".join(lines))
+    return [dict(row) for _, row in found.rows]
 
 
 def count_rows(path: Path) -> int:

@@ -81,6 +81,10 @@ class Kind:
         """What a first data row says is wrong with its settings: (key path, message, hint)."""
         return []
 
+    def row_error(self, task, row: dict) -> tuple[str, str] | None:
+        """What is wrong with one data row for this kind (every row is asked): (message, hint)."""
+        return None
+
     def task_problems(self, task, catalog) -> tuple[list[tuple[tuple, str, str]], dict | None, bool]:
         """What lm-eval's task index says is wrong with the task: (problems, lm-eval's config of
         it or None, whether the task's rows and metrics can be checked further)."""
@@ -93,6 +97,10 @@ class Kind:
     def bound_metric(self, task, name: str) -> str:
         """The reported metric a bound's metric name stands for."""
         return name
+
+    def metric_problem(self, task, name: str) -> tuple[str, str] | None:
+        """(message, hint) for a metric name this kind can explain better than "not reported"."""
+        return None
 
     def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
         """(message, hint) for a bound this kind cannot judge, or None."""

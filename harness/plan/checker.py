@@ -174,7 +174,7 @@ class Checker(TaskChecks, RecipeChecks):
                       for n, raw in self.data["tasks"].items())
         return Spec(path=self.file, name=self.data.get("name", self.file.stem), model=model,
                     variants=variants, templates=templates, tasks=tasks, adapters=adapters,
-                    description=self.data.get("description", ""), line=self.marks.line(()))
+                    description=self.data.get("description", ""), line=self.marks.line(()), marks=self.marks)
 
 
 def _axis_label(key: str, value: Any) -> str:

@@ -7,7 +7,6 @@ and model folders and GGUF files that cannot load. Every problem is a SpecError 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.spec.errors import SpecError, format_path
@@ -26,18 +25,13 @@ class _Errors:
 
 
 def _first_row(path: Path) -> dict | None:
-    import gzip
+    from harness.data.scan import scan
 
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    row = json.loads(line)
-                    return row if isinstance(row, dict) else None
+        rows = scan(path).rows
     except (OSError, ValueError):
         return None
-    return None
+    return rows[0][1] if rows else None
 
 
 def sample_row(task: Task, data_dir: Path | None, catalog) -> tuple[dict | None, str]:
@@ -70,74 +64,47 @@ def sample_row(task: Task, data_dir: Path | None, catalog) -> tuple[dict | None,
     return None, "the hub (not read at validation)"
 
 
-def _fields(text: str) -> set[str] | None:
-    """The row fields a template uses; None when it does not parse (reported on its own)."""
-    from jinja2 import TemplateSyntaxError, meta
-
-    from harness.spec.prompts import _env
-
-    try:
-        return set(meta.find_undeclared_variables(_env().parse(text)))
-    except TemplateSyntaxError:
-        return None
-
-
-def _check_templates(errors: _Errors, task: Task, row: dict | None, origin: str, processes_docs: bool) -> None:
-    from jinja2 import TemplateError
-
-    from harness.spec.prompts import render
-    from harness.spec.errors import did_you_mean
-
-    # (where in the spec, template text, line): the task's templates, its target, its choices
-    texts = [(("templates", name), errors.spec.templates[name].text, errors.spec.templates[name].line)
-             for name in task.templates]
-    if task.target:
-        texts.append((("tasks", task.name, "target"), task.target, task.line))
-    texts += [(("tasks", task.name) + where, text, task.line) for where, text in kind_of(task).texts(task)]
+def _check_templates(checks, task: Task, row: dict | None, origin: str, processes_docs: bool) -> None:
+    """Templates against the rows (`data_checks`), and what the kind asks of a first row."""
+    checks.task(task, row, origin, processes_docs)
     if row is None or processes_docs:
         return
-    columns = sorted(row)
-    for where, text, line in texts:
-        used = _fields(text)
-        if used is None:
-            continue
-        missing = sorted(used - set(row))
-        for field in missing:
-            hint = did_you_mean(field, columns) or f"the rows have: {', '.join(columns)}"
-            errors.add(line, where, f"uses {{{{ {field} }}}}, which the rows of {origin} do not have", hint)
-        if missing:
-            continue
-        try:
-            render(text, row)
-        except TemplateError as exc:
-            errors.add(line, where, f"fails on the first row of {origin}: {type(exc).__name__}: {exc}",
-                       "templates render in a sandbox: use the row's fields and Jinja2 filters only")
     for where, message, hint in kind_of(task).row_problems(task, row, origin):
-        errors.add(task.line, ("tasks", task.name) + where, message, hint)
+        checks.add(task.line, ("tasks", task.name) + where, message, hint)
 
 
 def _check_bounds(errors: _Errors, task: Task, reported: tuple[set[str], set[str]] | None) -> None:
+    """A bound's metric name first: a name the task does not report is the one mistake, and
+    what the bound asks of that metric is not judged on top of it."""
     from harness.spec.errors import did_you_mean
 
+    kind = kind_of(task)
+    unknown: set[str] = set()
     for b in task.expect:
         path = ("tasks", task.name, "expect", b.metric)
         name, _, flt = b.metric.partition(",")
-        kind = kind_of(task)
+        if b.metric in unknown:      # the name is the mistake, however many bounds sit under it
+            continue
+        named = kind.metric_problem(task, name)
+        if named is not None:
+            errors.add(b.line, path, *named)
+            unknown.add(b.metric)
+            continue
+        if reported is not None:
+            metrics, filters = reported
+            base = kind.bound_metric(task, name)
+            if base not in metrics:
+                errors.add(b.line, path, f"metric {name!r} is not reported by this task",
+                           did_you_mean(base, metrics) or f"it reports: {', '.join(sorted(metrics))}")
+                unknown.add(b.metric)
+                continue
+            if flt and filters and flt not in filters:
+                errors.add(b.line, path, f"filter {flt!r} is not one of the task's filters",
+                           did_you_mean(flt, filters) or f"filters: {', '.join(sorted(filters))}")
+                continue
         problem = kind.bound_problem(task, name, b)
         if problem is not None:
             errors.add(b.line, path, *problem)
-            if b.max_drop is None:
-                continue
-        if reported is None:
-            continue
-        metrics, filters = reported
-        base = kind.bound_metric(task, name)
-        if base not in metrics:
-            errors.add(b.line, path, f"metric {name!r} is not reported by this task",
-                       did_you_mean(base, metrics) or f"it reports: {', '.join(sorted(metrics))}")
-        elif flt and filters and flt not in filters:
-            errors.add(b.line, path, f"filter {flt!r} is not one of the task's filters",
-                       did_you_mean(flt, filters) or f"filters: {', '.join(sorted(filters))}")
 
 
 def _check_model(errors: _Errors, spec: Spec) -> None:
@@ -198,9 +165,12 @@ def _check_recipes(errors: _Errors, spec: Spec, data_dir: Path | None) -> None:
                            "set `split:` to one of them")
 
 
-def data_errors(spec: Spec, data_dir: Path | None = None, catalog=None) -> list[SpecError]:
-    """Every problem of the checks above, with file and line."""
+def data_errors(spec: Spec, data_dir: Path | None = None, catalog=None) -> tuple[list[SpecError], list[SpecError]]:
+    """Every problem of the checks above, with file and line; and the warnings (duplicate rows)."""
+    from harness.plan.data_checks import RowChecks
+
     errors = _Errors(spec)
+    rows = RowChecks(spec)
     _check_model(errors, spec)
     _check_recipes(errors, spec, data_dir)
     for task in spec.tasks:
@@ -212,11 +182,11 @@ def data_errors(spec: Spec, data_dir: Path | None = None, catalog=None) -> list[
             continue
         row, origin = sample_row(task, data_dir, catalog) if kind.rows else (None, "")
         if kind.rows:
-            _check_templates(errors, task, row, origin, bool(base and base.get("process_docs")))
+            _check_templates(rows, task, row, origin, bool(base and base.get("process_docs")))
         reported = None if task.lm_eval and base is None else kind.reported(task, row, base)
         if task.filter and not task.lm_eval and reported and task.filter not in reported[1]:
             errors.add(task.line, ("tasks", task.name, "filter"), f"filter {task.filter!r} is not this inline task's",
                        f"its answers are extracted by {', '.join(sorted(reported[1]))}; choose the extraction "
                        "under `score: {extract: ...}` and drop `filter:`")
         _check_bounds(errors, task, reported)
-    return errors.items
+    return errors.items + rows.errors, rows.warnings

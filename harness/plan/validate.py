@@ -9,6 +9,7 @@ only entry point most callers need: path in, `Spec` out, or `SpecInvalid` listin
 from __future__ import annotations
 
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from harness.plan.checker import Checker
@@ -43,11 +44,13 @@ def load_spec(path: str | Path, *, data_dir: Path | None = None, baseline: dict 
             raise
         spec = None         # the schema errors say what is wrong; report those with the rest
     errors += checker.errors
+    warnings: list[SpecError] = []
     if spec is not None:
         from harness.plan.checks import data_errors
 
         try:
-            errors += data_errors(spec, data_dir, catalog)
+            found, warnings = data_errors(spec, data_dir, catalog)
+            errors += found
         except (KeyError, TypeError, AttributeError, ValueError, OSError):
             if not errors:
                 raise
@@ -56,9 +59,9 @@ def load_spec(path: str | Path, *, data_dir: Path | None = None, baseline: dict 
 
             errors += powerless(spec, data_dir, baseline)
     if errors:
-        unique = {(e.line, e.path, e.message): e for e in errors}
+        unique = {(str(e.file), e.line, e.path, e.message): e for e in errors}
         raise SpecInvalid(list(unique.values()))
-    return spec
+    return replace(spec, warnings=tuple(warnings)) if warnings else spec
 
 
 def spec_error(path: Path, exc: BaseException) -> SpecInvalid:

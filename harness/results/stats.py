@@ -172,7 +172,9 @@ def paired(reference: list[float], candidate: list[float]) -> Paired:
     return Paired(n, mean, interval, b, c_, p, "paired t")
 
 
-BINARY_METRICS = ("exact_match", "acc", "acc_norm")
+# every metric that scores one item 0 or 1: lm-eval's, and the inline scorers' (a test checks
+# that each comparison of harness/kinds/generation/scorers.py reports one of these)
+BINARY_METRICS = ("exact_match", "acc", "acc_norm", "contains", "regex_match")
 
 
 def is_binary_metric(metric: str) -> bool:

@@ -16,9 +16,11 @@ class SpecError:
     path: str
     message: str
     hint: str = ""
+    column: int | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        where += f":{self.column}" if self.line and self.column else ""
         key = f" {self.path}:" if self.path else ""
         text = f"{where}:{key} {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
@@ -28,7 +30,7 @@ class SpecInvalid(Exception):
     """A spec file with one or more errors; carries all of them, not just the first."""
 
     def __init__(self, errors: list[SpecError]):
-        self.errors = sorted(errors, key=lambda e: (str(e.file), e.line or 0, e.path))
+        self.errors = sorted(errors, key=lambda e: (str(e.file), e.line or 0, e.column or 0, e.path))
         super().__init__("\n".join(str(e) for e in self.errors))
 
 

@@ -236,6 +236,8 @@ class Spec:
     description: str = ""
     adapters: dict[str, Any] = field(default_factory=dict)   # recipe name -> recipes.Recipe
     line: int | None = field(default=None, compare=False)
+    marks: Any = field(default=None, compare=False, repr=False)   # marks.Marks: the line of every key and text
+    warnings: tuple = field(default=(), compare=False)            # SpecErrors that do not stop the run
 
     def variant(self, name: str) -> Variant:
         """The variant of this name."""

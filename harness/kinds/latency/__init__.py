@@ -66,12 +66,16 @@ class Latency(Kind):
         """Times (mean and percentiles), throughput and memory."""
         return set(METRICS) | {f"{m}.{p}" for m in SPREAD for p in PERCENTILES}, set()
 
-    def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
-        """Percentiles it does not compute; paired max_drop on timings."""
+    def metric_problem(self, task, name: str) -> tuple[str, str] | None:
+        """Percentiles it does not compute."""
         head, _, tail = name.partition(".")
         if tail and head in SPREAD and tail not in PERCENTILES:
             return (f"{tail} is not computed", f"latency cells report {', '.join(PERCENTILES)} (and the mean, "
                                                "without a suffix)")
+        return None
+
+    def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
+        """Paired max_drop on timings."""
         if bound.max_drop is not None:
             return (f"max_drop compares 0/1 scores item by item; {name} is not one",
                     "for speed and memory use min_ratio / max_ratio, e.g. {vs: fp32, min_ratio: 1.2}")

@@ -64,6 +64,22 @@ class LogLikelihood(Accuracy):
         return [(("choices",), f"`choices: {field}` names no field of {origin}",
                  did_you_mean(field, sorted(row)) or f"the rows have: {', '.join(sorted(row))}")]
 
+    def row_error(self, task, row: dict) -> tuple[str, str] | None:
+        """An inline row whose target is neither one of its choices nor a choice's index."""
+        from harness.spec.errors import did_you_mean
+        from harness.spec.prompts import TemplateError
+
+        if task.lm_eval or task.settings is None:
+            return None
+        try:
+            choice_index(task.target, task.settings, row)
+        except (ValueError, TemplateError) as exc:
+            label = _label(task.target, row)
+            options = _options(task.settings, row)
+            close = did_you_mean(label, options) if label is not None and options else ""
+            return str(exc), close or "the target must render to one of the choices, or to its index from 0"
+        return None
+
     def hashed(self, task) -> dict[str, Any]:
         """As the config hash named these before the kinds were split, so recorded baselines
         still compare: an inline task carried the default scorer."""
@@ -76,6 +92,22 @@ class LogLikelihood(Accuracy):
                 "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}],
                 "doc_to_choice": lambda doc, _c=task.settings: choices_of(_c, doc),
                 "doc_to_target": lambda doc, _t=task.target, _c=task.settings: choice_index(_t, _c, doc)}
+
+
+def _label(target, doc: dict) -> str | None:
+    from harness.spec.prompts import TemplateError, render
+
+    try:
+        return render(target, doc).strip()
+    except TemplateError:
+        return None
+
+
+def _options(choices, doc: dict) -> list[str]:
+    try:
+        return choices_of(choices, doc)
+    except Exception:  # noqa: BLE001 - a row without its choices is reported by choice_index
+        return []
 
 
 def choices_of(choices, doc: dict) -> list[str]:
