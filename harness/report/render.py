@@ -15,6 +15,7 @@ from harness.backends.registry import owned_keys
 from harness.kinds.registry import KINDS, shows_percent
 from harness.kinds.registry import named as named_kind
 from harness.kinds.registry import template as kind_template
+from harness.report.gates import gates
 from harness.report.paper import write_reports
 from harness.report.recipes import recipe_sections
 from harness.results.runs import latest_cells
@@ -115,7 +116,8 @@ def disagreements(cells: list[dict], samples: dict[str, list[dict]], limit: int 
                 continue
             shown.append({"doc_id": item[1], "target": rows[0].get("target"),
                           "outputs": [{"variant": v, "output": r.get("output"), "extracted": r.get("extracted_answer"),
-                                       "correct": r.get("correct")} for v, r in zip(variants, rows)]})
+                                       "correct": r.get("correct"), "choices": r.get("choices"),
+                                       "picked_norm": r.get("picked_norm")} for v, r in zip(variants, rows)]})
             if len(shown) == limit:
                 break
         if shown:
@@ -211,7 +213,7 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
                     "backends": backend_agreement(cells, samples)} for name, cells in data["specs"].items()}
     env = _env(template_dir)
     papers = write_reports(run_dir, data["run"], data["cells"], env)
-    text = env.get_template(template).render(rows_for=rows_for, extra=extra,
+    text = env.get_template(template).render(rows_for=rows_for, extra=extra, gates=gates(data["cells"]),
                                              papers=[p.name for p in papers], overall=summary(data["cells"]), **data)
     out = Path(run_dir) / out_name
     out.write_text(text, encoding="utf-8")

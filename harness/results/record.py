@@ -28,6 +28,7 @@ class Verdict:
     message: str
     line: int | None = None
     value: float | None = None
+    inconclusive: bool = False   # a paired bound that passed while its interval also holds a larger drop
 
 
 @dataclass

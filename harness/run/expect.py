@@ -47,8 +47,8 @@ def check_bound(bound: Bound, metric: Metric | None, available: list[str]) -> Ve
 
 def check_relative(bound: Bound, result: CellResult, ref: CellResult | None) -> Verdict:
     """A `vs:` bound: paired test for `max_drop`, ratio of values for `min_ratio`/`max_ratio`."""
-    def verdict(passed: bool, message: str, value=None) -> Verdict:
-        return Verdict(bound.metric, bound.describe(), passed, message, bound.line, value)
+    def verdict(passed: bool, message: str, value=None, inconclusive: bool = False) -> Verdict:
+        return Verdict(bound.metric, bound.describe(), passed, message, bound.line, value, inconclusive)
 
     if ref is None or ref.status != "ok":
         why = "was not run" if ref is None else f"is {ref.status} ({(ref.reason or '').splitlines()[0] if ref.reason else ''})"
@@ -58,6 +58,7 @@ def check_relative(bound: Bound, result: CellResult, ref: CellResult | None) -> 
         return verdict(False, f"metric {bound.metric!r} is missing from "
                               f"{'this cell' if mine is None else bound.vs + chr(39) + 's cell'}")
     failures, notes = [], []
+    inconclusive = False
     if bound.max_drop is not None:
         c = compare(scores(result.samples, mine.name), scores(ref.samples, theirs.name), bound.metric, bound.vs)
         if c is None:
@@ -71,6 +72,10 @@ def check_relative(bound: Bound, result: CellResult, ref: CellResult | None) -> 
         elif significant_drop(c, bound.max_drop):
             failures.append(f"evidence of a drop beyond {100 * bound.max_drop:g} pts: "
                             f"the whole 95% CI is below {-100 * bound.max_drop:+.1f}")
+        elif c.ci_low < -bound.max_drop:
+            inconclusive = True
+            notes.append(f"inconclusive: the 95% CI also holds drops beyond {100 * bound.max_drop:g} pts, "
+                         "so too few items to tell")
     ratio = mine.value / theirs.value if theirs.value else float("inf")
     if bound.min_ratio is not None or bound.max_ratio is not None:
         notes.append(f"{bound.metric} = {mine.value:.4g} vs {bound.vs} {theirs.value:.4g}: ratio {ratio:.3f}")
@@ -79,7 +84,7 @@ def check_relative(bound: Bound, result: CellResult, ref: CellResult | None) -> 
         if bound.max_ratio is not None and ratio > bound.max_ratio:
             failures.append(f"ratio {ratio:.3f} above {bound.max_ratio:g}")
     message = "; ".join(notes) + ("; " + " and ".join(failures) if failures else f"; meets {bound.describe()}")
-    return verdict(not failures, message, mine.value)
+    return verdict(not failures, message, mine.value, inconclusive and not failures)
 
 
 def check(result: CellResult, bounds: tuple[Bound, ...],

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness.results.gencache import GenerationCache
+from harness.kinds.lmeval.picks import choice_detail
 from harness.kinds.lmeval.lm import HarnessLM
 from harness.spec.cell import Cell
 from harness.backends.base import LoadedModel
@@ -81,11 +82,11 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
                      **({"limit_per_subtask": limit} if limit != cell.task.limit else {})}
     result.generation = _generation_record(lm, own=bool(cell.task.lm_eval))
     logged = [(task_name, s) for task_name, rows in out["samples"].items() for s in rows]
-    result.samples = _samples(logged, lm, plan.primary_filter)
+    leaves = {t.config.task: t for t in _leaf_tasks(plan.tasks)}
+    result.samples = _samples(logged, lm, plan.primary_filter, leaves)
     result.n_samples = len(result.samples)
     result.metrics = _metrics(out["results"][plan.name], result.samples, group=plan.name not in {name for name, _ in logged})
     if cell.task.repeats > 1:
-        leaves = {t.config.task: t for t in _leaf_tasks(plan.tasks)}
         result.metrics.update(_repeat_metrics(result.samples, logged, leaves, plan.primary_filter,
                                               cell.task.repeats, cell.kind.repeat_metric))
     result.engine = {"requests": lm.stats.requests, "cached": lm.stats.cached,
@@ -166,8 +167,10 @@ def _repeat_metrics(samples: list[dict], logged, tasks: dict, flt: str, k: int, 
     return out
 
 
-def _samples(logged: list[tuple[str, dict]], lm: HarnessLM, chosen: str) -> list[dict]:
-    """One row per document (per subtask for groups), all filters' answers and scores on it."""
+def _samples(logged: list[tuple[str, dict]], lm: HarnessLM, chosen: str, leaves: dict | None = None) -> list[dict]:
+    """One row per document (per subtask for groups), all filters' answers and scores on it; a
+    multiple-choice row shows each choice's log-likelihood and the picked choice as text (`picks`)."""
+    leaves = leaves or {}
     by_prompt = {r["prompt"]: r for r in lm.stats.records if not r.get("repeat")}
     docs: dict[tuple[str, int], dict] = {}
     for task_name, s in logged:
@@ -178,6 +181,10 @@ def _samples(logged: list[tuple[str, dict]], lm: HarnessLM, chosen: str) -> list
                                        "output": _first(s.get("resps")), "extracted": {}, "scores": {}})
         flt = s.get("filter", "none")
         row["extracted"][flt] = _first(s.get("filtered_resps"))
+        detail = choice_detail(leaves.get(task_name), s)
+        if detail is not None:
+            row.update(detail, output=detail["picked"], target=detail["target_text"])
+            row["extracted"][flt] = detail["picked"]
         for metric in s.get("metrics", []):
             row["scores"][f"{metric},{flt}"] = float(s[metric])
         engine = by_prompt.get(prompt)

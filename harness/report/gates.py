@@ -1,0 +1,77 @@
+"""The gates at a glance: one line per bound that failed, per paired bound that passed only
+because its interval was too wide to show either way, per cell that could not be evaluated and
+per baseline regression, each with the cell, the metric, its value with interval, the bound and
+spec:line. The report opens with these lines and so does pytest's terminal summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.kinds.registry import named
+
+
+@dataclass(frozen=True)
+class Gate:
+    status: str          # FAIL | INCONCLUSIVE | ERROR | REGRESSION
+    cell: str
+    metric: str
+    value: str           # the metric (or paired difference) with its 95% interval
+    bound: str
+    where: str           # spec:line
+
+    def line(self) -> str:
+        """The gate in one line of text."""
+        parts = [self.status, self.cell]
+        if self.metric:
+            parts.append(f"{self.metric} = {self.value}" if self.value else self.metric)
+        if self.bound:
+            parts.append(self.bound)
+        return "  ".join(parts) + (f"  ({self.where})" if self.where else "")
+
+
+def _value(cell: dict, metric: str) -> tuple[str, float | None]:
+    metrics = cell.get("metrics") or {}
+    m = metrics.get(metric) or metrics.get(f"{metric},{cell.get('primary_filter')}")
+    if not m:
+        return "", None
+    percent = named(cell.get("kind")).percent
+    fmt = (lambda x: f"{100 * x:.1f}") if percent else (lambda x: f"{x:.4g}")
+    unit = "%" if percent else ""
+    if m.get("ci_low") is not None and m["ci_low"] == m["ci_low"]:
+        return f"{fmt(m['value'])}{unit} [{fmt(m['ci_low'])}, {fmt(m['ci_high'])}]", m["value"]
+    return f"{fmt(m['value'])}{unit}", m["value"]
+
+
+def _paired(cell: dict, metric: str) -> dict | None:
+    return next((c for c in cell.get("comparisons") or [] if c.get("metric") == metric), None)
+
+
+def gates(cells: list[dict]) -> list[Gate]:
+    """Every gate that needs a reader's eye, failures first, in the cells' order."""
+    failed, unsure = [], []
+    for c in cells:
+        spec = c.get("spec", "")
+        item = c.get("item") or c.get("key", "")
+        if c.get("status") == "error":
+            failed.append(Gate("ERROR", item, "", "", (c.get("reason") or "").splitlines()[0][:200] if c.get("reason") else "",
+                               spec))
+            continue
+        if c.get("status") != "ok" or c.get("pulled_in_by"):
+            continue
+        for v in c.get("verdicts") or []:
+            where = f"{spec}:{v['line']}" if v.get("line") else spec
+            paired = _paired(c, v["metric"]) if v["bound"].startswith("vs ") or "vs" in v["bound"] else None
+            if paired is not None:
+                value = (f"{100 * paired['diff']:+.1f} pts vs {paired['against']} "
+                         f"[{100 * paired['ci_low']:+.1f}, {100 * paired['ci_high']:+.1f}]")
+            else:
+                value = _value(c, v["metric"])[0]
+            if not v["passed"]:
+                failed.append(Gate("FAIL", item, v["metric"], value, v["bound"], where))
+            elif v.get("inconclusive"):
+                unsure.append(Gate("INCONCLUSIVE", item, v["metric"], value,
+                                   v["bound"] + ": passed, but the interval also holds a drop beyond it "
+                                   "(too few items to tell)", where))
+        for finding in (c.get("baseline") or {}).get("regressions") or []:
+            failed.append(Gate("REGRESSION", item, "", "", finding, "baseline"))
+    return failed + unsure
