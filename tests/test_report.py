@@ -38,3 +38,43 @@ def test_summary_pivot_reference_and_disagreements(tmp_path):
     assert "| p | 50.0 [25.0, 100.0] | 100.0 [50.0, 100.0] |" in text
     assert "| t / p #1 (target \"5\") | fp32 | nf4 |" in text
     assert "✗ `6` → 6 | ✓ `5` → 5 |" in text
+
+
+def test_the_report_opens_with_the_gates_that_need_a_look(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    failing = _cell("nf4", 0.5, False)
+    paired = _cell("int8", 1.0, True)
+    paired["verdicts"] = [{"metric": "exact_match", "bound": "no significant drop vs fp32 beyond 0.1 (paired)",
+                           "passed": True, "message": "", "line": 7, "value": 1.0, "inconclusive": True}]
+    paired["comparisons"] = [{"metric": "exact_match", "against": "fp32", "n": 2, "candidate": 1.0, "reference": 0.5,
+                              "diff": 0.5, "ci_low": -0.3, "ci_high": 0.9, "lost": 0, "gained": 1, "p_value": 0.3,
+                              "significant": False, "reading": "detect", "max_drop": 0.1}]
+    fine = _cell("fp32", 1.0, True)
+    (run / "cells.jsonl").write_text("".join(json.dumps(c) + "\n" for c in (fine, failing, paired)))
+    (run / "samples.jsonl").write_text("")
+    text = render_report(run).read_text()
+    head = text[:text.index("Intervals are")]
+    assert "**Gates that need a look** (1 failed, 1 inconclusive)" in head
+    assert "| FAIL | `t[nf4-p]` | exact_match | 50.0% [25.0, 100.0] | >= 0.9 | s.yaml:3 |" in head
+    assert "| INCONCLUSIVE | `t[int8-p]` | exact_match | +50.0 pts vs fp32 [-30.0, +90.0] |" in head
+    assert "t[fp32-p]" not in head
+
+
+def test_a_multiple_choice_sample_shows_each_choice_and_the_pick_as_text():
+    from harness.kinds.lmeval.picks import choice_detail
+
+    class Task:
+        OUTPUT_TYPE = "multiple_choice"
+
+        def doc_to_choice(self, doc):
+            return doc["options"]
+
+    sample = {"doc": {"options": ["Paris", "Rome", "Berlin"]}, "target": 0,
+              "filtered_resps": [(-6.0, False), (-5.5, True), (-8.0, False)]}
+    detail = choice_detail(Task(), sample)
+    assert detail["picked"] == "Rome"                  # raw log-likelihood
+    assert detail["picked_norm"] == "Paris"            # -6.0 / 5 chars beats -5.5 / 4 chars, as acc_norm picks
+    assert detail["target_text"] == "Paris" and detail["target_index"] == 0
+    assert [c["normalised"] for c in detail["choices"]] == [-1.2, -1.375, round(-8.0 / 6, 6)]
+    assert choice_detail(None, sample) is None
