@@ -96,13 +96,13 @@ def _compare(run_a: str, run_b: str) -> int:
         print(f"{run_a} and {run_b} share no finished cells")
         return 1
     print(f"B = {run_b} against A = {run_a}\n")
-    print("| cell | metric | A | B | B - A | paired 95% CI | lost / gained | p | config |")
+    print("| cell | metric | A | B | B - A | paired 95% CI | lost / gained | p | what differs |")
     print("|---|---|---:|---:|---:|---|---:|---:|---|")
     for r in rows:
         p = r["paired"]
         paired = (f"[{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}] pts | {p['lost']} / {p['gained']} | "
                   f"{p['p_value']:.3g}") if p else "no shared items | | "
-        config = "same" if r["same_config"] else "DIFFERS"
+        config = "; ".join(r["differs"]) or "nothing recorded"
         scale = 100 if abs(r["a"]) <= 1 and abs(r["b"]) <= 1 else 1
         print(f"| `{r['cell']}` | {r['metric']} | {scale * r['a']:.1f} | {scale * r['b']:.1f} | "
               f"{scale * r['delta']:+.1f} | {paired} | {config} |")

@@ -39,16 +39,18 @@ def test_compare_two_runs_with_the_paired_test(tmp_path, capsys):
     assert main(["compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| `s::t[fp32-p]`"))
-    assert "| 100.0 | 62.5 | -37.5 |" in row and "15 / 0" in row and "DIFFERS" in row
+    assert "| 100.0 | 62.5 | -37.5 |" in row and "15 / 0" in row and row.endswith("| task config abc -> other |")
 
 
 def test_results_load_gives_flat_frames(tmp_path):
     from harness.results import runs as results
 
     run = results.load(_fake_run(tmp_path / "a", [1, 0, 1, 1]))
-    assert list(run.cells[["key", "metric", "filter", "value", "n", "passed"]].itertuples(index=False, name=None)) == \
+    assert list(run.cells[["cell", "metric", "filter", "value", "n", "passed"]].itertuples(index=False, name=None)) == \
         [("s::t[fp32-p]", "exact_match", "none", 0.75, 4, True)]
     assert run.samples["score.exact_match,none"].tolist() == [1.0, 0.0, 1.0, 1.0]
+    joined = run.cells.merge(run.samples, on="cell")      # one name for a cell in both frames
+    assert len(joined) == 4
 
 
 def test_subcommand_help_names_arguments_and_an_example(capsys):

@@ -4,6 +4,7 @@
     run = results.load("results/<run-id>")
     run.cells      # one row per cell and metric: value, ci_low, ci_high, n, verdict columns
     run.samples    # one row per sample: prompt, output, extracted answer, each score a column
+    run.cells.merge(run.samples, on="cell")   # both frames name a cell by its id, in column `cell`
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Run:
     samples: Any    # pandas.DataFrame
 
 
-CELL_COLUMNS = ("key", "spec_name", "task", "variant", "template", "kind", "status", "reason", "data_source",
+CELL_COLUMNS = ("spec_name", "task", "variant", "template", "kind", "status", "reason", "data_source",
                 "n_samples", "wall_s", "device", "weights_id", "weights_origin", "config_hash", "pulled_in_by")
 
 
@@ -43,7 +44,7 @@ def load(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     rows = []
     for rec in latest_cells(run_dir):
-        base = {k: rec.get(k) for k in CELL_COLUMNS}
+        base = {"cell": rec.get("key")} | {k: rec.get(k) for k in CELL_COLUMNS}
         base["precision"] = (rec.get("resolved_variant") or {}).get("precision")
         failed = [v["metric"] for v in rec.get("verdicts") or [] if not v["passed"]]
         base["passed"] = rec.get("status") == "ok" and not failed
@@ -72,16 +73,50 @@ def compare_runs(run_a: Path, run_b: Path) -> list[dict]:
     for side, run in (("a", run_a), ("b", run_b)):
         for row in read_jsonl(Path(run) / SAMPLES):
             samples[side].setdefault(row["cell"], []).append(row)
+    info = {side: _run_info(run) for side, run in (("a", run_a), ("b", run_b))}
     out = []
     for key in sorted(set(a_cells) & set(b_cells)):
         a, b = a_cells[key], b_cells[key]
         for name in sorted(set(a["metrics"]) & set(b["metrics"])):
             va, vb = a["metrics"][name]["value"], b["metrics"][name]["value"]
             row = {"cell": key, "metric": name, "a": va, "b": vb, "delta": vb - va, "paired": None,
-                   "same_config": a.get("config_hash") == b.get("config_hash")}
+                   "differs": differences(a, b, info["a"], info["b"])}
             c = paired_compare(scores(samples["b"].get(key, []), name), scores(samples["a"].get(key, []), name),
                                name, "A")
             if c is not None:
                 row["paired"] = c.as_dict()
             out.append(row)
+    return out
+
+
+def _run_info(run_dir: Path) -> dict:
+    import json
+
+    path = Path(run_dir) / "run.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _changed(label: str, a, b) -> str:
+    short = lambda v: str(v)[:40]  # noqa: E731
+    return f"{label} {short(a)} -> {short(b)}"
+
+
+def differences(a: dict, b: dict, run_a: dict, run_b: dict) -> list[str]:
+    """What differs between two records of one cell, in words: the task config (hash), the data,
+    each setting of the resolved variant, the weights, the device, effective generation settings,
+    and the versions the runs recorded. Empty when nothing recorded differs."""
+    out = []
+    if a.get("config_hash") != b.get("config_hash"):
+        out.append(_changed("task config", a.get("config_hash"), b.get("config_hash")))
+    if a.get("data_source") != b.get("data_source"):
+        out.append(_changed("data", a.get("data_source"), b.get("data_source")))
+    va, vb = a.get("resolved_variant") or {}, b.get("resolved_variant") or {}
+    out += [_changed(k, va.get(k), vb.get(k)) for k in sorted(set(va) | set(vb)) if va.get(k) != vb.get(k)]
+    for field in ("weights_id", "device"):
+        if a.get(field) != b.get(field):
+            out.append(_changed(field.replace("_id", ""), a.get(field), b.get(field)))
+    ga, gb = (a.get("generation") or {}).get("effective") or {}, (b.get("generation") or {}).get("effective") or {}
+    out += [_changed(k, ga.get(k), gb.get(k)) for k in sorted(set(ga) | set(gb)) if ga.get(k) != gb.get(k)]
+    xa, xb = run_a.get("versions") or {}, run_b.get("versions") or {}
+    out += [_changed(k, xa.get(k), xb.get(k)) for k in sorted(set(xa) & set(xb)) if xa.get(k) != xb.get(k)]
     return out
