@@ -99,3 +99,13 @@ def probe() -> Machine:
         name, gpu_mem = props.name, props.total_memory / 2**30
     return Machine(cuda=cuda, gpu_name=name, gpu_memory_gb=gpu_mem, memory_gb=available_memory_gb(),
                    cpu_count=os.cpu_count() or 1)
+
+
+def machine_key(threads: int | None = None) -> str:
+    """This machine in words that stay the same from run to run (no free memory), read without
+    importing torch: what throughput measurements are kept under."""
+    gpus = visible_gpus()
+    key = f"{platform.machine()}, {os.cpu_count() or 1} cores"
+    if threads:
+        key += f", {threads} threads"
+    return key + (f", {len(gpus)} GPU(s)" if gpus else "")

@@ -64,6 +64,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the Ray cluster (default: $RAY_ADDRESS, else auto)")
     group.addoption("--llama-ray-cpus", default=1, type=int, metavar="N",
                     help="CPUs (torch threads) each Ray actor reserves (default: 1)")
+    group.addoption("--llama-plan", action="store_true", default=False,
+                    help="print what the selected cells will do (cells, items, generations, trainings) and an "
+                         "estimate of their time on this machine, then stop without running them")
     group.addoption("--llama-cache-dir", default=None, metavar="DIR",
                     help=f"generation cache folder (default: ${GENCACHE_ENV}, else ~/.cache/pytest-llama/generations)")
 
@@ -131,8 +134,24 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     """Hand the selected cells (after -k and -m) to the executor before the first runs: a
     remote executor dispatches them all at once."""
     bench = session.config.stash.get(BENCH, None)
-    if bench is not None and not session.config.getoption("collectonly"):
-        bench.executor.start(bench, [item.cell for item in session.items if isinstance(item, CellItem)])
+    if bench is None or session.config.getoption("collectonly"):
+        return None
+    cells = [item.cell for item in session.items if isinstance(item, CellItem)]
+    if cells and not hasattr(session.config, "workerinput"):
+        _print_plan(session.config, bench.plan(cells))
+    if session.config.getoption("llama_plan"):
+        return True          # the plan is all that was asked for: run nothing
+    bench.executor.start(bench, cells)
+    return None
+
+
+def _print_plan(config: pytest.Config, plan) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    reporter.ensure_newline()
+    for i, line in enumerate(plan.lines()):
+        reporter.write_line(("pytest-llama plan: " if i == 0 else "  ") + line, bold=i == 0)
 
 
 def _progress_line(config: pytest.Config):

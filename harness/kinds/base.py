@@ -59,6 +59,11 @@ class Kind:
     templated = rows = False
     SCHEMA: dict = {}
     claim_keys: tuple[str, ...] = ()
+    unit = "items"              # what one item costs, in the plan printed before a run
+
+    def size(self, task) -> int | None:
+        """Items of a task that has no data rows of its own (a kind with rows: None)."""
+        return task.limit
 
     def runtime(self, module: str):
         """A runtime module of this kind, by dotted name, imported when a cell needs it: the

@@ -24,7 +24,8 @@ from harness.results.record import CellResult, Verdict, new_result
 from harness.results.store import RunStore
 from harness.data.lmeval_index import TaskCatalog, UnknownTask
 from harness.kinds.registry import kind_of
-from harness.machine import probe
+from harness.machine import machine_key, probe
+from harness.results import throughput
 from harness.run.executor import InProcess
 from harness.run.skips import skip_reason
 
@@ -56,6 +57,7 @@ class BenchSession:
         self.catalog = TaskCatalog()
         self.cache = GenerationCache(settings.cache_dir or default_cache_dir(), settings.cache_mode)
         self._store: RunStore | None = None
+        self._rates = None
         self.done: dict[str, CellResult] = {}  # by cell key, in the order the cells finished
         self.trained: dict[tuple, object] = {}  # (spec path, recipe) -> training.Trained, this session
         self.new_trainings: list[dict] = []      # training records since the last computed cell
@@ -150,9 +152,29 @@ class BenchSession:
         result.pulled_in_by = pulled_in_by
         for training in result.trainings:
             self.store.add_training(training)
+            self.rates.observe_training(training)
         self.store.add(result, {"spec_line": cell.task.line})
+        if self.rates.observe(result.record()) or result.trainings:
+            try:
+                throughput.write(self.rates)      # the next plan's estimate, refined
+            except OSError:
+                pass                              # a read-only cache: estimates stay as they were
         self.done[cell.key] = result
         return result
+
+    @property
+    def rates(self) -> "throughput.Rates":
+        """This machine's measured throughput (results/throughput.py), read once."""
+        if self._rates is None:
+            self._rates = throughput.read(machine_key(self.settings.threads))
+        return self._rates
+
+    def plan(self, cells: list[Cell]):
+        """What `cells` will do and an estimate of their time here (plan/estimate.py)."""
+        from harness.plan.estimate import estimate
+
+        skips = {c.key: why for c in cells if (why := self.skip_reason(c)) is not None}
+        return estimate(cells, self.rates, self.settings.data_dir, self.catalog, skips)
 
     def adapted(self, cell: Cell):
         """The cell's variant with its recipe's adapter trained (or taken from the cache), and

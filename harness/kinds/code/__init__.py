@@ -56,6 +56,7 @@ def pass_ks(repeats: int) -> tuple[int, ...]:
 
 class Code(Accuracy):
     name = "code"
+    unit = "programs"
     description = "a code-execution cell (programs run in the sandbox; pass@k)"
     SCHEMA = fragment(FAMILY, SCHEMA)
 

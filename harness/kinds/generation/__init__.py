@@ -32,6 +32,7 @@ SCHEMA = {
 
 class Generation(Accuracy):
     name = "generation"
+    unit = "generations"
     description = "a generation accuracy cell (the model writes answers; lm-eval generate_until or inline)"
     SCHEMA = fragment(FAMILY, SCHEMA)
 

@@ -72,6 +72,7 @@ class Judged(Kind):
     """Answers rated by a judge; see the module's docstring."""
 
     name = "judged"
+    unit = "answers to judge"
     description = "a judged cell (answers rated by a judge model or endpoint)"
     markers = ()
     percent, timed, templated, rows = False, False, True, False
@@ -82,6 +83,10 @@ class Judged(Kind):
     def parse(self, checker, raw: dict, path: tuple) -> JudgedSettings:
         """The benchmark and its judge."""
         return JudgedSettings(raw["judged"], self.judge(checker, raw.get("judge"), path))
+
+    def size(self, task) -> int | None:
+        """MT-Bench's 80 questions (two turns each), capped by `limit`."""
+        return min(task.limit or 80, 80)
 
     def judge(self, checker, raw: dict | None, path: tuple) -> Judge | None:
         """The judge: a model the harness loads, or an endpoint; errors go to `checker`."""

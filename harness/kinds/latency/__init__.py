@@ -8,6 +8,7 @@ run as pytest-benchmark rounds; its metrics are times and sizes, so bounds on th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from harness.kinds.base import Kind
 
@@ -47,6 +48,7 @@ class Latency(Kind):
     """Timed generation and memory; see the module's docstring."""
 
     name = "latency"
+    unit = "timed prompts"
     description = "a latency cell (timed generation, memory)"
     markers = ()
     percent, timed, templated, rows = False, True, False, False
@@ -61,6 +63,18 @@ class Latency(Kind):
         if prompts != "default":
             prompts = checker.local_path(prompts, path + ("latency", "prompts"), want_dir=False)
         return LatencySettings(**{**given, "prompts": prompts})
+
+    def size(self, task) -> int | None:
+        """Its prompts (the default set, or its file's rows), capped by `limit`."""
+        from harness.data.files import count_rows
+
+        s = task.settings
+        path = Path(__file__).parents[2] / "data" / "latency_prompts.jsonl" if s.prompts == "default" else Path(s.prompts)
+        try:
+            n = count_rows(path)
+        except OSError:
+            return s.limit
+        return min(n, s.limit) if s.limit else n
 
     def reported(self, task, row, base):
         """Times (mean and percentiles), throughput and memory."""
