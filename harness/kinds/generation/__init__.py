@@ -23,7 +23,8 @@ SCHEMA = {
             "extract": {"anyOf": [{"enum": ["auto", "whole", "first_line", "last_number", "choice_letter"]},
                                   {"type": "object", "required": ["regex"], "additionalProperties": False,
                                    "properties": {"regex": {"type": "string", "minLength": 1}}}]},
-            "compare": {"enum": ["auto", "exact", "numeric", "contains", "regex"]},
+            "compare": {"enum": ["auto", "exact", "numeric", "contains", "regex", "bleu", "chrf"],
+                        "description": "bleu and chrf: sacrebleu's corpus scores (default settings, signature recorded)"},
             "ignore_case": {"type": "boolean"},
             "ignore_punctuation": {"type": "boolean"},
             "tolerance": {"type": "number", "minimum": 0}}}},
@@ -75,6 +76,30 @@ class Generation(Accuracy):
         """What decides scoring beyond lm-eval's config, under the config hash's names."""
         return {"choices": None, "score": repr(task.settings)}
 
+    def adapt(self, cfg: dict, cell):
+        """An inline task scored by BLEU or chrF: the hook records sacrebleu's signature, a
+        bootstrap interval over items and each item's own score."""
+        scorer = cell.task.settings
+        if cell.task.lm_eval or scorer is None or not scorer.corpus:
+            return cfg, None
+
+        def after(result, logged, _m=scorer.metric):
+            from harness.kinds.generation import corpus
+
+            pairs = {int(s["doc_id"]): s[_m] for _, s in logged if isinstance(s.get(_m), (list, tuple))}
+            for row in result.samples:
+                if int(row["doc_id"]) in pairs:
+                    row[f"sentence_{_m}"] = round(corpus.sentence_score(_m, *pairs[int(row["doc_id"])]), 6)
+            for key, m in result.metrics.items():
+                if key.split(",")[0] == _m:
+                    m.ci_low, m.ci_high = corpus.bootstrap_interval(_m, [pairs[k] for k in sorted(pairs)])
+                    m.ci_method, m.n = f"bootstrap over items ({corpus.BOOTSTRAP})", len(pairs)
+            import sacrebleu
+
+            result.engine["sacrebleu"] = {"metric": _m, "version": sacrebleu.__version__,
+                                          "signature": corpus.signature(_m, list(pairs.values()))}
+        return cfg, after
+
     def inline_config(self, cell, source) -> dict[str, Any]:
         """lm-eval's config of an inline task: generate until the stops, scored by `score:`."""
         task = cell.task
@@ -110,6 +135,17 @@ def _scoring(score, source, target: str) -> dict[str, Any]:
     def process(doc, results, _s=scorer, _t=target):
         return {_s.metric: _s.score(results[0], render(_t, doc))}
 
+    if scorer.corpus:          # each item hands (reference, hypothesis) to sacrebleu's corpus score
+        from harness.kinds.generation.corpus import corpus_score
+
+        def process(doc, results, _s=scorer, _t=target):  # noqa: F811 - the corpus form of the same hook
+            return {_s.metric: (render(_t, doc), results[0])}
+
+        return {"filter_list": [{"name": scorer.filter_name, "filter": [{"function": "custom", "filter_fn": apply},
+                                                                        {"function": "take_first"}]}],
+                "process_results": process,
+                "metric_list": [{"metric": scorer.metric, "higher_is_better": True,
+                                 "aggregation": lambda items, _m=scorer.metric: corpus_score(_m, items)}]}
     return {"filter_list": [{"name": scorer.filter_name, "filter": [{"function": "custom", "filter_fn": apply},
                                                                     {"function": "take_first"}]}],
             "process_results": process,

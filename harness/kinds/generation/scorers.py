@@ -20,7 +20,8 @@ INVALID = "[invalid]"   # lm-eval's own marker for "no answer found"
 
 EXTRACTORS: dict[str, Callable[[str], str]] = {}
 COMPARISONS: dict[str, Callable[..., bool]] = {}
-METRIC_OF = {"exact": "exact_match", "numeric": "exact_match", "contains": "contains", "regex": "regex_match"}
+METRIC_OF = {"exact": "exact_match", "numeric": "exact_match", "contains": "contains", "regex": "regex_match",
+             "bleu": "bleu", "chrf": "chrf"}     # bleu, chrf: corpus scores (corpus.py), not per item
 
 
 def extractor(name: str):
@@ -142,6 +143,11 @@ class Scorer:
     def filter_name(self) -> str:
         """The filter name samples show the extracted answer under."""
         return "regex" if self.pattern else self.extract
+
+    @property
+    def corpus(self) -> bool:
+        """Whether the comparison scores the corpus (BLEU, chrF) rather than each item."""
+        return self.compare in ("bleu", "chrf")
 
     @property
     def metric(self) -> str:

@@ -186,7 +186,8 @@ def _samples(logged: list[tuple[str, dict]], lm: HarnessLM, chosen: str, leaves:
             row.update(detail, output=detail["picked"], target=detail["target_text"])
             row["extracted"][flt] = detail["picked"]
         for metric in s.get("metrics", []):
-            row["scores"][f"{metric},{flt}"] = float(s[metric])
+            if isinstance(s.get(metric), (int, float)):     # a corpus metric's item is a pair, not a score
+                row["scores"][f"{metric},{flt}"] = float(s[metric])
         engine = by_prompt.get(prompt)
         if engine:
             row["new_tokens"] = engine["new_tokens"]

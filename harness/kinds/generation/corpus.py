@@ -1,0 +1,56 @@
+"""Corpus-level scores of an inline task: sacrebleu's BLEU and chrF (the LLaMA-2 study's
+translation metrics), with sacrebleu's own defaults and its signature recorded in the cell.
+
+They score the whole corpus, not an item: each item contributes (reference, hypothesis) and the
+score is sacrebleu's `corpus_score` over all of them, stored as a fraction (BLEU 38.0 is 0.380,
+shown as 38.0 like every percentage). The 95% interval is a percentile bootstrap over items.
+"""
+
+from __future__ import annotations
+
+import random
+
+METRICS = {"bleu": "BLEU", "chrf": "CHRF"}     # `compare:` name (and metric name) -> sacrebleu class
+BOOTSTRAP = 1000
+
+
+def _metric(name: str):
+    from sacrebleu import metrics
+
+    return getattr(metrics, METRICS[name])()
+
+
+def corpus_score(name: str, pairs) -> float:
+    """sacrebleu's corpus score of (reference, hypothesis) pairs, as a fraction."""
+    refs = [str(r) for r, _ in pairs]
+    hyps = [str(h) for _, h in pairs]
+    return _metric(name).corpus_score(hyps, [refs]).score / 100
+
+
+def sentence_score(name: str, reference: str, hypothesis: str) -> float:
+    """The one item's own score (for browsing samples; the cell's metric is the corpus score)."""
+    return _metric(name).sentence_score(str(hypothesis), [str(reference)]).score / 100
+
+
+def signature(name: str, pairs) -> str:
+    """sacrebleu's signature of the metric as it scored `pairs`, e.g.
+    nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0 (it knows nrefs only after scoring)."""
+    metric = _metric(name)
+    metric.corpus_score([str(h) for _, h in pairs], [[str(r) for r, _ in pairs]])
+    return str(metric.get_signature())
+
+
+def bootstrap_interval(name: str, pairs, iterations: int = BOOTSTRAP, seed: int = 1234) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the corpus score, items resampled with replacement."""
+    pairs = list(pairs)
+    if len(pairs) < 2:
+        value = corpus_score(name, pairs) if pairs else float("nan")
+        return value, value
+    rng = random.Random(seed)
+    metric = _metric(name)
+    scores = []
+    for _ in range(iterations):
+        sample = [pairs[rng.randrange(len(pairs))] for _ in pairs]
+        scores.append(metric.corpus_score([str(h) for _, h in sample], [[str(r) for r, _ in sample]]).score / 100)
+    scores.sort()
+    return scores[int(0.025 * iterations)], scores[min(int(0.975 * iterations), iterations - 1)]
