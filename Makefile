@@ -26,7 +26,7 @@ smoke: setup
 	$(VENV)/bin/pytest specs/smoke.yaml
 
 test: setup lint
-	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 $(VENV)/bin/pytest tests/ -p no:cacheprovider --durations=15
+	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 $(VENV)/bin/pytest tests/ -p no:cacheprovider --durations=15 -rs
 	$(MAKE) bench-smoke
 	$(VENV)/bin/pytest specs/smoke.yaml -p no:cacheprovider --llama-strict --llama-baseline results/baselines/smoke.json
 

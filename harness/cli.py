@@ -25,6 +25,7 @@ EXAMPLES = {
            "  llama-harness run specs/smoke.yaml --executor ray --ray-address 127.0.0.1:6399",
     "report": "example:\n  llama-harness report results/20261123-190718-20b83f",
     "compare": "example:\n  llama-harness compare results/<run-a> results/<run-b>",
+    "view": "examples:\n  llama-harness view results/20261123-190718-20b83f\n  llama-harness view latest",
     "train": "examples:\n  llama-harness train specs/lora_recipe.yaml\n"
              "  llama-harness train specs/lora_recipe.yaml --recipe gsm8k_lora --data-dir ../shared/data",
     "schema": "example:\n  llama-harness schema > spec-v1.json   # then point your editor's YAML schema at it",
@@ -109,6 +110,35 @@ def _compare(run_a: str, run_b: str) -> int:
     return 0
 
 
+def _view(run: str, print_only: bool) -> int:
+    """The run's page, rendered when it is missing (a run recorded before pages existed)."""
+    from harness.report.page import PAGE
+
+    run_dir = Path(run)
+    if run == "latest":
+        runs = sorted(p for p in Path("results").glob("*") if (p / "cells.jsonl").exists())
+        if not runs:
+            print("no runs under ./results; give a run folder")
+            return 1
+        run_dir = runs[-1]
+    if not (run_dir / "cells.jsonl").exists():
+        print(f"{run_dir} is not a run folder (it has no cells.jsonl)")
+        return 1
+    page = run_dir / PAGE
+    if not page.exists():
+        from harness.report.render import render_report
+
+        render_report(run_dir)
+    url = page.resolve().as_uri()
+    print(url)
+    if not print_only:
+        import webbrowser
+
+        if not webbrowser.open(url):
+            print("no browser to open it here: copy the address into one (the page needs no network)")
+    return 0
+
+
 def _train(paths: list[str], only: list[str] | None, data_dir: str | None) -> int:
     from harness.results.progress import terminal_sink
     from harness.run.session import BenchSession, Settings
@@ -166,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ray-address", default=None, help="the Ray cluster (default: $RAY_ADDRESS, else auto)")
     p = command("report", "re-render a run's report (Markdown) from its records")
     p.add_argument("run_dir", metavar="RUN", help="a run folder, results/<run-id>")
+    p = command("view", "open a run's page (report.html: gates, scores, a sample browser, figures) in the browser")
+    p.add_argument("run_dir", metavar="RUN", help="a run folder, or `latest` (the newest under ./results)")
+    p.add_argument("--print", dest="print_only", action="store_true", help="print the page's address, open nothing")
     p = command("compare", "compare two runs cell by cell: values, deltas, paired tests on shared items")
     p.add_argument("run_a", metavar="RUN_A", help="the reference run folder")
     p.add_argument("run_b", metavar="RUN_B", help="the run compared against it")
@@ -194,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.paths, args.keyword, args.verbose, rest)
     if args.command == "compare":
         return _compare(args.run_a, args.run_b)
+    if args.command == "view":
+        return _view(args.run_dir, args.print_only)
     if args.command == "train":
         return _train(args.paths, args.recipe, args.data_dir)
     if args.command == "schema":

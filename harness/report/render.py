@@ -213,8 +213,13 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
                     "backends": backend_agreement(cells, samples)} for name, cells in data["specs"].items()}
     env = _env(template_dir)
     papers = write_reports(run_dir, data["run"], data["cells"], env)
-    text = env.get_template(template).render(rows_for=rows_for, extra=extra, gates=gates(data["cells"]),
-                                             papers=[p.name for p in papers], overall=summary(data["cells"]), **data)
+    context = dict(rows_for=rows_for, extra=extra, gates=gates(data["cells"]), papers=[p.name for p in papers],
+                   overall=summary(data["cells"]), **data)
+    text = env.get_template(template).render(**context)
     out = Path(run_dir) / out_name
     out.write_text(text, encoding="utf-8")
+    if template == "report.md.j2":       # the run page beside it (report/page.py)
+        from harness.report.page import write_page
+
+        write_page(Path(run_dir), env, context, samples)
     return out
