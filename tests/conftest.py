@@ -78,3 +78,13 @@ def broken_adapter(tmp_path_factory, embedded_fp32):
     path = tmp_path_factory.mktemp("broken-lora")
     model.save_pretrained(path)
     return path
+
+
+@pytest.fixture
+def server():
+    """A fake OpenAI-compatible endpoint (tests/fake_openai.py): server(script) -> (base URL, script)."""
+    from fake_openai import serve
+
+    use, stop = serve()
+    yield use
+    stop()

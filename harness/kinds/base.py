@@ -59,6 +59,7 @@ class Kind:
     templated = rows = False
     SCHEMA: dict = {}
     claim_keys: tuple[str, ...] = ()
+    claim_values: dict[str, tuple] = {}   # a claim key this kind claims only with these values
     unit = "items"              # what one item costs, in the plan printed before a run
 
     def size(self, task) -> int | None:
@@ -85,6 +86,10 @@ class Kind:
     def row_problems(self, task, row: dict, origin: str) -> list[tuple[tuple, str, str]]:
         """What a first data row says is wrong with its settings: (key path, message, hint)."""
         return []
+
+    def skip(self, task, environ) -> str | None:
+        """Why this kind's cell cannot run here (e.g. an endpoint judge's variables unset), or None."""
+        return None
 
     def row_error(self, task, row: dict) -> tuple[str, str] | None:
         """What is wrong with one data row for this kind (every row is asked): (message, hint)."""

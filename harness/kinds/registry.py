@@ -4,7 +4,8 @@ A task's kind is decided by one rule, in this order, never by the order kinds ar
 
 1. `kind:` on the task names it;
 2. a key only one kind owns and claims (`latency:`, `judged:`, `choices:`) makes the task that
-   kind; keys of two kinds are an error;
+   kind; keys of two kinds are an error (`judged:` is claimed by value: `mt_bench` is the judged
+   kind's, `alpaca_eval` the pairwise kind's);
 3. for an lm-eval task, lm-eval's config of it (of a group's first task) decides: the one kind
    whose `claims_config` accepts it (unsafe_code: code; multiple_choice or loglikelihood:
    loglikelihood; generate_until: generation); none or several is an error;
@@ -26,9 +27,10 @@ from harness.kinds.generation import Generation
 from harness.kinds.judged import Judged
 from harness.kinds.latency import Latency
 from harness.kinds.loglikelihood import LogLikelihood
+from harness.kinds.pairwise import Pairwise
 from harness.spec.schema import merge_fragments
 
-KINDS: tuple[Kind, ...] = (Generation(), LogLikelihood(), Code(), Judged(), Latency())
+KINDS: tuple[Kind, ...] = (Generation(), LogLikelihood(), Code(), Judged(), Pairwise(), Latency())
 BY_NAME = {k.name: k for k in KINDS}
 DEFAULT = "generation"
 LEGACY = {"accuracy": DEFAULT}   # records written before the accuracy kinds were split
@@ -54,7 +56,8 @@ def resolve(raw: dict, base: dict | None) -> Kind:
     cannot tell. `base`: lm-eval's config of the task, or None."""
     if raw.get("kind"):
         return named(raw["kind"])
-    by_key = [k for k in KINDS if any(key in raw for key in k.claim_keys)]
+    by_key = [k for k in KINDS if any(key in raw and raw[key] in k.claim_values.get(key, (raw[key],))
+                                      for key in k.claim_keys)]
     if len(by_key) > 1:
         keys = [key for k in by_key for key in k.claim_keys if key in raw]
         raise Undecided(f"keys of {len(by_key)} kinds ({', '.join(keys)}): a task is one kind")

@@ -70,7 +70,9 @@ def pivots(cells: list[dict]) -> list[dict]:
     for task, group in tasks.items():
         variants = list(dict.fromkeys(c["variant"] for c in group))
         templates = list(dict.fromkeys(c["template"] for c in group))
-        metrics = list(dict.fromkeys(k for c in group for k in c["metrics"]))
+        # counts and lengths are not proportions: they stay out of the percentage tables
+        metrics = list(dict.fromkeys(k for c in group for k, m in c["metrics"].items()
+                                     if (m or {}).get("ci_method") not in ("count", "characters")))
         for metric in metrics:
             rows = []
             for t in templates:

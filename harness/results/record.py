@@ -65,6 +65,7 @@ class CellResult:
     baseline: dict[str, Any] = field(default_factory=dict)  # the gate's findings, when one ran
     pulled_in_by: str | None = None  # set when this cell ran only as another selected cell's `vs:` reference
     trainings: list[dict[str, Any]] = field(default_factory=list)  # adapters trained for it (trainings.jsonl)
+    extra_verdicts: list[Verdict] = field(default_factory=list)  # failures the runner found (an unfinished judge)
 
     def metric(self, name: str) -> Metric | None:
         """Look a metric up by full name ('exact_match,strict-match') or bare name (primary filter)."""
@@ -82,6 +83,7 @@ class CellResult:
         out = asdict(self)
         out.pop("samples")
         out.pop("trainings")
+        out.pop("extra_verdicts")
         return out
 
 

@@ -147,6 +147,7 @@ class BenchSession:
         already) and the baseline, and write it to the run folder, once."""
         if result.status == "ok":
             result.verdicts = check(result, cell.task.expect, lambda v: self.done.get(cell.counterpart(v).key))
+            result.verdicts += result.extra_verdicts
             if self.baseline is not None:
                 result.verdicts.append(self._gate(cell, result))
         result.pulled_in_by = pulled_in_by

@@ -3,7 +3,10 @@ backend says it cannot do on it."""
 
 from __future__ import annotations
 
+import os
+
 from harness.backends.registry import skip_reason as backend_skip
+from harness.kinds.registry import kind_of
 from harness.machine import Machine
 
 
@@ -19,6 +22,9 @@ def skip_reason(cell, machine: Machine, hub_reachable) -> str | None:
     if req.min_memory_gb and machine.memory_gb < req.min_memory_gb:
         return f"needs {req.min_memory_gb:g} GiB of free memory; {machine.memory_gb:.1f} GiB is available"
     reason = backend_skip(variant)      # not installed here, or a setting it cannot honour
+    if reason is not None:
+        return reason
+    reason = kind_of(cell.task).skip(cell.task, os.environ)   # e.g. an endpoint judge's variables unset
     if reason is not None:
         return reason
     if req.hub and not hub_reachable():

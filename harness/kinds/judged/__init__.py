@@ -1,65 +1,22 @@
 """Judged: the model answers, and a judge the spec names rates each answer (MT-Bench, 1-10).
 
-The judge is any model the harness loads (`embedded`, `hf` + `revision`, `path`, `gguf`) or an
-OpenAI-compatible endpoint (`url`, `model`, and `api_key_env`, the NAME of the variable holding
-its key). The run is harness/judged.py; ratings are means on 1-10 with t intervals, and
-verdicts the parser cannot read are counted (`unparsed`), never scored.
+The judge (harness/judges/) is any model the harness loads (`embedded`, `hf` + `revision`,
+`path`, `gguf`) or an OpenAI-compatible endpoint through the shared client (concurrency,
+retries, budget, cache). The run is runner.py; ratings are means on 1-10 with t intervals, and
+verdicts the parser cannot read are counted (`unparsed`), never scored; turns the budget or an
+endpoint failure left unjudged are counted too (`unjudged`).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from harness.judges.spec import JUDGE_KEY, JUDGED_KEY, Judge, endpoint_skip, parse_judge
 from harness.kinds.base import LIMIT, Kind, fragment
-from harness.spec.types import MODEL_SOURCES, Generation, ModelSource
 
-BENCHMARKS = ("mt_bench",)
 CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")
-METRICS = ("score", "score.turn1", "score.turn2", "unparsed") + tuple(f"score.{c}" for c in CATEGORIES)
-PRECISIONS = ["fp32", "fp16", "bf16", "int8", "nf4"]
-SCHEMA = {
-    "properties": {
-        "judged": {"enum": list(BENCHMARKS),
-                   "description": "a judged benchmark: the model answers, `judge` scores each answer"},
-        "judge": {
-            "type": "object", "additionalProperties": False,
-            "description": "who scores a judged task: a model (embedded, hf + revision, path, gguf) or an "
-                           "OpenAI-compatible endpoint (url, model, api_key_env)",
-            "properties": {
-                "embedded": {"type": "string"}, "hf": {"type": "string"}, "revision": {"type": "string"},
-                "path": {"type": "string"}, "gguf": {"type": "string"}, "precision": {"enum": PRECISIONS},
-                "url": {"type": "string", "pattern": "^https?://"}, "model": {"type": "string"},
-                "api_key_env": {"type": "string", "description": "the NAME of the environment variable holding "
-                                                                 "the key; the key itself never goes in a spec"},
-                "generation": {"type": "object", "additionalProperties": False, "properties": {
-                    "temperature": {"type": "number", "minimum": 0},
-                    "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                    "max_new_tokens": {"type": "integer", "minimum": 1},
-                    "batch_size": {"type": "integer", "minimum": 1}}}}},
-    },
-}
-
-
-@dataclass(frozen=True)
-class Judge:
-    """Who scores a judged task's answers: a model the harness loads (`source`, at
-    `precision`), or an OpenAI-compatible endpoint (`url`, `model`, and `api_key_env`, the
-    name of the environment variable holding its key, never the key)."""
-
-    source: ModelSource | None = None
-    precision: str = "fp32"
-    url: str | None = None
-    model: str | None = None
-    api_key_env: str | None = None
-    generation: Generation = field(default_factory=lambda: Generation(max_new_tokens=512, temperature=0.0))
-
-    def settings(self) -> dict[str, Any]:
-        """What decides the judge's verdicts (part of every cache key through its engine)."""
-        who = ({"url": self.url, "model": self.model} if self.url else
-               {"source": self.source.label if self.source else None, "precision": self.precision})
-        return who | {k: v for k, v in asdict(self.generation).items() if k != "batch_size"}
+METRICS = ("score", "score.turn1", "score.turn2", "unparsed", "unjudged") + tuple(f"score.{c}" for c in CATEGORIES)
+SCHEMA = {"properties": {"judged": JUDGED_KEY, "judge": JUDGE_KEY}}
 
 
 @dataclass(frozen=True)
@@ -79,6 +36,7 @@ class Judged(Kind):
     SCHEMA = fragment({"properties": LIMIT}, SCHEMA)
 
     claim_keys = ("judged",)
+    claim_values = {"judged": ("mt_bench",)}
 
     def parse(self, checker, raw: dict, path: tuple) -> JudgedSettings:
         """The benchmark and its judge."""
@@ -89,41 +47,12 @@ class Judged(Kind):
         return min(task.limit or 80, 80)
 
     def judge(self, checker, raw: dict | None, path: tuple) -> Judge | None:
-        """The judge: a model the harness loads, or an endpoint; errors go to `checker`."""
-        if raw is None:
-            checker.error(path + ("judged",), "a judged task needs a `judge:`",
-                          "for example `judge: {embedded: smollm2-135m-instruct}` or "
-                          "`judge: {url: https://api.openai.com/v1, model: gpt-4, api_key_env: OPENAI_API_KEY}`")
-            return None
-        path = path + ("judge",)
-        sources = [k for k in (*MODEL_SOURCES, "url") if k in raw]
-        if len(sources) != 1:
-            checker.error(path, f"give exactly one of {', '.join((*MODEL_SOURCES, 'url'))}; found {sources or 'none'}",
-                          "for example `embedded: smollm2-135m-instruct`")
-            return None
-        generation = Generation(max_new_tokens=512, temperature=0.0).merged(raw.get("generation"))
-        if sources[0] == "url":
-            env = raw.get("api_key_env")
-            if isinstance(env, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
-                checker.error(path + ("api_key_env",), "is not the name of an environment variable (the value is "
-                              "not shown: it may be a key)", "give the variable's name, e.g. OPENAI_API_KEY, and "
-                              "export the key in it; a key never goes in a spec")
-            missing = [k for k in ("model", "api_key_env") if k not in raw]
-            if missing:
-                checker.error(path, f"an endpoint judge needs {' and '.join(missing)}",
-                              "`model:` names the endpoint's model; `api_key_env:` the environment variable "
-                              "holding its key")
-            return Judge(url=raw["url"], model=raw.get("model"), api_key_env=raw.get("api_key_env"),
-                         generation=generation)
-        kind = sources[0]
-        ref = raw[kind]
-        if kind == "hf" and "revision" not in raw:
-            checker.error(path + ("hf",), "a hub judge needs a pinned `revision`",
-                          "add `revision:` with a commit sha or tag")
-        if kind in ("path", "gguf"):
-            ref = checker.local_path(ref, path + (kind,), want_dir=(kind == "path"))
-        return Judge(source=ModelSource(kind, ref, raw.get("revision"), False, True),
-                     precision=raw.get("precision", "fp32"), generation=generation)
+        """The judge (harness/judges/spec.py); errors go to `checker`."""
+        return parse_judge(checker, raw, path)
+
+    def skip(self, task, environ) -> str | None:
+        """An endpoint judge whose URL, model or key variable is unset: the cell skips, saying which."""
+        return endpoint_skip(task.settings.judge, environ)
 
     def reported(self, task, row, base):
         """Mean ratings overall, per turn and per category, and unreadable verdicts."""

@@ -15,10 +15,8 @@ that holds its key (the key is read at call time and written nowhere).
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass
 from importlib import metadata
@@ -26,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import DataUnavailable
-from harness.results.gencache import cache_key
+from harness.judges.client import incomplete
 from harness.results.record import Metric
 from harness.results.stats import mean_interval
 
@@ -108,57 +106,10 @@ def judge_prompt(bench: Bench, q: dict, turn: int, answers: list[str]) -> tuple[
     return name, p["system_prompt"], p["prompt_template"].format(**fields)
 
 
-class Endpoint:
-    """An OpenAI-compatible chat endpoint as a judge."""
-
-    def __init__(self, url: str, model: str, key_env: str, max_tokens: int, temperature: float,
-                 timeout: float = 120.0) -> None:
-        self.url, self.model, self.key_env = url.rstrip("/"), model, key_env
-        self.max_tokens, self.temperature, self.timeout = max_tokens, temperature, timeout
-
-    @property
-    def label(self) -> str:
-        """The endpoint as the record names it (model at URL)."""
-        return f"{self.model} at {self.url} (key from ${self.key_env})"
-
-    def settings(self) -> dict[str, Any]:
-        """What decides its verdicts (part of every cache key)."""
-        return {"url": self.url, "model": self.model, "max_tokens": self.max_tokens, "temperature": self.temperature}
-
-    def chat(self, system: str, user: str) -> str:
-        """One chat completion; the key is read from the environment at call time."""
-        key = os.environ.get(self.key_env)
-        if not key:
-            raise DataUnavailable(f"the judge's key is not set: export {self.key_env}")
-        body = json.dumps({"model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                           "messages": [{"role": "system", "content": system},
-                                        {"role": "user", "content": user}]}).encode()
-        req = urllib.request.Request(f"{self.url}/chat/completions", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            return json.loads(resp.read())["choices"][0]["message"]["content"]
-
-
-class _Request:
-    """What HarnessLM.generate_until reads of an lm-eval Instance."""
-
-    def __init__(self, context: str, gen_kwargs: dict) -> None:
-        self.args = (context, gen_kwargs)
-
-
-def _chat(lm, messages: list[dict]) -> str:
-    return lm.apply_chat_template(messages, add_generation_prompt=True)
-
-
-def generate(lm, conversations: list[list[dict]], gen_kwargs: dict) -> list[str]:
-    """The model's replies to each conversation, through lm-eval's interface."""
-    return lm.generate_until([_Request(_chat(lm, c), dict(gen_kwargs)) for c in conversations])
-
-
 def run_judged(cell, handle, bench_session) -> Any:
     """Answer both turns with the cell's model, then judge every turn."""
     from harness.results.record import new_result
-    from harness.kinds.lmeval.lm import HarnessLM
+    from harness.kinds.lmeval.lm import HarnessLM, chat_generate
     from harness.results.progress import Progress
 
     task, spec = cell.task, cell.spec
@@ -169,8 +120,8 @@ def run_judged(cell, handle, bench_session) -> Any:
     shown = Progress(cell.name, bench_session.progress)
     lm = HarnessLM(handle, task.generation, bench_session.cache, progress=shown)
     answer_kwargs = {"until": [], "do_sample": False}
-    first = generate(lm, [[{"role": "user", "content": q["turns"][0]}] for q in questions], answer_kwargs)
-    second = generate(lm, [[{"role": "user", "content": q["turns"][0]}, {"role": "assistant", "content": a},
+    first = chat_generate(lm, [[{"role": "user", "content": q["turns"][0]}] for q in questions], answer_kwargs)
+    second = chat_generate(lm, [[{"role": "user", "content": q["turns"][0]}, {"role": "assistant", "content": a},
                             {"role": "user", "content": q["turns"][1]}] for q, a in zip(questions, first)],
                       answer_kwargs)
     result.weights_id, result.weights_origin = handle.weights_id, handle.origin
@@ -180,29 +131,36 @@ def run_judged(cell, handle, bench_session) -> Any:
     judge = task.settings.judge
     jobs = [(q, turn, judge_prompt(bench, q, turn, [a1, a2]))
             for q, a1, a2 in zip(questions, first, second) for turn in (1, 2)]
-    if judge.url:
-        endpoint = Endpoint(judge.url, judge.model, judge.api_key_env, judge.generation.max_new_tokens or 512,
-                            judge.generation.temperature or 0.0)
-        verdicts = [_cached_call(bench_session.cache, endpoint, system, user) for _, _, (_, system, user) in jobs]
-        judge_label = endpoint.label
+    usage = None
+    if judge.endpoint:
+        from harness.judges.client import Call, EndpointClient
+
+        client = EndpointClient(judge, bench_session.cache)
+        calls = [Call((("system", system), ("user", user)), judge.generation.max_new_tokens or 512,
+                      judge.generation.temperature or 0.0) for _, _, (_, system, user) in jobs]
+        shown.begin(len(calls), "verdicts")
+        replies, usage = client.run(calls, progress=lambda done, total: shown.advance(done - shown.done))
+        verdicts = [r.text if r is not None else None for r in replies]
+        judge_label = client.label
     else:
         from harness.spec.types import Variant
 
         judge_handle = bench_session.pool.handle(judge.source, Variant(name="judge", precision=judge.precision))
         judge_lm = HarnessLM(judge_handle, judge.generation, bench_session.cache, progress=shown)
-        verdicts = generate(judge_lm, [[{"role": "system", "content": system}, {"role": "user", "content": user}]
+        verdicts = chat_generate(judge_lm, [[{"role": "system", "content": system}, {"role": "user", "content": user}]
                                        for _, _, (_, system, user) in jobs], {"until": [], "do_sample": False})
         judge_label = f"{judge.source.label} ({judge.precision}), through this harness's engine"
     shown.finish()
 
     rows, by_key = [], defaultdict(list)
     for i, ((q, turn, (name, _, user)), text) in enumerate(zip(jobs, verdicts)):
-        rating = parse_rating(text)
+        rating = parse_rating(text) if text is not None else None
         answer = first[i // 2] if turn == 1 else second[i // 2]
         rows.append({"doc_id": q["question_id"] * 10 + turn, "subtask": q["category"], "turn": turn,
                      "question_id": q["question_id"], "prompt": q["turns"][turn - 1], "output": answer,
                      "judge_prompt": name, "judge_input": user, "judge_output": text, "rating": rating,
-                     "parsed": rating is not None, "scores": {} if rating is None else {"score": rating}})
+                     "judged": text is not None, "parsed": rating is not None,
+                     "scores": {} if rating is None else {"score": rating}})
         if rating is not None:
             for key in ("score", f"score.turn{turn}", f"score.{q['category']}"):
                 by_key[key].append(rating)
@@ -212,8 +170,11 @@ def run_judged(cell, handle, bench_session) -> Any:
         ci = mean_interval(values)
         result.metrics[key] = Metric(name=key, value=sum(values) / len(values), stderr=None,   # on the 1-10 scale
                                      ci_low=max(1.0, ci.low), ci_high=min(10.0, ci.high), ci_method="t", n=len(values))
-    unparsed = sum(1 for r in rows if not r["parsed"])
+    unjudged = sum(1 for r in rows if not r["judged"])
+    unparsed = sum(1 for r in rows if r["judged"] and not r["parsed"])
     result.metrics["unparsed"] = Metric(name="unparsed", value=float(unparsed), stderr=None, ci_low=None,
+                                        ci_high=None, ci_method="count", n=len(rows))
+    result.metrics["unjudged"] = Metric(name="unjudged", value=float(unjudged), stderr=None, ci_low=None,
                                         ci_high=None, ci_method="count", n=len(rows))
     result.primary_filter = ""
     result.data_source = bench.label + f", {len(questions)} questions"
@@ -221,16 +182,9 @@ def run_judged(cell, handle, bench_session) -> Any:
                      "judge_settings": judge.settings(), "embedded_judge": judge.source is not None
                      and judge.source.kind == "embedded"}
     result.engine = {"judge": judge_label, "answers_new_tokens": lm.stats.new_tokens}
+    if usage is not None:
+        result.engine["judge_usage"] = usage.record(judge)
+        if usage.budget_spent or usage.failed:
+            result.extra_verdicts = [incomplete(usage, len(jobs))]
     result.wall_s = time.perf_counter() - started
     return result
-
-
-def _cached_call(cache, endpoint: Endpoint, system: str, user: str) -> str:
-    key = cache_key(judge=endpoint.settings(), system=system, user=user)
-    hit = cache.get(key) if cache else None
-    if hit is not None:
-        return hit["text"]
-    text = endpoint.chat(system, user)
-    if cache:
-        cache.put(key, {"text": text})
-    return text

@@ -241,3 +241,17 @@ class HarnessLM(TemplateLM):
         for n, (ll, _) in zip(owner, scores):
             out[n] += ll
         return out
+
+
+class _Request:
+    """What HarnessLM.generate_until reads of an lm-eval Instance."""
+
+    def __init__(self, context: str, gen_kwargs: dict) -> None:
+        self.args = (context, gen_kwargs)
+
+
+def chat_generate(lm: "HarnessLM", conversations: list[list[dict]], gen_kwargs: dict) -> list[str]:
+    """The model's replies to each conversation (chat template applied), through lm-eval's
+    interface and so through the engine and the generation cache: the judged kinds' answers."""
+    prompts = [lm.apply_chat_template(c, add_generation_prompt=True) for c in conversations]
+    return lm.generate_until([_Request(p, dict(gen_kwargs)) for p in prompts])

@@ -1,0 +1,255 @@
+"""An OpenAI-compatible endpoint as a judge, at production strength: through the `openai`
+client (OpenAI, vLLM, TGI, llama.cpp and Ollama all speak it), several requests in flight,
+retries with exponential backoff on 429, 5xx, timeouts and broken responses (honouring
+Retry-After), a per-run budget of requests or tokens that stops the run cleanly and keeps what
+was judged, tokens and cost counted, and every reply cached so a re-run sends nothing.
+
+The key is read from the environment when a batch is sent and handed to the client; it is in
+no cache key, record or message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from harness.judges.spec import Judge
+from harness.results.gencache import cache_key
+
+BACKOFF_BASE, BACKOFF_CAP, RETRY_AFTER_CAP = 0.5, 60.0, 120.0
+
+
+class EndpointUnset(Exception):
+    """A variable the endpoint judge names (base URL, model, key) is not set."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One chat completion to send."""
+
+    messages: tuple[tuple[str, str], ...]        # (role, content)
+    max_tokens: int
+    temperature: float = 0.0
+    top_logprobs: int | None = None              # ask for the first tokens' top log-probabilities
+
+
+@dataclass
+class Reply:
+    text: str | None
+    top_logprobs: list[dict] | None = None       # the first token's alternatives: [{token, logprob}]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    attempts: int = 0
+    error: str | None = None                     # why there is no text (after the retries)
+    model: str | None = None                     # the model the endpoint says answered
+
+
+@dataclass
+class Usage:
+    """What a batch cost: requests sent (retries included), replies from the cache, tokens."""
+
+    sent: int = 0
+    retries: int = 0
+    cached: int = 0
+    failed: int = 0
+    unsent: int = 0                 # calls the budget stopped before they were sent
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_s: float = 0.0
+    budget_spent: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def record(self, judge: Judge) -> dict[str, Any]:
+        """The usage as a cell records it, with the cost when the spec gives prices."""
+        out = asdict(self) | {"concurrency": judge.concurrency,
+                              "budget": {"requests": judge.budget_requests, "tokens": judge.budget_tokens},
+                              "requests_per_s": round(self.sent / self.wall_s, 3) if self.wall_s and self.sent else None}
+        out["errors"] = self.errors[:10]
+        if judge.price_input is not None or judge.price_output is not None:
+            out["cost_usd"] = round((self.prompt_tokens * (judge.price_input or 0)
+                                     + self.completion_tokens * (judge.price_output or 0)) / 1e6, 6)
+        return out
+
+
+class _Budget:
+    def __init__(self, requests: int | None, tokens: int | None) -> None:
+        self.requests, self.tokens = requests, tokens
+        self.sent = self.used = 0
+        self.spent = False
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        """One request may be sent (and is counted), or the budget is spent."""
+        with self.lock:
+            if self.spent or (self.requests is not None and self.sent >= self.requests) or \
+                    (self.tokens is not None and self.used >= self.tokens):
+                self.spent = True
+                return False
+            self.sent += 1
+            return True
+
+    def use(self, tokens: int) -> None:
+        with self.lock:
+            self.used += tokens
+
+
+def retry_after(exc) -> float | None:
+    """Seconds a 429 or 503 asks to wait: Retry-After (seconds or an HTTP date) or retry-after-ms."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+class EndpointClient:
+    """Sends Calls to the judge's endpoint; `run` answers a batch in order."""
+
+    def __init__(self, judge: Judge, cache=None, environ=None, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.judge, self.cache, self.sleep = judge, cache, sleep
+        self.environ = os.environ if environ is None else environ
+        self.url = judge.url or (self.environ.get(judge.url_env) if judge.url_env else None)
+        self.model = (self.environ.get(judge.model_env) if judge.model_env else None) or judge.model
+        if not self.url or not self.model:
+            missing = [n for n, v in ((judge.url_env, self.url), (judge.model_env, self.model)) if n and not v]
+            raise EndpointUnset(f"the judge endpoint's {', '.join('$' + n for n in missing) or 'url/model'} is not set")
+
+    @property
+    def label(self) -> str:
+        """The endpoint as records name it: model at base URL, and where the key comes from."""
+        return f"{self.model} at {self.url.rstrip('/')} (key from ${self.judge.api_key_env})"
+
+    def _key(self, call: Call) -> str:
+        return cache_key(judge={"url": self.url.rstrip("/"), "model": self.model}, call=asdict(call))
+
+    def _client(self):
+        """An openai client for this batch; the key read now, from the environment."""
+        from openai import OpenAI
+
+        key = self.environ.get(self.judge.api_key_env or "")
+        if not key:
+            raise EndpointUnset(f"the judge's key is not set: export {self.judge.api_key_env}")
+        return OpenAI(base_url=self.url, api_key=key, max_retries=0, timeout=self.judge.timeout_s)
+
+    def run(self, calls: list[Call], progress: Callable[[int, int], None] | None = None) -> tuple[list[Reply | None], Usage]:
+        """Every call's reply (None: the budget stopped it before it was sent), in order, and the usage."""
+        usage, started = Usage(), time.perf_counter()
+        budget = _Budget(self.judge.budget_requests, self.judge.budget_tokens)
+        replies: list[Reply | None] = [None] * len(calls)
+        lock, done = threading.Lock(), [0]
+        client = None
+        todo = []
+        for i, call in enumerate(calls):
+            hit = self.cache.get(self._key(call)) if self.cache else None
+            if hit is not None:
+                replies[i] = Reply(**{**hit, "cached": True})
+                usage.cached += 1
+            else:
+                todo.append(i)
+        if todo:
+            client = self._client()
+
+        def one(i: int) -> None:
+            reply = self._send(client, calls[i], budget, usage, lock)
+            replies[i] = reply
+            with lock:
+                done[0] += 1
+                if progress:
+                    progress(done[0] + usage.cached, len(calls))
+
+        with ThreadPoolExecutor(max_workers=self.judge.concurrency) as pool:
+            list(pool.map(one, todo))
+        usage.unsent = sum(1 for r in replies if r is None)
+        usage.budget_spent = budget.spent
+        usage.wall_s = time.perf_counter() - started
+        return replies, usage
+
+    def _send(self, client, call: Call, budget: _Budget, usage: Usage, lock) -> Reply | None:
+        from openai import APIConnectionError, APIStatusError, APITimeoutError
+
+        error = None
+        for attempt in range(self.judge.max_retries + 1):
+            if not budget.take():
+                return None
+            with lock:
+                usage.sent += 1
+                usage.retries += attempt > 0
+            wait = None
+            try:
+                reply = self._ask(client, call)
+            except APIStatusError as exc:
+                error = f"HTTP {exc.status_code}: {str(exc)[:160]}"
+                if exc.status_code != 429 and exc.status_code < 500:
+                    break                      # a request the endpoint refuses: retrying will not help
+                wait = retry_after(exc)
+            except APITimeoutError:
+                error = f"timed out after {self.judge.timeout_s:g} s"
+            except APIConnectionError as exc:
+                error = f"connection failed: {exc}"
+            except Exception as exc:  # noqa: BLE001 - a malformed reply (bad JSON, no choices) is retried
+                error = f"malformed reply: {type(exc).__name__}: {str(exc)[:160]}"
+            else:
+                reply.attempts = attempt + 1
+                budget.use(reply.prompt_tokens + reply.completion_tokens)
+                with lock:
+                    usage.prompt_tokens += reply.prompt_tokens
+                    usage.completion_tokens += reply.completion_tokens
+                if self.cache:
+                    self.cache.put(self._key(call), {k: v for k, v in asdict(reply).items() if k != "cached"})
+                return reply
+            if attempt < self.judge.max_retries:
+                delay = min(wait, RETRY_AFTER_CAP) if wait is not None else \
+                    min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * random.uniform(0.5, 1.0)
+                self.sleep(delay)
+        with lock:
+            usage.failed += 1
+            usage.errors.append(error or "unknown error")
+        return Reply(text=None, attempts=attempt + 1, error=error)
+
+    def _ask(self, client, call: Call) -> Reply:
+        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": call.max_tokens, "temperature": call.temperature,
+                                  "messages": [{"role": r, "content": c} for r, c in call.messages]}
+        if call.top_logprobs:
+            kwargs.update(logprobs=True, top_logprobs=call.top_logprobs)
+        out = client.chat.completions.create(**kwargs)
+        choice = out.choices[0]
+        text = choice.message.content
+        if text is None:
+            raise ValueError("the reply has no message content")
+        top = None
+        content = getattr(getattr(choice, "logprobs", None), "content", None)
+        if content:
+            top = [{"token": t.token, "logprob": float(t.logprob)} for t in (content[0].top_logprobs or [])] or None
+        used = getattr(out, "usage", None)
+        return Reply(text=text, top_logprobs=top, prompt_tokens=int(getattr(used, "prompt_tokens", 0) or 0),
+                     completion_tokens=int(getattr(used, "completion_tokens", 0) or 0), model=getattr(out, "model", None))
+
+
+def incomplete(usage: Usage, total: int):
+    """A failing verdict for a cell its judge did not finish (the budget ran out, or requests
+    failed after their retries); the cell keeps what was judged."""
+    from harness.results.record import Verdict
+
+    why = (f"the judge's budget was spent after {usage.sent} request(s)" if usage.budget_spent else
+           f"{usage.failed} request(s) failed after their retries ({'; '.join(usage.errors[:2])})")
+    return Verdict("unjudged", "every item judged", False,
+                   f"{usage.unsent + usage.failed} of {total} item(s) unjudged: {why}; what was judged is kept "
+                   "(a re-run sends only what is missing: judged replies are cached)")

@@ -1,0 +1,151 @@
+"""A judge as a spec names it, shared by the kinds that need one (judged: MT-Bench ratings;
+pairwise: AlpacaEval preferences): a model the harness loads, or an OpenAI-compatible
+endpoint with its concurrency, retries, budget and prices. Descriptors only: nothing here
+imports a client.
+
+An endpoint's address, model and key may each come from the environment (`url_env`,
+`model_env`, `api_key_env` name variables); the key only ever does, and it is read when a
+request is sent, never stored or recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.spec.types import MODEL_SOURCES, Generation, ModelSource
+
+# every judged benchmark and the kind that runs it (the `judged:` key is one enum for both kinds)
+BENCHMARKS = {"mt_bench": "judged", "alpaca_eval": "pairwise"}
+PRECISIONS = ["fp32", "fp16", "bf16", "int8", "nf4"]
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+JUDGED_KEY = {"enum": list(BENCHMARKS),
+              "description": "a judged benchmark: mt_bench (the judge rates each answer 1-10) or alpaca_eval "
+                             "(the judge prefers the model's output or the reference's)"}
+JUDGE_KEY = {
+    "type": "object", "additionalProperties": False,
+    "description": "who judges: a model (embedded, hf + revision, path, gguf) or an OpenAI-compatible endpoint "
+                   "(url or url_env, model or model_env, api_key_env)",
+    "properties": {
+        "embedded": {"type": "string"}, "hf": {"type": "string"}, "revision": {"type": "string"},
+        "path": {"type": "string"}, "gguf": {"type": "string"}, "precision": {"enum": PRECISIONS},
+        "url": {"type": "string", "pattern": "^https?://"},
+        "url_env": {"type": "string", "description": "the NAME of the variable holding the endpoint's base URL"},
+        "model": {"type": "string"},
+        "model_env": {"type": "string", "description": "the NAME of a variable naming the endpoint's model "
+                                                       "(it wins over `model:` when set)"},
+        "api_key_env": {"type": "string", "description": "the NAME of the environment variable holding "
+                                                         "the key; the key itself never goes in a spec"},
+        "concurrency": {"type": "integer", "minimum": 1, "maximum": 256,
+                        "description": "requests in flight at once (default 4)"},
+        "max_retries": {"type": "integer", "minimum": 0, "maximum": 20,
+                        "description": "retries of a 429, 5xx, timeout or broken response (default 6)"},
+        "timeout_s": {"type": "number", "exclusiveMinimum": 0, "description": "per request (default 60)"},
+        "budget": {"type": "object", "additionalProperties": False,
+                   "description": "a per-run cap; the run stops cleanly when it is spent and keeps what was judged",
+                   "properties": {"requests": {"type": "integer", "minimum": 1},
+                                  "tokens": {"type": "integer", "minimum": 1}}},
+        "price": {"type": "object", "additionalProperties": False,
+                  "description": "USD per million tokens, for the cost in the record",
+                  "properties": {"input": {"type": "number", "minimum": 0},
+                                 "output": {"type": "number", "minimum": 0}}},
+        "generation": {"type": "object", "additionalProperties": False, "properties": {
+            "temperature": {"type": "number", "minimum": 0},
+            "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "max_new_tokens": {"type": "integer", "minimum": 1},
+            "batch_size": {"type": "integer", "minimum": 1}}}},
+}
+
+
+@dataclass(frozen=True)
+class Judge:
+    """Who judges: a model the harness loads (`source`, at `precision`), or an endpoint."""
+
+    source: ModelSource | None = None
+    precision: str = "fp32"
+    url: str | None = None
+    url_env: str | None = None
+    model: str | None = None
+    model_env: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = 4
+    max_retries: int = 6
+    timeout_s: float = 60.0
+    budget_requests: int | None = None
+    budget_tokens: int | None = None
+    price_input: float | None = None      # USD per million tokens
+    price_output: float | None = None
+    generation: Generation = field(default_factory=lambda: Generation(max_new_tokens=512, temperature=0.0))
+
+    @property
+    def endpoint(self) -> bool:
+        """Whether the judge is an endpoint (not a model the harness loads)."""
+        return self.source is None
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the judge's verdicts (part of every cache key): not its concurrency,
+        retries, budget or prices, which change how, not what, it answers."""
+        who = ({"url": self.url or f"${self.url_env}", "model": self.model or f"${self.model_env}"} if self.endpoint else
+               {"source": self.source.label if self.source else None, "precision": self.precision})
+        return who | {k: v for k, v in asdict(self.generation).items() if k != "batch_size"}
+
+
+def parse_judge(checker, raw: dict | None, path: tuple) -> Judge | None:
+    """The `judge:` mapping of a task at `path`; errors go to `checker` (plan/checker.py)."""
+    if raw is None:
+        checker.error(path + ("judged",), "a judged task needs a `judge:`",
+                      "for example `judge: {embedded: smollm2-135m-instruct}` or "
+                      "`judge: {url_env: OPENAI_BASE_URL, model: gpt-4-1106-preview, api_key_env: OPENAI_API_KEY}`")
+        return None
+    path = path + ("judge",)
+    given = [k for k in (*MODEL_SOURCES, "url", "url_env") if k in raw]
+    if len(given) != 1:
+        checker.error(path, f"give exactly one of {', '.join((*MODEL_SOURCES, 'url', 'url_env'))}; "
+                      f"found {given or 'none'}", "for example `embedded: smollm2-135m-instruct`")
+        return None
+    generation = Generation(max_new_tokens=512, temperature=0.0).merged(raw.get("generation"))
+    if given[0] in ("url", "url_env"):
+        for key in ("url_env", "model_env", "api_key_env"):
+            if isinstance(raw.get(key), str) and not ENV_NAME.fullmatch(raw[key]):
+                checker.error(path + (key,), "is not the name of an environment variable (the value is not "
+                              "shown: it may be a secret)", "give the variable's name, e.g. OPENAI_API_KEY, and "
+                              "export the value in it; a key never goes in a spec")
+        missing = [k for k in ("model", "api_key_env") if k not in raw and not (k == "model" and "model_env" in raw)]
+        if missing:
+            checker.error(path, f"an endpoint judge needs {' and '.join(missing)}",
+                          "`model:` (or `model_env:`) names the endpoint's model; `api_key_env:` the variable "
+                          "holding its key")
+        budget, price = raw.get("budget") or {}, raw.get("price") or {}
+        return Judge(url=raw.get("url"), url_env=raw.get("url_env"), model=raw.get("model"),
+                     model_env=raw.get("model_env"), api_key_env=raw.get("api_key_env"),
+                     concurrency=raw.get("concurrency", 4), max_retries=raw.get("max_retries", 6),
+                     timeout_s=float(raw.get("timeout_s", 60.0)), budget_requests=budget.get("requests"),
+                     budget_tokens=budget.get("tokens"), price_input=price.get("input"),
+                     price_output=price.get("output"), generation=generation)
+    endpoint_only = [k for k in ("model", "model_env", "api_key_env", "concurrency", "budget", "price") if k in raw]
+    if endpoint_only:
+        checker.error(path + (endpoint_only[0],), f"`{endpoint_only[0]}:` applies to an endpoint judge; this judge is "
+                      "a model the harness loads", "remove it, or give `url:` / `url_env:`")
+    kind = given[0]
+    ref = raw[kind]
+    if kind == "hf" and "revision" not in raw:
+        checker.error(path + ("hf",), "a hub judge needs a pinned `revision`", "add `revision:` with a commit sha or tag")
+    if kind in ("path", "gguf"):
+        ref = checker.local_path(ref, path + (kind,), want_dir=(kind == "path"))
+    return Judge(source=ModelSource(kind, ref, raw.get("revision"), False, True),
+                 precision=raw.get("precision", "fp32"), generation=generation)
+
+
+def endpoint_skip(judge: Judge | None, environ) -> str | None:
+    """Why an endpoint judge cannot be reached from here (a variable it names is unset), or None."""
+    if judge is None or not judge.endpoint:
+        return None
+    unset = [name for name in (judge.url_env, judge.api_key_env) if name and not environ.get(name)]
+    if judge.model is None and judge.model_env and not environ.get(judge.model_env):
+        unset.append(judge.model_env)
+    if unset:
+        return (f"the judge endpoint's {', '.join('$' + n for n in unset)} {'is' if len(unset) == 1 else 'are'} not set: "
+                "export the endpoint's base URL, model and key to run these cells")
+    return None

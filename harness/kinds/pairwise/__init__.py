@@ -1,0 +1,96 @@
+"""Pairwise: the model's output and a reference output go before a judge, which prefers one
+(AlpacaEval 2.0: `judged: alpaca_eval`).
+
+The model answers AlpacaEval's 805 instructions (the data folder's `alpaca_eval/`), and the
+spec's `judge:` compares each answer with gpt4_1106_preview's reference through AlpacaEval's
+own prompt, output-order switch and parsers, as `weighted_alpaca_eval_gpt4_turbo` does
+(metrics.py). Metrics (fractions, shown as %): win_rate with its standard error,
+discrete_win_rate, lc_win_rate (alpaca_eval's length-controlled GLM), and avg_length
+(characters). `replay: MODEL` scores a model's published judgements instead of running a model
+and a judge, so the leaderboard's numbers can be reproduced (and are the paper values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.judges.spec import JUDGE_KEY, JUDGED_KEY, Judge, endpoint_skip, parse_judge
+from harness.kinds.base import LIMIT, Kind, fragment
+
+N_INSTRUCTIONS = 805
+METRICS = ("win_rate", "discrete_win_rate", "lc_win_rate", "avg_length", "unjudged", "unparsed")
+SCHEMA = {"properties": {
+    "judged": JUDGED_KEY, "judge": JUDGE_KEY,
+    "replay": {"type": "string", "minLength": 1,
+               "description": "score this model's published judgements (alpaca_eval/annotations/<model>.json under "
+                              "the data folder) instead of running a model and a judge"}}}
+
+
+@dataclass(frozen=True)
+class PairwiseSettings:
+    benchmark: str
+    judge: Judge | None
+    replay: str | None = None
+
+
+class Pairwise(Kind):
+    """Outputs judged against a reference's; see the module's docstring."""
+
+    name = "pairwise"
+    unit = "instructions judged"
+    description = "a pairwise-judged cell (the model's output against a reference's: AlpacaEval 2.0)"
+    markers = ("judged",)
+    percent, timed, templated, rows = True, False, False, False
+    SCHEMA = fragment({"properties": LIMIT}, SCHEMA)
+
+    claim_keys = ("judged",)
+    claim_values = {"judged": ("alpaca_eval",)}
+
+    def parse(self, checker, raw: dict, path: tuple) -> PairwiseSettings:
+        """The benchmark, its judge (none when replaying published judgements)."""
+        replay = raw.get("replay")
+        if replay and "judge" in raw:
+            checker.error(path + ("judge",), "`replay:` scores published judgements; no judge runs",
+                          "remove `judge:`, or `replay:` to judge the model's own outputs")
+        judge = None if replay else parse_judge(checker, raw.get("judge"), path)
+        if judge is not None and not judge.endpoint:
+            checker.error(path + ("judge",), "alpaca_eval's weighted annotator reads the judge's first-token "
+                          "log-probabilities from an OpenAI-compatible endpoint",
+                          "serve the judge model (e.g. `vllm serve`) and give `url:` or `url_env:`, `model:` and "
+                          "`api_key_env:`")
+        return PairwiseSettings(raw["judged"], judge, replay)
+
+    def size(self, task) -> int | None:
+        """AlpacaEval's 805 instructions, capped by `limit`."""
+        return min(task.limit or N_INSTRUCTIONS, N_INSTRUCTIONS)
+
+    def skip(self, task, environ) -> str | None:
+        """An endpoint judge whose URL, model or key variable is unset."""
+        return None if task.settings.replay else endpoint_skip(task.settings.judge, environ)
+
+    def reported(self, task, row, base):
+        """Win rates (fractions), the average output length, unjudged and unparsed counts."""
+        return set(METRICS), {"none"}
+
+    def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
+        """A weighted preference is not a 0/1 score: no paired max_drop."""
+        if bound.max_drop is not None:
+            return (f"max_drop compares 0/1 scores item by item; {name} is a (weighted) preference",
+                    "use min / max, or min_ratio / max_ratio against another variant")
+        return None
+
+    def run(self, cell, handle, session, rounds_runner=None):
+        """Outputs, the judge's preferences and alpaca_eval's metrics (runner.py)."""
+        return self.runtime("harness.kinds.pairwise.runner").run_pairwise(cell, handle, session)
+
+    def summary(self, r) -> str:
+        """Win rate and LC win rate with intervals, and how many were judged."""
+        m = r.metrics
+        parts = [f"{k} {100 * m[k].value:.2f}%" + (f" [95% CI {100 * m[k].ci_low:.1f}, {100 * m[k].ci_high:.1f}]"
+                                                   if m[k].ci_low is not None else "")
+                 for k in ("win_rate", "lc_win_rate") if k in m]
+        return ", ".join(parts) + f", n={r.n_samples}"
+
+    def shown(self, cell: dict) -> list[str]:
+        """The report shows the win rates."""
+        return [k for k in ("win_rate", "lc_win_rate", "discrete_win_rate") if k in (cell.get("metrics") or {})]

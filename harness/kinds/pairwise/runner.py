@@ -1,0 +1,174 @@
+"""AlpacaEval 2.0 as a cell: the model answers each instruction (chat template, greedy), the
+judge endpoint compares the answer with gpt4_1106_preview's reference through alpaca_eval's
+prompt, order switch and parsers, and alpaca_eval's code turns the preferences into win rates
+(metrics.py). With `replay:`, a model's published judgements are scored instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from harness.data import DataUnavailable
+from harness.judges.client import Call, EndpointClient, incomplete
+from harness.kinds.pairwise import metrics, upstream
+from harness.results.record import Metric, new_result
+
+EVAL_SET = "eval_set_gpt4_1106_preview.json"
+Z95 = 1.959964
+
+
+def _folder(session) -> Path:
+    data_dir = session.settings.data_dir
+    folder = Path(data_dir) / "alpaca_eval" if data_dir else None
+    if folder is None or not (folder / EVAL_SET).is_file():
+        raise DataUnavailable(f"AlpacaEval 2.0's instructions and reference outputs are read from "
+                              f"<data dir>/alpaca_eval/{EVAL_SET}: set LLAMA_DATA_DIR (or --llama-data-dir) to a "
+                              "folder holding alpaca_eval/ (../shared/data has it)")
+    return folder
+
+
+def _judge(cell, session, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], object, str]:
+    """Each instruction's annotation (preference 1..2 or NaN, the parser used), the usage, the judge."""
+    import pandas as pd
+
+    mods, cfg = upstream.modules(), upstream.judge_config()
+    judge = cell.task.settings.judge
+    instructions = [it["instruction"] for it in items]
+    flips = metrics.switched(instructions)
+    shown = pd.DataFrame({"instruction": instructions,
+                          "output_1": [o if f else it["output"] for it, o, f in zip(items, outputs, flips)],
+                          "output_2": [it["output"] if f else o for it, o, f in zip(items, outputs, flips)]})
+    prompts, _ = mods.utils.make_prompts(shown, cfg["prompt"], batch_size=1)
+    kwargs = cfg["completions_kwargs"]
+    calls = [Call(tuple((m["role"], m["content"]) for m in mods.utils.prompt_to_chatml(p)), int(kwargs["max_tokens"]),
+                  float(kwargs["temperature"]), int(kwargs["top_logprobs"]) if kwargs.get("logprobs") else None)
+             for p in prompts]
+    client = EndpointClient(judge, session.cache)
+    replies, usage = client.run(calls, progress=progress)
+    rows = []
+    for i, (item, out, flip, reply) in enumerate(zip(items, outputs, flips, replies)):
+        pref, parser = math.nan, None
+        if reply is not None and reply.text is not None:
+            if reply.top_logprobs:
+                pref, parser = metrics.preference_from_logprobs(reply.top_logprobs), "logprob"
+            if math.isnan(pref):
+                pref, parser = metrics.preference_from_text(reply.text), "discrete (no usable logprobs)"
+            if not math.isnan(pref) and flip:
+                pref = 3 - pref
+        rows.append({"index": i, "instruction": item["instruction"], "output_1": item["output"], "output_2": out,
+                     "generator_1": upstream.BASELINE, "generator_2": cell.variant.name, "preference": pref,
+                     "is_switched_outputs": flip, "judged": reply is not None and reply.text is not None,
+                     "parser": parser, "judge_output": reply.text if reply else None,
+                     "top_logprobs": reply.top_logprobs if reply else None,
+                     "error": reply.error if reply else "not sent: the judge's budget was spent"})
+    return rows, usage, client.label
+
+
+def _metric(name: str, value: float, se: float | None, n: int, method: str) -> Metric:
+    low = high = None
+    if se is not None and not math.isnan(se):
+        low, high = max(0.0, value - Z95 * se), min(1.0, value + Z95 * se)
+    return Metric(name=name, value=value, stderr=se, ci_low=low, ci_high=high, ci_method=method, n=n)
+
+
+def run_pairwise(cell, handle, session):
+    """One AlpacaEval cell: outputs, preferences, alpaca_eval's metrics, the record."""
+    import pandas as pd
+
+    task, settings = cell.task, cell.task.settings
+    result, started = new_result(cell), time.perf_counter()
+    folder = _folder(session)
+    items = json.loads((folder / EVAL_SET).read_text(encoding="utf-8"))
+    n = min(task.limit or len(items), len(items))
+    items = items[:n]
+    usage, judge_label = None, None
+    if settings.replay:
+        path = folder / "annotations" / f"{settings.replay}.json"
+        if not path.is_file():
+            raise DataUnavailable(f"no published judgements of {settings.replay!r}: {path} does not exist")
+        rows = [dict(r, index=i, judged=r.get("preference") is not None, parser="published")
+                for i, r in enumerate(json.loads(path.read_text())[:n])]
+        result.weights_origin = f"published outputs of {settings.replay}, judged by {upstream.ANNOTATOR}"
+        judge_label = f"{upstream.ANNOTATOR} (published judgements)"
+    else:
+        from harness.kinds.lmeval.lm import HarnessLM, chat_generate
+        from harness.results.progress import Progress
+
+        shown = Progress(cell.name, session.progress)
+        lm = HarnessLM(handle, task.generation, session.cache, progress=shown)
+        outputs = chat_generate(lm, [[{"role": "user", "content": it["instruction"]}] for it in items],
+                                {"until": [], "do_sample": False})
+        result.weights_id, result.weights_origin = handle.weights_id, handle.origin
+        result.generation = {"task": None, "overridden": [],
+                             "effective": lm.stats.settings[0]["effective"] if lm.stats.settings else {}}
+        shown.begin(len(items), "judgements")
+        rows, usage, judge_label = _judge(cell, session, items, outputs, lambda done, total: shown.advance(done - shown.done))
+        shown.finish()
+        result.engine["answers_new_tokens"] = lm.stats.new_tokens
+    rated = [r for r in rows if r["judged"]]
+    difficulty, how = metrics.difficulty(folder / "annotations", len(json.loads((folder / EVAL_SET).read_text())))
+    found = metrics.win_rates(rated, difficulty) if rated else {}
+    zero = metrics.win_rates(rated, pd.Series(0.0, index=difficulty.index)) if rated and difficulty is not None else {}
+    count = int(found.get("n_total") or 0)
+    result.metrics = {}
+    if found:
+        result.metrics["win_rate"] = _metric("win_rate", found["win_rate"] / 100, found["standard_error"] / 100, count,
+                                             "normal, alpaca_eval's standard error")
+        p = found["discrete_win_rate"] / 100
+        result.metrics["discrete_win_rate"] = _metric("discrete_win_rate", p, math.sqrt(p * (1 - p) / count) if count else None,
+                                                      count, "normal, binomial standard error")
+        if "length_controlled_winrate" in found:
+            result.metrics["lc_win_rate"] = _metric("lc_win_rate", found["length_controlled_winrate"] / 100,
+                                                    found["lc_standard_error"] / 100, count,
+                                                    "alpaca_eval's lc_standard_error (spread of the GLM's predictions)")
+        result.metrics["avg_length"] = Metric("avg_length", found["avg_length"], None, None, None, "characters", count)
+    unparsed = sum(1 for r in rated if r["preference"] is None or (isinstance(r["preference"], float) and math.isnan(r["preference"])))
+    for name, value in (("unjudged", len(rows) - len(rated)), ("unparsed", unparsed)):
+        result.metrics[name] = Metric(name, float(value), None, None, None, "count", len(rows))
+    result.samples = [{"doc_id": r["index"], "subtask": r.get("dataset", "alpaca_eval"), "prompt": r["instruction"],
+                       "output": r["output_2"], "target": r["output_1"], "preference": r["preference"],
+                       "parser": r.get("parser"), "switched": r.get("is_switched_outputs"),
+                       "judge_output": r.get("judge_output"), "top_logprobs": r.get("top_logprobs"),
+                       "error": r.get("error") if not r["judged"] else None,
+                       "scores": {} if r["preference"] is None or math.isnan(float(r["preference"])) else
+                       {"win_rate": float(r["preference"]) - 1}} for r in rows]
+    result.n_samples = len(rows)
+    result.primary_filter = "none"
+    result.data_source = f"AlpacaEval 2.0 (tatsu-lab/alpaca_eval, {EVAL_SET}), first {n} of 805 instructions"
+    parsers = {}
+    for r in rated:
+        parsers[r["parser"]] = parsers.get(r["parser"], 0) + 1
+    result.engine["alpaca_eval"] = {
+        "annotator": upstream.ANNOTATOR, "judge": judge_label, "package": f"{upstream.DIST} {upstream.VERSION}",
+        "parsers": parsers, "glm": metrics.GLM, "instruction_difficulty": how,
+        "lc_win_rate_zero_difficulty": zero.get("length_controlled_winrate"),
+        "lc_moved_by_difficulty_pts": (found["length_controlled_winrate"] - zero["length_controlled_winrate"])
+        if zero and "length_controlled_winrate" in found else None}
+    if usage is not None:
+        result.engine["judge_usage"] = usage.record(task.settings.judge)
+        if usage.budget_spent or usage.failed:
+            result.extra_verdicts = [incomplete(usage, len(rows))]
+    if settings.replay:       # the leaderboard's numbers, where the spec gives no paper value of its own
+        given = {b.metric for b in task.expect if b.paper is not None}
+        result.paper = [e for e in _leaderboard_rows(settings.replay, result) if e["metric"] not in given]
+    result.prompt = {"chat_template": True, "limit": task.limit, "judge": judge_label}
+    result.wall_s = time.perf_counter() - started
+    return result
+
+
+def _leaderboard_rows(model: str, result) -> list[dict]:
+    """The leaderboard's published numbers for a replayed model, as paper entries."""
+    board = upstream.leaderboard()
+    if model not in board.index:
+        return []
+    row = board.loc[model]
+    names = {"win_rate": "win_rate", "lc_win_rate": "length_controlled_winrate", "discrete_win_rate": "discrete_win_rate"}
+    gaps = ["LC: instruction difficulty re-estimated from the published judgements at hand and the unregularised GLM "
+            f"({metrics.GLM}); the leaderboard's used the hub's difficulty and regularisation toward gamed baselines"]
+    return [{"metric": ours, "found": ours, "paper": float(row[theirs]) / 100, "tolerance": 0.0001,
+             "source": upstream.leaderboard_source(), "setting": f"{upstream.ANNOTATOR}, {int(row['n_total'])} rated",
+             "gaps": gaps if ours == "lc_win_rate" else [], "average": None}
+            for ours, theirs in names.items() if ours in result.metrics and not math.isnan(float(row[theirs]))]

@@ -1,0 +1,69 @@
+"""A fake OpenAI-compatible chat endpoint for the judge tests: a script decides what request n
+gets (a reply, an error status, a hang, broken JSON), and it counts what it saw."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Script:
+    """What the fake server does with request n (0-based), and what it saw."""
+
+    def __init__(self, fn):
+        self.fn, self.n, self.lock = fn, 0, threading.Lock()
+        self.in_flight = self.most_in_flight = 0
+        self.auth = []
+
+
+def completion(text="M", logprobs=True):
+    choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": text}}
+    if logprobs:
+        choice["logprobs"] = {"content": [{"token": text, "logprob": -0.1, "bytes": None, "top_logprobs": [
+            {"token": "M", "logprob": -0.1, "bytes": None}, {"token": "m", "logprob": -2.4, "bytes": None}]}]}
+    return 200, {}, json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "fake-judge",
+                                "choices": [choice], "usage": {"prompt_tokens": 50, "completion_tokens": 1,
+                                                               "total_tokens": 51}})
+
+
+def serve():
+    holder = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            script = holder["script"]
+            self.rfile.read(int(self.headers["Content-Length"]))
+            with script.lock:
+                n = script.n
+                script.n += 1
+                script.in_flight += 1
+                script.most_in_flight = max(script.most_in_flight, script.in_flight)
+                script.auth.append(self.headers.get("Authorization"))
+            try:
+                status, headers, body = script.fn(n)
+                out = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(out)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                with script.lock:
+                    script.in_flight -= 1
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+
+    def use(fn):
+        holder["script"] = Script(fn)
+        return f"http://127.0.0.1:{httpd.server_port}/v1", holder["script"]
+
+    return use, httpd.shutdown
+
+
