@@ -100,7 +100,7 @@ def test_the_schema_is_the_core_plus_every_kinds_fragment():
             assert name in schema()["$defs"]
     # lm-eval's keys belong to the kinds that run through it; core keys to no kind
     assert {k.name for k in owners("lm_eval")} == {"generation", "loglikelihood", "code"}
-    assert {k.name for k in owners("limit")} == {"generation", "loglikelihood", "code", "judged"}
+    assert {k.name for k in owners("limit")} == {"generation", "loglikelihood", "code", "judged", "pairwise"}
     assert owners("expect") == () and owners("latency") == (named("latency"),)
 
 
@@ -111,7 +111,7 @@ def test_a_latency_or_judged_task_is_refused_lm_evals_keys_by_the_schema_not_by_
             mt: {judged: mt_bench, judge: {embedded: smollm2-135m-instruct}, lm_eval: gsm8k}
         """))
     text = str(err.value)
-    assert "spec.yaml:6: tasks.speed.limit: `limit:` applies to generation, loglikelihood, code and judged tasks" in text
+    assert "spec.yaml:6: tasks.speed.limit: `limit:` applies to generation, loglikelihood, code, judged and pairwise tasks" in text
     assert "tasks.speed.templates: `templates:` applies to generation, loglikelihood and code tasks" in text
     assert "spec.yaml:7: tasks.mt.lm_eval: `lm_eval:` applies to generation, loglikelihood and code tasks" in text
 

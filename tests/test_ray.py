@@ -24,6 +24,7 @@ model: {embedded: smollm2-135m-instruct}
 variants:
   fp32: {precision: fp32}
   eager: {precision: fp32, attn: eager}
+  broken: {precision: fp32, adapter: {path: empty_adapter}}
 generation: {max_new_tokens: 3, batch_size: 8}
 templates:
   eq: "2 + 3 = 5\\n4 + 4 = 8\\n{{ a }} + {{ b }} ="
@@ -33,13 +34,15 @@ tasks:
     target: "{{ answer }}"
     templates: [eq]
     limit: 12
+    variants: [fp32, eager]
     expect:
       exact_match: {vs: fp32, max_drop: 0.5, only: [eager]}
   broken:
-    data: {test: broken.jsonl}
+    data: {test: rows.jsonl}
     target: "{{ answer }}"
     templates: [eq]
-    variants: [fp32]
+    limit: 2
+    variants: [broken]
 """
 
 
@@ -53,8 +56,8 @@ def cluster():
 def _write(folder: Path) -> None:
     rows = [{"a": a, "b": b, "answer": str(a + b)} for a in range(4) for b in range(3)]
     (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    # its second row has no `b`: validation reads the first row; the cell fails when it runs
-    (folder / "broken.jsonl").write_text('{"a": 1, "b": 2, "answer": "3"}\n{"a": 1, "c": 2, "answer": "3"}\n')
+    # an adapter folder with nothing in it: validation sees a folder; the cell fails when it loads
+    (folder / "empty_adapter").mkdir()
     (folder / "onray.yaml").write_text(SPEC)
 
 
@@ -75,7 +78,7 @@ def test_a_spec_on_two_ray_nodes_records_what_a_local_run_records(cluster, pytes
     runs, cells = _cells(pytester.path)
     assert len(runs) == 1 and (runs[0] / "report.md").is_file() and (runs[0] / "samples.jsonl").is_file()
     assert sorted(c["key"] for c in cells) == ["onray::addition[eager-eq]", "onray::addition[fp32-eq]",
-                                               "onray::broken[fp32-eq]"]          # each cell once
+                                               "onray::broken[broken-eq]"]        # each cell once
     local_cells = {c["key"]: c for c in (json.loads(line) for line in
                                          next((pytester.path / "local").iterdir()).joinpath("cells.jsonl")
                                          .read_text().splitlines())}
@@ -85,8 +88,8 @@ def test_a_spec_on_two_ray_nodes_records_what_a_local_run_records(cluster, pytes
     nodes = {c["engine"]["ray"]["node"] for c in ok.values()}
     assert len(nodes) == 2                                      # the two variants ran on both nodes
     assert all(c["engine"]["ray"]["threads"] == 1 and c["engine"]["ray"]["attempt"] == 1 for c in ok.values())
-    broken = next(c for c in cells if c["key"] == "onray::broken[fp32-eq]")
-    assert broken["status"] == "error" and "broken.jsonl:2: this row lacks b" in broken["reason"]
+    broken = next(c for c in cells if c["key"] == "onray::broken[broken-eq]")
+    assert broken["status"] == "error" and "adapter_config.json" in broken["reason"], broken["reason"]
     assert broken["engine"]["ray"]["attempt"] == 1              # failed on its merits: not retried
     assert time.monotonic() - began < 300
 

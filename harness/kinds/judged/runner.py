@@ -82,13 +82,16 @@ def load_bench() -> Bench:
 
 
 def pick(questions: list[dict], limit: int | None) -> list[dict]:
-    """`limit` questions spread evenly over the categories (at least one of each)."""
+    """`limit` questions spread evenly over the categories (fewer than one per category: the
+    first question of each of the first `limit` categories)."""
     if limit is None or limit >= len(questions):
         return questions
     by_cat: dict[str, list[dict]] = defaultdict(list)
     for q in questions:
         by_cat[q["category"]].append(q)
-    each = max(1, limit // len(by_cat))
+    if limit < len(by_cat):
+        return [qs[0] for qs in list(by_cat.values())[:limit]]
+    each = limit // len(by_cat)
     return [q for qs in by_cat.values() for q in qs[:each]]
 
 
