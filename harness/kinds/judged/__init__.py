@@ -29,7 +29,7 @@ class Judged(Kind):
     """Answers rated by a judge; see the module's docstring."""
 
     name = "judged"
-    unit = "answers to judge"
+    unit = "MT-Bench questions (two judged turns each)"
     description = "a judged cell (answers rated by a judge model or endpoint)"
     markers = ()
     percent, timed, templated, rows = False, False, True, False
