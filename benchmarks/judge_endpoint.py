@@ -3,6 +3,9 @@
 AlpacaEval judgements (alpaca-7b's published outputs against the reference's, alpaca_eval's
 prompt); then a cached re-run, which must send nothing. Ratios measured in one run.
 
+Every timed run judges instructions no earlier run sent (vLLM keeps a prefix cache: a repeated
+prompt would be timed warm), after a warm-up batch that is not timed; runs alternate 1, 4, 1, 4.
+
     .venv/bin/python benchmarks/judge_endpoint.py            # 24 judgements each way
     .venv/bin/python benchmarks/judge_endpoint.py --smallest # 4 (skips, saying why, without vLLM)
 """
@@ -21,6 +24,45 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def latency_bound(n: int, delay: float = 0.25) -> None:
+    """A server whose every reply takes `delay` seconds and no CPU (a hosted API's latency): what
+    requests in flight buy when the server, not this machine, is the wait."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from harness.judges.client import Call, EndpointClient
+    from harness.judges.spec import Judge
+
+    body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "slow",
+                       "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "M"}}],
+                       "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(delay)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_port}/v1"
+    try:
+        for concurrency in (1, 4, 16):
+            judge = Judge(url=url, model="slow", api_key_env="K", concurrency=concurrency)
+            calls = [Call((("user", f"q{concurrency}-{i}"),), 1) for i in range(n)]
+            _, usage = EndpointClient(judge, None, environ={"K": "x"}).run(calls)
+            print(f"a server answering in {delay:g} s: concurrency {concurrency}: {usage.sent / usage.wall_s:.2f} requests/s")
+    finally:
+        httpd.shutdown()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smallest", action="store_true", help="4 judgements (CI's check that it still runs)")
@@ -30,10 +72,11 @@ def main() -> int:
 
     from harness.judges.local import LocalServer, ServerUnavailable, vllm_python
 
+    latency_bound(n)
     try:
         vllm_python(ROOT)
     except ServerUnavailable as exc:
-        print(f"skipped: {exc}")
+        print(f"vllm serve: skipped: {exc}")
         return 0
     data = Path(os.environ.get("LLAMA_DATA_DIR") or ROOT.parent / "shared" / "data") / "alpaca_eval"
     if not (data / "annotations" / "alpaca-7b.json").is_file():
@@ -49,19 +92,21 @@ def main() -> int:
 
     import pandas as pd
 
-    rows = json.loads((data / "annotations" / "alpaca-7b.json").read_text())[:n]
+    rows = json.loads((data / "annotations" / "alpaca-7b.json").read_text())[:5 * n + 4]
     mods, cfg = upstream.modules(), upstream.judge_config()
     frame = pd.DataFrame({"instruction": [r["instruction"] for r in rows], "output_1": [r["output_1"] for r in rows],
                           "output_2": [r["output_2"] for r in rows]})
     prompts, _ = mods.utils.make_prompts(frame, cfg["prompt"], batch_size=1)
-    calls = [Call(tuple((m["role"], m["content"]) for m in mods.utils.prompt_to_chatml(p)), 1, 1.0, 5) for p in prompts]
+    every = [Call(tuple((m["role"], m["content"]) for m in mods.utils.prompt_to_chatml(p)), 1, 1.0, 5) for p in prompts]
+    warmup, batches = every[:4], [every[4 + i * n: 4 + (i + 1) * n] for i in range(5)]
     folder = weights_location(ModelSource("embedded", "smollm2-135m-instruct")).location
     started = time.perf_counter()
     with LocalServer(folder, served_name="smollm2", root=ROOT, threads=2) as server:
         print(f"vllm serve up in {time.perf_counter() - started:.0f} s at {server.url} ({n} judgements per run)")
         env = server.environ() | {"JUDGE_KEY": server.key}
         rates = {}
-        for concurrency in (1, 4, 1, 4):        # twice each, interleaved: the second pair checks the first
+        EndpointClient(Judge(url=server.url, model="smollm2", api_key_env="JUDGE_KEY"), None, environ=env).run(warmup)
+        for concurrency, calls in zip((1, 4, 1, 4), batches):   # interleaved, each on instructions not sent before
             judge = Judge(url=server.url, model="smollm2", api_key_env="JUDGE_KEY", concurrency=concurrency)
             replies, usage = EndpointClient(judge, None, environ=env).run(calls)
             assert usage.failed == 0 and all(r and r.text is not None for r in replies), usage.errors
@@ -70,6 +115,7 @@ def main() -> int:
                   f"{usage.sent / usage.wall_s:.2f} requests/s, {usage.prompt_tokens} prompt tokens")
         best = {c: max(r) for c, r in rates.items()}
         print(f"concurrency 4 / 1: {best[4] / best[1]:.2f}x requests/s (best of two runs each)")
+        calls = batches[4]
         with tempfile.TemporaryDirectory() as tmp:
             judge = Judge(url=server.url, model="smollm2", api_key_env="JUDGE_KEY", concurrency=4)
             cache = GenerationCache(Path(tmp))

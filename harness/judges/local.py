@@ -41,6 +41,18 @@ def vllm_python(root: Path | None = None) -> Path:
                             f"(or set {VLLM_VENV_ENV} to an environment that has it)")
 
 
+def _die_with_parent() -> None:
+    """In the server's process, before it runs: end it when the process that started it ends,
+    however that ends (a killed test run must not leave a server holding memory and cores)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass                                                                # not Linux: __exit__ still ends it
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,7 +89,7 @@ class LocalServer:
             [str(self.python), "-m", "vllm.entrypoints.openai.api_server", "--model", self.folder,
              "--served-model-name", self.served_name, "--dtype", self.dtype, "--max-model-len", str(self.max_model_len),
              "--host", "127.0.0.1", "--port", str(self.port), "--max-logprobs", "20"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + self.startup_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -64,6 +64,11 @@ class Pairwise(Kind):
         """AlpacaEval's 805 instructions, capped by `limit`."""
         return min(task.limit or N_INSTRUCTIONS, N_INSTRUCTIONS)
 
+    def capped(self, task, limit: int):
+        """--llama-limit caps the instructions a model answers and a judge reads; a replay runs
+        neither (it reads published judgements), so it keeps every item and its leaderboard value."""
+        return task if task.settings.replay else super().capped(task, limit)
+
     def skip(self, task, environ) -> str | None:
         """An endpoint judge whose URL, model or key variable is unset."""
         return None if task.settings.replay else endpoint_skip(task.settings.judge, environ)

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 
 from harness.kinds.pairwise import upstream
@@ -100,7 +101,8 @@ def win_rates(annotations: list[dict], difficulty=None, folder: Path | None = No
     if difficulty is not None:
         from harness.data.cache import cache_root
 
-        with _difficulty_file(difficulty, folder or cache_root() / "alpaca_eval"):
+        with _difficulty_file(difficulty, folder or cache_root() / "alpaca_eval"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")        # scikit-learn's deprecations and convergence notes, from alpaca_eval's fit
             lc = mods.glm_winrate.get_length_controlled_winrate(
                 df.copy(), glm_name=GLM, save_weights_dir=None, is_add_glm_preference_inplace=False,
                 is_warn_extreme_changes=False)
@@ -133,7 +135,9 @@ def estimate_difficulty(annotation_sets: dict[str, list[dict]], n_instructions: 
                "+ C(index) + not_gamed_baseline.astype(float) - 1")
     x = dmatrix(formula, data, return_type="dataframe", eval_env=EvalEnvironment([{"np": np}]))
     x["preference"] = data["preference"]
-    model = glm.fit_LogisticRegressionCV(x, "preference", is_ytrue_proba=True, n_splits=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = glm.fit_LogisticRegressionCV(x, "preference", is_ytrue_proba=True, n_splits=5)
     params = pd.Series(model.coef_[0], index=model.feature_names_in_)
     out = pd.Series(0.0, index=range(n_instructions), name="instruction_difficulty")
     for name, value in params.items():
