@@ -138,3 +138,39 @@ tasks:
     again = pytester.runpytest_subprocess("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={pytester.path / 'r2'}")
     again.assert_outcomes(passed=1)
     assert script.n == 6
+
+
+def test_a_budget_spent_mid_run_keeps_what_was_judged_and_fails_the_cell(server, data_dir, tmp_path, monkeypatch,
+                                                                          write_spec, annotations):
+    from fake_openai import completion
+
+    from harness.plan.matrix import expand
+    from harness.plan.validate import load_spec
+    from harness.run.session import BenchSession, Settings
+
+    url, script = server(lambda n: completion("M") if n < 2 else (500, {}, '{"error": "overloaded"}'))
+    monkeypatch.setenv("JUDGE_URL", url)
+    monkeypatch.setenv("JUDGE_KEY", "sk-budget")
+    spec = load_spec(write_spec("""
+        spec: 1
+        model: {embedded: smollm2-135m-instruct, chat: true}
+        generation: {max_new_tokens: 8, temperature: 0, batch_size: 4}
+        tasks:
+          alpaca_eval:
+            judged: alpaca_eval
+            limit: 4
+            judge: {url_env: JUDGE_URL, model: fake, api_key_env: JUDGE_KEY, concurrency: 1, budget: {requests: 5}}
+        """))
+    bench = BenchSession(Settings(results_dir=tmp_path / "r", cache_dir=tmp_path / "cache", data_dir=data_dir))
+    (cell,) = expand(spec)
+    result = bench.run(cell)
+    assert result.status == "ok" and script.n == 5, result.reason          # stopped at the budget
+    assert [s["error"] is None for s in result.samples] == [True, True, False, False]
+    assert result.metrics["unjudged"].value == 2 and result.metrics["win_rate"].n == 2   # scored on what was judged
+    (verdict,) = [v for v in result.verdicts if v.metric == "unjudged"]
+    assert not verdict.passed and "2 of 4 item(s) unjudged: the judge's budget was spent after 5 request(s)" in verdict.message
+    usage = result.engine["judge_usage"]
+    assert usage["budget_spent"] and usage["sent"] == 5 and usage["unsent"] == 2 and usage["retries"] == 2
+    # two rated items are too few for the length-controlled GLM's 5-fold fit: no LC value, and why
+    assert "lc_win_rate" not in result.metrics
+    assert "n_splits=5" in result.engine["alpaca_eval"]["lc_not_computed"]

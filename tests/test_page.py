@@ -48,6 +48,15 @@ def run(tmp_path) -> Path:
     for c in cells:
         for i, picked in enumerate(picks[c["variant"]] if c["template"] == "p" else ["Paris"] * 3):
             rows.append(_sample(c, i, picked))
+    for variant, speed, mb in (("fp32", 40.0, 540.0), ("nf4", 25.0, 160.0)):   # latency cells: the trade-off figure
+        lat = _cell(variant, "latency", 0.0) | {"key": f"s::latency[{variant}]", "item": f"latency[{variant}]",
+                                                "task": "latency", "kind": "latency", "n_samples": 0}
+        lat["metrics"] = {k: {"name": k, "value": v, "stderr": None, "ci_low": None, "ci_high": None,
+                              "ci_method": "", "n": 3}
+                          for k, v in (("tokens_per_s", speed), ("footprint_mb", mb), ("peak_rss_mb", mb + 900),
+                                       ("ttft_ms.p50", 30.0), ("ttft_ms.p95", 35.0), ("token_ms.p50", 1000 / speed),
+                                       ("token_ms.p95", 1100 / speed))}
+        cells.append(lat)
     (run / "cells.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells))
     (run / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     render_report(run)
@@ -110,6 +119,10 @@ def test_filters_leave_the_right_items_and_a_click_shows_prompt_and_choices(run,
     assert _shown(browser) == [] and browser.find_element(By.ID, "count").text == "0 of 3 items shown"
     gates = browser.find_element(By.ID, "gates").text
     assert gates == "No bound failed and none passed inconclusively."
+    # the trade-off figure is inline and decodes
+    (figure,) = browser.find_elements(By.CSS_SELECTOR, "figure img")
+    assert figure.get_attribute("alt") == "tradeoffs-s"
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", figure) > 100
     # the page asked the network for nothing (its figures and data are inline)
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
     browser.save_screenshot(str(tmp_path / "page.png"))

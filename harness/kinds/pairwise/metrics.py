@@ -96,20 +96,23 @@ def win_rates(annotations: list[dict], difficulty=None, folder: Path | None = No
 
     mods = upstream.modules()
     df = _frame(annotations)
-    out = {k: float(v) for k, v in mods.winrate.get_winrate(df).items()}
+    out: dict = {k: float(v) for k, v in mods.winrate.get_winrate(df).items()}
     out["avg_length"] = float(df["output_2"].str.len().mean())
     if difficulty is not None:
         from harness.data.cache import cache_root
 
-        with _difficulty_file(difficulty, folder or cache_root() / "alpaca_eval"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")        # scikit-learn's deprecations and convergence notes, from alpaca_eval's fit
-            lc = mods.glm_winrate.get_length_controlled_winrate(
-                df.copy(), glm_name=GLM, save_weights_dir=None, is_add_glm_preference_inplace=False,
-                is_warn_extreme_changes=False)
-        out["length_controlled_winrate"] = float(lc["length_controlled_winrate"])
-        out["lc_standard_error"] = float(lc["lc_standard_error"])
-    return {k: (v if not isinstance(v, float) or not math.isnan(v) else math.nan) for k, v in out.items()} | \
-        {"n_rated": int(pd.Series(df["preference"]).notna().sum())}
+        try:
+            with _difficulty_file(difficulty, folder or cache_root() / "alpaca_eval"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")    # scikit-learn's deprecations and convergence notes, from alpaca_eval's fit
+                lc = mods.glm_winrate.get_length_controlled_winrate(
+                    df.copy(), glm_name=GLM, save_weights_dir=None, is_add_glm_preference_inplace=False,
+                    is_warn_extreme_changes=False)
+        except ValueError as exc:     # too few rated items for the GLM's 5-fold fit: no LC value, said why
+            out["lc_not_computed"] = f"{type(exc).__name__}: {exc}"
+        else:
+            out["length_controlled_winrate"] = float(lc["length_controlled_winrate"])
+            out["lc_standard_error"] = float(lc["lc_standard_error"])
+    return out | {"n_rated": int(pd.Series(df["preference"]).notna().sum())}
 
 
 def estimate_difficulty(annotation_sets: dict[str, list[dict]], n_instructions: int):

@@ -144,6 +144,7 @@ def run_pairwise(cell, handle, session):
     result.engine["alpaca_eval"] = {
         "annotator": upstream.ANNOTATOR, "judge": judge_label, "package": f"{upstream.DIST} {upstream.VERSION}",
         "parsers": parsers, "glm": metrics.GLM, "instruction_difficulty": how,
+        "lc_not_computed": found.get("lc_not_computed"),
         "lc_win_rate_zero_difficulty": zero.get("length_controlled_winrate"),
         "lc_moved_by_difficulty_pts": (found["length_controlled_winrate"] - zero["length_controlled_winrate"])
         if zero and "length_controlled_winrate" in found else None}
