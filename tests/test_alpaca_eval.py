@@ -3,8 +3,7 @@ two models fed through it), the judge's order switch and parsers, and a pairwise
 way users run it, against a fake judge endpoint."""
 
 import json
-import os
-import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -95,7 +94,8 @@ def test_an_alpaca_eval_cell_against_a_fake_judge_unswitches_and_keeps_the_key_o
                                                                                    monkeypatch, annotations):
     from fake_openai import completion
 
-    url, script = server(lambda n: completion("M"))       # the judge always prefers the output shown second
+    # the judge always prefers the output shown second, and takes 0.3 s, so requests overlap
+    url, script = server(lambda n: (time.sleep(0.3), completion("M"))[1])
     secret = "sk-alpaca-never-written-42"
     monkeypatch.setenv("OPENAI_BASE_URL", url)
     monkeypatch.setenv("OPENAI_API_KEY", secret)

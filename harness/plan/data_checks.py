@@ -81,7 +81,7 @@ class RowChecks:
         data = task.data
         if not isinstance(data, str):
             rows = []
-            for split, file in (("test", data.test), ("train", data.train)):
+            for file in (data.test, data.train):
                 if file:
                     rows += [(Path(file), line, row) for line, row in self._scan(Path(file), task)]
             origin = Path(data.test).name
@@ -107,9 +107,9 @@ class RowChecks:
         columns = sorted({k for _, _, row in rows for k in row})
         problems: list[tuple[Path, Problem]] = []
         absent: set[str] = set()
+        used = {where: _fields(text) or set() for where, text, _ in texts}   # parsed once, not once per row
         for where, text, line in texts:
-            used = _fields(text)
-            for field in sorted(used or ()):
+            for field in sorted(used[where]):
                 if all(field not in row for _, _, row in rows):
                     absent.add(field)
                     at, col = field_place(self.spec, where, text, field, line)
@@ -123,13 +123,13 @@ class RowChecks:
                 if where in broken:
                     bad = True
                     continue
-                lacking = sorted((_fields(text) or set()) - set(row) - absent)
+                lacking = sorted(used[where] - set(row) - absent)
                 if lacking:
                     problems.append((file, Problem(line, f"lacks {', '.join(lacking)}, which {format_path(where)} uses",
                                                    "give every row the fields the templates use (null where there is no value)")))
                     bad = True
                     continue
-                if absent & (_fields(text) or set()):
+                if absent & used[where]:
                     bad = True
                     continue
                 try:

@@ -98,12 +98,19 @@ def duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def _config(task, catalog) -> dict:
+    """lm-eval's config of the task; {} for an inline task, a group or an unknown name."""
+    if not task.lm_eval or catalog is None:
+        return {}
+    try:
+        return catalog.base_config(task.lm_eval, resolve=False)
+    except Exception:  # noqa: BLE001 - a group or unknown task: what it would tell is not known here
+        return {}
+
+
 def _items(task, data_dir: Path | None, catalog) -> int | None:
     if isinstance(task.data, str) and task.lm_eval and catalog is not None:
-        try:
-            base = catalog.base_config(task.lm_eval, resolve=False)
-        except Exception:  # noqa: BLE001 - a group or unknown task: its size is not known here
-            base = {}
+        base = _config(task, catalog)
         path, name = base.get("dataset_path"), base.get("dataset_name")
         rows = None
         if task.data in ("package", "auto") and path:
@@ -122,11 +129,7 @@ def _max_new_tokens(cell, catalog) -> int | None:
     if cell.task.generation.max_new_tokens:
         return cell.task.generation.max_new_tokens
     if cell.task.lm_eval and catalog is not None:
-        try:
-            base = catalog.base_config(cell.task.lm_eval, resolve=False)
-        except Exception:  # noqa: BLE001 - a group or unknown task
-            base = {}
-        return int((base.get("generation_kwargs") or {}).get("max_gen_toks") or 256)
+        return int((_config(cell.task, catalog).get("generation_kwargs") or {}).get("max_gen_toks") or 256)
     return None
 
 

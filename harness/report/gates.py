@@ -60,7 +60,7 @@ def gates(cells: list[dict]) -> list[Gate]:
             continue
         for v in c.get("verdicts") or []:
             where = f"{spec}:{v['line']}" if v.get("line") else spec
-            paired = _paired(c, v["metric"]) if v["bound"].startswith("vs ") or "vs" in v["bound"] else None
+            paired = _paired(c, v["metric"]) if " vs " in v["bound"] else None   # a `vs:` bound's words
             if paired is not None:
                 value = (f"{100 * paired['diff']:+.1f} pts vs {paired['against']} "
                          f"[{100 * paired['ci_low']:+.1f}, {100 * paired['ci_high']:+.1f}]")

@@ -81,9 +81,9 @@ def run_pairwise(cell, handle, session):
     task, settings = cell.task, cell.task.settings
     result, started = new_result(cell), time.perf_counter()
     folder = _folder(session)
-    items = json.loads((folder / EVAL_SET).read_text(encoding="utf-8"))
-    n = min(task.limit or len(items), len(items))
-    items = items[:n]
+    every = json.loads((folder / EVAL_SET).read_text(encoding="utf-8"))
+    n = min(task.limit or len(every), len(every))
+    items = every[:n]
     usage, judge_label = None, None
     if settings.replay:
         path = folder / "annotations" / f"{settings.replay}.json"
@@ -109,7 +109,7 @@ def run_pairwise(cell, handle, session):
         shown.finish()
         result.engine["answers_new_tokens"] = lm.stats.new_tokens
     rated = [r for r in rows if r["judged"]]
-    difficulty, how = metrics.difficulty(folder / "annotations", len(json.loads((folder / EVAL_SET).read_text())))
+    difficulty, how = metrics.difficulty(folder / "annotations", len(every))
     found = metrics.win_rates(rated, difficulty) if rated else {}
     zero = metrics.win_rates(rated, pd.Series(0.0, index=difficulty.index)) if rated and difficulty is not None else {}
     count = int(found.get("n_total") or 0)
