@@ -85,8 +85,11 @@ def test_a_spec_on_two_ray_nodes_records_what_a_local_run_records(cluster, pytes
     for c in cells:
         assert c["metrics"] == local_cells[c["key"]]["metrics"], c["key"]
     ok = {c["key"]: c for c in cells if c["status"] == "ok"}
-    nodes = {c["engine"]["ray"]["node"] for c in ok.values()}
-    assert len(nodes) == 2                                      # the two variants ran on both nodes
+    # two one-CPU nodes, three one-CPU actors: the first two start together, so on both nodes;
+    # which two cells those are (and where the third, started when one ends, lands) is Ray's
+    # choice, so the nodes are counted over all three cells
+    nodes = {c["engine"]["ray"]["node"] for c in cells}
+    assert len(nodes) == 2
     assert all(c["engine"]["ray"]["threads"] == 1 and c["engine"]["ray"]["attempt"] == 1 for c in ok.values())
     broken = next(c for c in cells if c["key"] == "onray::broken[broken-eq]")
     assert broken["status"] == "error" and "adapter_config.json" in broken["reason"], broken["reason"]
