@@ -39,6 +39,28 @@ def test_axes_make_the_cartesian_product(write_spec):
     assert all(v.use_cache for v in spec.variants)
 
 
+def test_a_batch_size_axis_makes_variants_that_share_one_load(write_spec):
+    from harness.backends.pool import variant_key
+
+    spec = load_spec(write_spec("""
+        spec: 1
+        model: {embedded: smollm2-135m-instruct}
+        axes:
+          precision: [fp32, int8]
+          batch_size: [1, 8]
+        tasks:
+          t: {lm_eval: gsm8k}
+        """))
+    names = [v.name for v in spec.variants]
+    assert names == ["fp32-b1", "fp32-b8", "int8-b1", "int8-b8"]
+    b1, b8 = spec.variant("fp32-b1"), spec.variant("fp32-b8")
+    assert (b1.batch_size, b8.batch_size) == (1, 8)
+    assert b1.resolved()["batch_size"] == 1 and "batch_size" not in b1.settings()   # recorded, not a load setting
+    assert variant_key(spec.model, b1) == variant_key(spec.model, b8)
+    assert variant_key(spec.model, b1) != variant_key(spec.model, spec.variant("int8-b1"))
+    assert "batch_size" not in spec.variant("fp32-b1").__class__(name="x").resolved()   # unset: not recorded
+
+
 def test_a_thousand_cells(write_spec):
     templates = "\n".join(f"  t{i}: 'v{i} {{{{ question }}}}'" for i in range(10))
     spec = load_spec(write_spec(f"""

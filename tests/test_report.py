@@ -78,3 +78,33 @@ def test_a_multiple_choice_sample_shows_each_choice_and_the_pick_as_text():
     assert detail["target_text"] == "Paris" and detail["target_index"] == 0
     assert [c["normalised"] for c in detail["choices"]] == [-1.2, -1.375, round(-8.0 / 6, 6)]
     assert choice_detail(None, sample) is None
+
+
+def test_batch_sizes_are_compared_item_by_item_with_the_smallest(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    cells = []
+    for size in (1, 8, 32):
+        c = _cell(f"b{size}", 0.5, True)
+        c["resolved_variant"] = {"precision": "fp32", "attn": "sdpa", "use_cache": True, "adapter": None, "batch_size": size}
+        c["verdicts"] = []
+        cells.append(c)
+    other = _cell("int8", 0.5, True)          # other settings: not part of the batch comparison
+    cells.append(other)
+    (run / "cells.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells))
+    lls = {1: [(-1.0, -2.0), (-3.0, -2.5)], 8: [(-1.0004, -2.0), (-3.0, -2.5)], 32: [(-1.0, -2.0), (-2.0, -2.5)]}
+    rows = []
+    for c, size in zip(cells, (1, 8, 32)):
+        for i, (a, b) in enumerate(lls[size]):
+            picked = "x" if a > b else "y"
+            rows.append({"cell": c["key"], "doc_id": i, "subtask": "t", "prompt": "q", "target": "x",
+                         "output": picked, "picked": picked, "picked_norm": picked, "correct": picked == "x",
+                         "choices": [{"text": "x", "loglikelihood": a, "normalised": a}, {"text": "y", "loglikelihood": b, "normalised": b}],
+                         "scores": {}})
+    (run / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = render_report(run).read_text()
+    assert "**Batch invariance**" in text
+    # batch 8: no pick changed, one log-likelihood moved by 4e-4; batch 32: item 1 flipped to the right answer
+    assert "| t / p | 1 vs 8 | 2 | 0 | 0 (0 / 0) | 0.0004 | none |" in text
+    assert "| t / p | 1 vs 32 | 2 | 1 | 1 (1 / 0) | 1 | #1: `y` vs `x` |" in text
+    assert "int8" not in text.split("**Batch invariance**")[1].split("\n\n")[1]

@@ -100,8 +100,10 @@ class Engine(Protocol):
         """New tokens for each row (greedy, or sampled with a seed per row), stopping at EOS or a stop string."""
 
     def score(self, pairs: list[tuple[list[int], list[int]]], max_length: int, share_prefixes: bool = True,
-              progress: Callable[[int], None] | None = None) -> list[tuple[float, bool]]:
-        """The log-likelihood of each (context, continuation) pair, and whether it was the greedy pick."""
+              progress: Callable[[int], None] | None = None,
+              rows_per_batch: int | None = None) -> list[tuple[float, bool]]:
+        """The log-likelihood of each (context, continuation) pair, and whether it was the greedy
+        pick; at most `rows_per_batch` rows a pass when given (else the backend's own sizing)."""
 
     @property
     def scoring_stats(self) -> Any:

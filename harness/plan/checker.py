@@ -16,7 +16,7 @@ from harness.spec.marks import Marks
 from harness.spec.types import (MODEL_SOURCES, Adapter, Generation, ModelSource, Nf4, Requires, Seeds, Spec,
                                 Template, Variant)
 
-AXIS_ORDER = ("backend", "precision", "attn", "use_cache", "adapter")
+AXIS_ORDER = ("backend", "precision", "attn", "use_cache", "adapter", "batch_size")
 AXIS_WITH_SETTINGS = ("backend", "precision", "attn")   # an axis value may carry its own settings
 
 
@@ -98,7 +98,7 @@ class Checker(TaskChecks, RecipeChecks):
         return Variant(name=name, precision=precision, nf4=Nf4(**raw.get("nf4", {})), adapter=adapter,
                        attn=raw.get("attn", "sdpa"), use_cache=raw.get("use_cache", True),
                        device=raw.get("device", "auto"), backend=backend, backend_settings=settings,
-                       line=self.marks.line(path))
+                       batch_size=raw.get("batch_size"), line=self.marks.line(path))
 
     def backend(self, name: str, raw: dict, path: tuple) -> tuple[str | None, object]:
         """The variant's backend and its own settings; a key another backend owns is refused."""
@@ -116,6 +116,7 @@ class Checker(TaskChecks, RecipeChecks):
         out: list[Variant] = []
         for name, raw in (self.data.get("variants") or {}).items():
             out.append(self.variant(name, raw, ("variants", name)))
+        named = {v.name for v in out}
         axes = self.data.get("axes")
         if axes:
             keys = [k for k in AXIS_ORDER if k in axes]
@@ -130,9 +131,10 @@ class Checker(TaskChecks, RecipeChecks):
                               for k, v in zip(keys, combo))
                 parts = [_axis_label(k, v) for k, v in zip(keys, combo) if len(axes[k]) > 1]
                 name = "-".join(parts) or _axis_label(keys[0], combo[0])
-                if any(v.name == name for v in out):
+                if name in named:
                     self.error(("axes",), f"axes make a variant named {name!r}, which `variants` already has",
                                "rename the variant in `variants`")
+                    continue
                 if any(v.name == name for v in out):
                     self.error(("axes",), f"axes make two variants named {name!r}", "give each axis value once")
                     continue
@@ -180,6 +182,8 @@ class Checker(TaskChecks, RecipeChecks):
 def _axis_label(key: str, value: Any) -> str:
     if key == "use_cache":
         return "cache" if value else "nocache"
+    if key == "batch_size":
+        return f"b{value}"
     if key == "adapter":
         if value is None:
             return "base"

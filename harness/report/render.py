@@ -16,6 +16,7 @@ from harness.kinds.registry import KINDS, shows_percent
 from harness.kinds.registry import named as named_kind
 from harness.kinds.registry import template as kind_template
 from harness.report.gates import gates
+from harness.report.invariance import batch_flips
 from harness.report.paper import write_reports
 from harness.report.recipes import recipe_sections
 from harness.results.runs import latest_cells
@@ -212,7 +213,8 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
     extra = {name: {"summary": summary(cells), "pivots": pivots(cells), "prompts": prompts(cells, samples),
                     "kinds": kind_sections(cells, run_dir, name),
                     "recipes": recipe_sections(run_dir, name, cells, samples), "disagreements": disagreements(cells, samples),
-                    "backends": backend_agreement(cells, samples)} for name, cells in data["specs"].items()}
+                    "backends": backend_agreement(cells, samples), "batches": batch_flips(cells, samples)}
+             for name, cells in data["specs"].items()}
     env = _env(template_dir)
     papers = write_reports(run_dir, data["run"], data["cells"], env)
     context = dict(rows_for=rows_for, extra=extra, gates=gates(data["cells"]), papers=[p.name for p in papers],

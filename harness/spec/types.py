@@ -58,6 +58,7 @@ class Variant:
     device: str = "auto"
     backend: str | None = None       # what loads and runs it (harness/backends/); None: the default
     backend_settings: BackendSettings | None = None   # that backend's own settings
+    batch_size: int | None = None    # rows per forward pass for its cells, over generation.batch_size
     line: int | None = field(default=None, compare=False)
 
     def resolved(self) -> dict[str, Any]:
@@ -67,6 +68,8 @@ class Variant:
         out = asdict(self)
         for key in ("line", "backend", "backend_settings"):
             out.pop(key)
+        if self.batch_size is None:
+            out.pop("batch_size")
         if self.precision != "nf4":
             out.pop("nf4")
         if self.backend is not None:
@@ -79,6 +82,7 @@ class Variant:
         """What decides the weights in memory, without the name: equal settings, equal model."""
         out = self.resolved()
         out.pop("name")
+        out.pop("batch_size", None)    # how rows are batched, not which weights: one load serves each size
         return out
 
 
@@ -129,6 +133,7 @@ class Bound:
     tolerance: float | None = None
     source: str | None = None
     setting: str | None = None  # the published setting (shots, harness, chat template)
+    harness: tuple[tuple[str, str], ...] = ()  # what computed the paper value: name, version, backend, dtype
     gaps: tuple[str, ...] = ()  # known reasons ours may differ from the paper
     average: str | None = None  # the paper value is the mean over every task naming this average
     check: str | None = None  # strict: point estimate; interval: the 95% CI decides (paper's default)

@@ -42,25 +42,29 @@ class TransformersEngine:
         self.prefix_tokens_shared = self.decoder.prefix_tokens_shared
         return out
 
-    def _scorer_for(self, share_prefixes: bool, max_length: int):
+    def _scorer_for(self, share_prefixes: bool, max_length: int, rows: int | None = None):
         """Passes are sized in tokens, not by the spec's `batch_size` (which counts generation
         rows): a row that reuses a cached prefix is a handful of tokens long."""
         from harness.backends.transformers.loglikelihood import LoglikelihoodScorer
         from harness.machine import available_memory_gb
 
         share = share_prefixes and self.loaded.variant.use_cache
-        if self._scorer is None or self._scorer_key != (share, max_length):
+        if self._scorer is None or self._scorer_key != (share, max_length, rows):
             free_gb = available_memory_gb()
             budget = int(min(0.25, 0.25 * free_gb) * 2**30) if free_gb else 2**27
+            tokens = 8192 if self.cuda else 1024
+            # a batch size asked for is the rows a pass holds: the token cap grows with it, so
+            # that rows, not tokens, set the pass (a HellaSwag ending row is a few dozen tokens)
+            sized = {} if rows is None else {"rows_per_batch": rows, "batch_tokens": max(tokens, 256 * rows)}
             self._scorer = LoglikelihoodScorer(self.loaded.model, max_length, self.decoder.pad_id,
-                                               share_prefixes=share, batch_tokens=8192 if self.cuda else 1024,
-                                               prefix_budget_bytes=budget)
-            self._scorer_key = (share, max_length)
+                                               share_prefixes=share, prefix_budget_bytes=budget,
+                                               **({"batch_tokens": tokens} | sized))
+            self._scorer_key = (share, max_length, rows)
         return self._scorer
 
-    def score(self, pairs, max_length, share_prefixes=True, progress=None):
+    def score(self, pairs, max_length, share_prefixes=True, progress=None, rows_per_batch=None):
         """Log-likelihoods through the prefix-sharing scorer."""
-        scorer = self._scorer_for(share_prefixes, max_length)
+        scorer = self._scorer_for(share_prefixes, max_length, rows_per_batch)
         scorer.progress = progress
         return scorer.score(pairs)
 

@@ -72,8 +72,9 @@ class VllmEngine:
 
         stops = [s for s in stops if s]
         out: list = [None] * len(rows)
-        for start in range(0, len(rows), CHUNK):
-            idx = list(range(start, min(start + CHUNK, len(rows))))
+        chunk = batch_size or CHUNK     # one `generate` call's prompts: vLLM batches no more than these
+        for start in range(0, len(rows), chunk):
+            idx = list(range(start, min(start + chunk, len(rows))))
             params = [SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
                                      stop=stops or None, seed=seeds[i] if seeds and temperature > 0 else None,
                                      skip_special_tokens=False)
@@ -90,7 +91,7 @@ class VllmEngine:
                     on_done(i, out[i])
         return out
 
-    def score(self, pairs, max_length, share_prefixes=True, progress=None):
+    def score(self, pairs, max_length, share_prefixes=True, progress=None, rows_per_batch=None):
         """Each (context, continuation) as one prompt with `prompt_logprobs`: the continuation's
         tokens' log-probabilities and whether each was the top pick. A pair longer than the
         context window loses context tokens from the left, as lm-eval's vLLM model does."""
@@ -100,8 +101,9 @@ class VllmEngine:
         room = min(max_length, self.loaded.max_length) - 1
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=1, detokenize=False)
         results: list[tuple[float, bool]] = []
-        for start in range(0, len(pairs), CHUNK):
-            chunk = pairs[start:start + CHUNK]
+        size = rows_per_batch or CHUNK   # one `generate` call's prompts: vLLM batches no more than these
+        for start in range(0, len(pairs), size):
+            chunk = pairs[start:start + size]
             prompts, spans = [], []
             for ctx, cont in chunk:
                 whole = list(ctx) + list(cont)

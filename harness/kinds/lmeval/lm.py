@@ -83,6 +83,9 @@ class HarnessLM(TemplateLM):
         self._tok_id = _tokenizer_id(self.tokenizer)
         self._fingerprint = loaded.fingerprint   # what decides outputs besides prompt and settings
         self.max_length = loaded.max_length
+        # the variant's own batch size (the batch-size axis): every generation batch and
+        # log-likelihood pass holds at most this many rows, and its outputs are cached apart
+        self.batch_size = getattr(getattr(loaded, "variant", None), "batch_size", None)
 
     @property
     def engine(self):
@@ -135,6 +138,8 @@ class HarnessLM(TemplateLM):
         return settings | {"until": until}
 
     def _key(self, prompt: str, settings: dict, repeat: int, seed: int | None) -> str:
+        if self.batch_size:
+            settings = settings | {"batch_size": self.batch_size}
         return cache_key(**self._fingerprint, tokenizer=self._tok_id, prompt=prompt, settings=settings,
                          repeat=repeat, item_seed=seed, harness=__version__)
 
@@ -179,7 +184,8 @@ class HarnessLM(TemplateLM):
             items.sort(key=lambda it: (-len(it[2]), requests[it[0]].args[0], it[0]))
             seeds = [it[3] for it in items] if s["temperature"] > 0 else None
             room = self.max_length - s["max_new_tokens"]
-            step = self.engine.batch_size_for(self.generation.batch_size, len(items[0][2]), s["max_new_tokens"])
+            step = self.batch_size or self.engine.batch_size_for(self.generation.batch_size, len(items[0][2]),
+                                                                 s["max_new_tokens"])
 
             def done(j: int, out, _items=items, _s=s) -> None:
                 i, key, _, _, repeat = _items[j]
@@ -218,7 +224,8 @@ class HarnessLM(TemplateLM):
         if self.progress is not None:
             self.progress.begin(len(pairs), "log-likelihood requests")
             advance = self.progress.advance
-        return self.engine.score(pairs, self.max_length, share_prefixes=self.share_prefixes, progress=advance)
+        return self.engine.score(pairs, self.max_length, share_prefixes=self.share_prefixes, progress=advance,
+                                 rows_per_batch=self.batch_size)
 
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
         """lm-eval's (request, context tokens, continuation tokens) triples, scored by the

@@ -1,0 +1,65 @@
+"""Whether outputs move with batch size: cells that differ only in their variant's batch size
+(the `batch_size` axis), compared item by item with the smallest batch size's cell."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+
+def _item(sample: dict) -> tuple:
+    return sample.get("subtask"), sample["doc_id"], sample.get("repeat", 0)
+
+
+def _picks(sample: dict) -> tuple:
+    """What the item's answer is: the greedy output, and for multiple choice the picked choices."""
+    return sample.get("output"), sample.get("picked"), sample.get("picked_norm")
+
+
+def _ll_difference(a: dict, b: dict) -> float | None:
+    """The largest change in one choice's log-likelihood between two samples of an item."""
+    ca, cb = a.get("choices") or [], b.get("choices") or []
+    diffs = [abs(x["loglikelihood"] - y["loglikelihood"]) for x, y in zip(ca, cb)
+             if isinstance(x, dict) and isinstance(y, dict) and "loglikelihood" in x and "loglikelihood" in y]
+    if not diffs and isinstance(a.get("output"), (int, float)) and isinstance(b.get("output"), (int, float)):
+        diffs = [abs(float(a["output"]) - float(b["output"]))]
+    return max(diffs) if diffs else None
+
+
+def _settings(cell: dict) -> str:
+    rest = {k: v for k, v in (cell.get("resolved_variant") or {}).items() if k not in ("name", "batch_size")}
+    return json.dumps(rest, sort_keys=True, default=str)
+
+
+def batch_flips(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]:
+    """Per task, template and variant settings with two or more batch sizes: against the
+    smallest batch size, the items compared, those whose output or pick changed, those whose
+    correctness changed, and the largest log-likelihood change (None for generations)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for c in cells:
+        size = (c.get("resolved_variant") or {}).get("batch_size")
+        if c["status"] == "ok" and size and samples.get(c["key"]):
+            groups[(c["task"], c["template"], _settings(c))].append(c)
+    out = []
+    for (task, template, _), group in groups.items():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda c: c["resolved_variant"]["batch_size"])
+        base = group[0]
+        ref = {_item(s): s for s in samples[base["key"]]}
+        for other in group[1:]:
+            pairs = [(ref[_item(s)], s) for s in samples[other["key"]] if _item(s) in ref]
+            flips = [(a, b) for a, b in pairs if _picks(a) != _picks(b)]
+            correct = [(a, b) for a, b in pairs if bool(a.get("correct")) != bool(b.get("correct"))]
+            lls = [d for d in (_ll_difference(a, b) for a, b in pairs) if d is not None]
+            first = flips[0] if flips else None
+            out.append({"task": task, "template": template, "a": base["variant"], "b": other["variant"],
+                        "batch_a": base["resolved_variant"]["batch_size"],
+                        "batch_b": other["resolved_variant"]["batch_size"], "n": len(pairs),
+                        "flips": len(flips), "correct_flips": len(correct),
+                        "gained": sum(1 for _, b in correct if b.get("correct")),
+                        "max_ll_diff": max(lls) if lls else None,
+                        "first": None if first is None else {"doc_id": first[0]["doc_id"],
+                                                             "a": first[0].get("output"),
+                                                             "b": first[1].get("output")}})
+    return out
