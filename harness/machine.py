@@ -109,3 +109,61 @@ def machine_key(threads: int | None = None) -> str:
     if threads:
         key += f", {threads} threads"
     return key + (f", {len(gpus)} GPU(s)" if gpus else "")
+
+
+# CPU features that decide which kernels torch, oneDNN and bitsandbytes dispatch to (and so
+# the order of their sums): equal weights and prompts can give other low bits where these differ
+KERNEL_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                "amx_tile", "amx_int8", "amx_bf16", "avx_vnni")
+
+
+def _cpu_info() -> tuple[str | None, list[str]]:
+    try:
+        text = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return platform.processor() or None, []
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), None)
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return model, [f for f in KERNEL_FLAGS if f in flags]
+
+
+def reproducibility(device: str = "cpu", quantized: bool = False) -> dict:
+    """What a cell's low bits depend on besides its settings: the CPU and its kernel-relevant
+    flags, torch's dispatch level (ATen's CPU capability), the BLAS and oneDNN builds, torch's
+    threads, the GPU and CUDA where one computed, bitsandbytes for a quantized variant.
+    Recorded in every cell; the baseline gate says which of these differ."""
+    import torch
+
+    return _kernels(device, quantized) | {"threads": torch.get_num_threads()}
+
+
+@lru_cache(maxsize=4)
+def _kernels(device: str, quantized: bool) -> dict:
+    import re
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    model, flags = _cpu_info()
+    config = torch.__config__.show()
+    out: dict = {"cpu": model, "cpu_flags": flags, "torch": torch.__version__,
+                 "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    for name, pattern in (("mkl", r"Math Kernel Library Version ([\d.]+)"), ("onednn", r"MKL-DNN (v[\d.]+)")):
+        found = re.search(pattern, config)
+        out[name] = found.group(1) if found else None
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    if isa:
+        out["onednn_max_cpu_isa"] = isa
+    if device == "cuda" and torch.cuda.is_available():
+        out |= {"gpu": torch.cuda.get_device_name(0), "cuda": torch.version.cuda,
+                "cudnn": torch.backends.cudnn.version()}
+    if quantized:
+        try:
+            out["bitsandbytes"] = version("bitsandbytes")
+        except PackageNotFoundError:
+            out["bitsandbytes"] = None
+        try:    # bitsandbytes' optional CPU kernels (its 4-bit matmul falls back without them)
+            out["kernels"] = version("kernels")
+        except PackageNotFoundError:
+            out["kernels"] = None
+    return out

@@ -53,6 +53,10 @@ def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester
     latest = {r["key"]: r for r in map(json.loads, (runs[1] / "cells.jsonl").read_text().splitlines())}
     assert latest["gate::add[fp32-add]"]["baseline"]["status"] == "same"
     assert latest["gate::add[fp32-sum]"]["baseline"]["status"] == "new"
+    # each cell records what its low bits depend on, and the baseline keeps it; the same machine: no note
+    kernels = latest["gate::add[fp32-add]"]["reproducibility"]
+    assert kernels["cpu_capability"] and kernels["threads"] >= 1 and kernels["torch"]
+    assert cell["reproducibility"] == kernels and latest["gate::add[fp32-add]"]["baseline"]["reproducibility"] == []
 
     # another variant under the same cell id: not compared; a failure under --llama-strict
     broken = f"{{precision: fp32, adapter: {{path: {broken_adapter}}}}}"
@@ -60,3 +64,28 @@ def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester
     changed.assert_outcomes(failed=1)
     out = changed.stdout.str()
     assert "incomparable against baseline" in out and "resolved_variant:" in out
+
+
+def test_the_gate_says_when_the_baseline_was_computed_on_other_kernels():
+    from harness.results.record import CellResult, Metric
+    from harness.run.baseline import gate
+
+    now = {"cpu": "AMD EPYC", "cpu_flags": ["avx2", "avx512f"], "cpu_capability": "AVX512", "threads": 2,
+           "torch": "2.13.0+cpu", "bitsandbytes": "0.50.2"}
+    result = CellResult(key="s::t[int8-p]", spec="s.yaml", spec_name="s", item="t[int8-p]", task="t", variant="int8",
+                        template="p", metrics={"acc,none": Metric("acc,none", 0.5, None, 0.3, 0.7, "wilson", 4)},
+                        samples=[{"doc_id": i, "scores": {"acc,none": float(i % 2)}} for i in range(4)],
+                        reproducibility=now)
+    cell = {"kind": "accuracy", "variant": "int8", "resolved_variant": {}, "data_source": "", "config_hash": "",
+            "device": "", "metrics": {"acc,none": {"value": 0.5, "ci_low": 0.3, "ci_high": 0.7, "n": 4}},
+            "samples": {"acc,none": {"0": 0.0, "1": 1.0, "2": 0.0, "3": 1.0}}}
+    same = gate(result, {"cells": {result.key: dict(cell, reproducibility=now)}})
+    assert same["status"] == "same" and same["reproducibility"] == []
+    other = dict(now, cpu="Intel Xeon", cpu_flags=["avx2", "amx_int8"], cpu_capability="AVX2")
+    found = gate(result, {"cells": {result.key: dict(cell, reproducibility=other)}})
+    (line,) = found["reproducibility"]
+    assert line.startswith("computed on other kernels than the baseline (cpu 'Intel Xeon' -> 'AMD EPYC'; "
+                           "cpu_capability 'AVX2' -> 'AVX512'; cpu_flags ['avx2', 'amx_int8'] -> ['avx2', 'avx512f'])")
+    assert found["status"] == "same"          # a note, not a failure: the scores decide that
+    old = gate(result, {"cells": {result.key: cell}})
+    assert "records no kernels" in old["reproducibility"][0]

@@ -72,6 +72,9 @@ def gates(cells: list[dict]) -> list[Gate]:
                 unsure.append(Gate("INCONCLUSIVE", item, v["metric"], value,
                                    v["bound"] + ": passed, but the interval also holds a drop beyond it "
                                    "(too few items to tell)", where))
-        for finding in (c.get("baseline") or {}).get("regressions") or []:
-            failed.append(Gate("REGRESSION", item, "", "", finding, "baseline"))
+        found = c.get("baseline") or {}
+        for finding in found.get("regressions") or []:
+            kernels = found.get("reproducibility") or []
+            failed.append(Gate("REGRESSION", item, "", "", finding + (f"; {kernels[0]}" if kernels else ""),
+                               "baseline"))
     return failed + unsure

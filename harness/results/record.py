@@ -59,6 +59,7 @@ class CellResult:
     prompt: dict[str, Any] = field(default_factory=dict)      # chat template, few-shot, seeds, repeats
     device: str = ""
     engine: dict[str, Any] = field(default_factory=dict)
+    reproducibility: dict[str, Any] = field(default_factory=dict)  # CPU, kernels, threads it was computed with
     verdicts: list[Verdict] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)  # paired tests vs other variants
     paper: list[dict[str, Any]] = field(default_factory=list)  # published values this cell is compared with

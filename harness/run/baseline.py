@@ -50,6 +50,7 @@ def from_run(run_dir: Path) -> dict[str, Any]:
             "variant": rec["variant"], "resolved_variant": rec.get("resolved_variant"),
             "data_source": rec.get("data_source"), "config_hash": rec.get("config_hash"),
             "device": rec.get("device"), "weights_id": rec.get("weights_id"),
+            "reproducibility": rec.get("reproducibility") or {},
             "metrics": {name: {k: m[k] for k in ("value", "ci_low", "ci_high", "n")}
                         for name, m in rec["metrics"].items()},
             "samples": samples.get(rec["key"], {}),
@@ -95,12 +96,14 @@ def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None =
     base = baseline["cells"].get(result.key)
     if base is None:
         return {"status": "new", "regressions": [], "improvements": [],
-                "notes": ["not in the baseline: reported as new"]}
+                "notes": ["not in the baseline: reported as new"], "reproducibility": []}
+    kernels = kernel_differences(base.get("reproducibility"), result.reproducibility)
     differs = [f"{k}: {base.get(k)!r} in the baseline, {getattr(result, k)!r} now"
                for k in LIKE_FOR_LIKE if base.get(k) != getattr(result, k)]
     if differs:
         return {"status": "incomparable", "regressions": [], "improvements": [],
-                "notes": ["not compared, the cell is not the baseline's: " + "; ".join(differs)]}
+                "notes": ["not compared, the cell is not the baseline's: " + "; ".join(differs)],
+                "reproducibility": kernels}
     regressions, improvements, notes = [], [], []
     for name, metric in result.metrics.items():
         then = base["metrics"].get(name)
@@ -123,7 +126,27 @@ def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None =
             else:
                 notes.append(line)
     status = "regressed" if regressions else "improved" if improvements else "same"
-    return {"status": status, "regressions": regressions, "improvements": improvements, "notes": notes}
+    return {"status": status, "regressions": regressions, "improvements": improvements, "notes": notes,
+            "reproducibility": kernels}
+
+
+def kernel_differences(then: dict | None, now: dict) -> list[str]:
+    """One line saying what the cell's low bits depend on that differs from the baseline's
+    (machine.reproducibility: CPU flags, dispatch level, BLAS/oneDNN builds, threads, GPU,
+    bitsandbytes); none when all agree. Equal settings on other kernels may round otherwise,
+    and a quantized variant's greedy outputs can flip with it."""
+    if not now:
+        return []
+    if not then:
+        return ["the baseline records no kernels (CPU flags, BLAS, threads) to check this machine against: "
+                "re-save it with --llama-save-baseline"]
+    changed = [f"{k} {then.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(then) | set(now))
+               if then.get(k) != now.get(k)]
+    if not changed:
+        return []
+    return ["computed on other kernels than the baseline (" + "; ".join(changed) + "): scores may differ "
+            "in their low bits, and a quantized variant's outputs with them; a difference here is not "
+            "only the change under test"]
 
 
 def missing(baseline: dict[str, Any], specs: set[str], keys: set[str]) -> list[str]:

@@ -24,7 +24,7 @@ from harness.results.record import CellResult, Verdict, new_result
 from harness.results.store import RunStore
 from harness.data.lmeval_index import TaskCatalog, UnknownTask
 from harness.kinds.registry import kind_of
-from harness.machine import machine_key, probe
+from harness.machine import machine_key, probe, reproducibility
 from harness.results import throughput
 from harness.run.executor import InProcess
 from harness.run.skips import skip_reason
@@ -118,6 +118,7 @@ class BenchSession:
                     result.engine["adapter"] = {"recipe": adapter.recipe, "key": adapter.key,
                                                 "trained_in_this_run": not adapter.reused}
                 result.device = self.machine_label(loaded.device)
+                result.reproducibility = reproducibility(loaded.device, variant.precision in ("int8", "nf4"))
                 if self.settings.worker:
                     result.engine["worker_share"] = self.settings.worker
                 if loaded.loaded.placement:       # device_map: where accelerate put the weights
@@ -215,7 +216,7 @@ class BenchSession:
     def _gate(self, cell: Cell, result: CellResult) -> Verdict:
         tolerance = kind_of(cell.task).regression_tolerance(cell.task)
         found = result.baseline = baseline.gate(result, self.baseline, tolerance)
-        lines = found["regressions"] or found["improvements"] or found["notes"]
+        lines = (found["regressions"] or found["improvements"] or found["notes"]) + found["reproducibility"]
         message = f"{found['status']} against baseline {self.settings.baseline}" + (
             ":\n  " + "\n  ".join(lines) if lines else "")
         bad = {"regressed"} | ({"incomparable"} if self.settings.strict else set())
