@@ -28,9 +28,12 @@ def _cell(task, variant, value, low, high, n, entries, **extra):
             "paper": entries}
 
 
-def _entry(paper, average=None, gaps=(), setting="0-shot <chat>"):
+def _entry(paper, average=None, gaps=(), setting="0-shot <chat>", harness=None):
     return {"metric": "acc_norm", "found": "acc_norm,none", "paper": paper, "tolerance": 0.03, "source": CARD,
-            "setting": setting, "gaps": list(gaps), "average": average}
+            "setting": setting, "gaps": list(gaps), "average": average, "harness": harness}
+
+
+LIGHTEVAL = {"name": "lighteval", "version": "ea46419a", "backend": "vllm", "dtype": "bf16"}
 
 
 @pytest.fixture
@@ -38,7 +41,8 @@ def run(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     cells = [
-        _cell("hellaswag", "card", 0.438, 0.395, 0.482, 500, [_entry(0.409, gaps=["prompt: stripped texts"])]),
+        _cell("hellaswag", "card", 0.438, 0.395, 0.482, 500,
+              [_entry(0.409, gaps=["prompt: stripped texts"], harness=LIGHTEVAL)]),
         _cell("hellaswag", "nf4", 0.350, 0.310, 0.390, 500, [_entry(0.409)]),
         _cell("arc_easy", "card", 0.45, 0.41, 0.49, 500, [_entry(0.373, average="ARC")], limit=500),
         _cell("arc_challenge", "card", 0.30, 0.25, 0.35, 299,
@@ -119,6 +123,20 @@ def test_markdown_and_json_agree(run):
     assert arc["ours"] == pytest.approx(0.375) and arc["n"] == 799
     assert [p["cell"] for p in arc["parts"]] == ["arc_easy[card-p]", "arc_challenge[card-p]"]
     assert "paper.html" in (run / "report.md").read_text()
+
+
+def test_each_row_says_what_computed_the_paper_value_and_ours(run):
+    md = (run / "paper.md").read_text()
+    assert ("| hellaswag | card | lighteval, ea46419a, vllm, bf16 | pytest-llama over lm-eval 0.4.13, transformers, "
+            "fp32 (GGUF Q4_1 file, dequantized to fp32) |") in md
+    assert "| hellaswag | nf4 | not recorded (add `harness:` to the bound) |" in md
+    page = _Tables()
+    page.feed((run / "paper.html").read_text())
+    head, first, *_ = page.tables["provenance"]
+    assert first == ["hellaswag", "card", "lighteval, ea46419a, vllm, bf16",
+                     "pytest-llama over lm-eval 0.4.13, transformers, fp32 (GGUF Q4_1 file, dequantized to fp32)"]
+    data = json.loads((run / "paper.json").read_text())
+    assert data["comparisons"][0]["paper_harness"] == LIGHTEVAL
 
 
 def test_verdict_follows_the_interval():

@@ -16,7 +16,11 @@ class TaskChecks:
     def bound(self, metric: str, raw: dict, path: tuple, variants: tuple[Variant, ...]) -> Bound:
         """One bound, checked for contradictions and for what it names."""
         b = Bound(metric=metric, line=self.marks.line(path),
-                  **{**raw, "only": tuple(raw.get("only", ())), "gaps": tuple(raw.get("gaps", ()))})
+                  **{**raw, "only": tuple(raw.get("only", ())), "gaps": tuple(raw.get("gaps", ())),
+                     "harness": tuple((raw.get("harness") or {}).items())})
+        if b.harness and b.paper is None:
+            self.error(path + ("harness",), "`harness:` says what computed a paper value, and this bound has none",
+                       "add the published value as `paper:`, or remove `harness:`")
         names = [v.name for v in variants]
         for i, name in enumerate(b.only):
             if name not in names:

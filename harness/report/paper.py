@@ -51,13 +51,28 @@ def auto_gaps(cell: dict) -> list[str]:
     return out
 
 
+def ours(cell: dict, versions: dict | None = None) -> dict:
+    """What computed our value, in the terms a paper row's `harness:` uses."""
+    variant = cell.get("resolved_variant") or {}
+    origin = cell.get("weights_origin") or ""
+    dtype = variant.get("precision", "fp32") + (f" ({origin})" if origin else "")
+    engine = "lm-eval " + versions["lm_eval"] if versions and versions.get("lm_eval") else "lm-eval"
+    return {"name": f"pytest-llama over {engine}", "version": (versions or {}).get("pytest-llama"),
+            "backend": variant.get("backend", "transformers"), "dtype": dtype}
+
+
+def _harness(given: dict | None) -> dict | None:
+    return {k: given.get(k) for k in ("name", "version", "backend", "dtype")} if given else None
+
+
 def _verdict(paper: float, low: float | None, high: float | None) -> str:
     if low is None or high is None or low != low:
         return "no interval"
     return "consistent" if low <= paper <= high else "inconsistent at 95%"
 
 
-def _row(benchmark: str, entry: dict, cells: list[dict], value: float, low, high, n: int, method: str) -> dict:
+def _row(benchmark: str, entry: dict, cells: list[dict], value: float, low, high, n: int, method: str,
+         versions: dict | None = None) -> dict:
     first = cells[0]
     gaps = list(dict.fromkeys(g for c in cells for g in auto_gaps(c))) + list(entry.get("gaps") or [])
     return {"benchmark": benchmark, "metric": entry["metric"], "setting": entry.get("setting"),
@@ -65,11 +80,12 @@ def _row(benchmark: str, entry: dict, cells: list[dict], value: float, low, high
             "variant": first["variant"], "template": first["template"], "cells": [c["item"] for c in cells],
             "ours": value, "ci_low": low, "ci_high": high, "ci_method": method, "n": n,
             "delta": value - entry["paper"], "verdict": _verdict(entry["paper"], low, high), "gaps": gaps,
+            "paper_harness": _harness(entry.get("harness")), "our_harness": ours(first, versions),
             "data_source": "; ".join(dict.fromkeys(c.get("data_source") or "" for c in cells)),
             "wall_s": sum(c.get("wall_s") or 0 for c in cells)}
 
 
-def comparisons(cells: list[dict]) -> list[dict]:
+def comparisons(cells: list[dict], versions: dict | None = None) -> list[dict]:
     """One row per (published value, variant): single cells first, averages where they meet."""
     rows, averages = [], defaultdict(list)
     for cell in cells:
@@ -83,7 +99,7 @@ def comparisons(cells: list[dict]) -> list[dict]:
                 averages[(cell["spec_name"], entry["average"], cell["variant"])].append((cell, entry, m))
                 continue
             rows.append(_row(cell["task"], entry, [cell], m["value"], m.get("ci_low"), m.get("ci_high"),
-                             m.get("n") or cell.get("n_samples") or 0, m.get("ci_method") or ""))
+                             m.get("n") or cell.get("n_samples") or 0, m.get("ci_method") or "", versions))
     for (_, name, _), members in averages.items():
         cells_ = [c for c, _, _ in members]
         values = [m["value"] for _, _, m in members]
@@ -92,7 +108,7 @@ def comparisons(cells: list[dict]) -> list[dict]:
         se = math.sqrt(sum(v * (1 - v) / n for v, n in zip(values, ns) if n)) / len(values)
         entry = members[0][1]
         low, high = max(0.0, mean - Z95 * se), min(1.0, mean + Z95 * se)
-        row = _row(name, entry, cells_, mean, low, high, sum(ns), f"normal, mean of {len(values)} cells")
+        row = _row(name, entry, cells_, mean, low, high, sum(ns), f"normal, mean of {len(values)} cells", versions)
         row["parts"] = [{"cell": c["item"], "value": m["value"], "n": n} for (c, _, m), n in zip(members, ns)]
         rows.append(row)
     order = {name: i for i, name in enumerate(dict.fromkeys(r["benchmark"] for r in rows))}
@@ -155,7 +171,7 @@ def figures(rows: list[dict]) -> dict[str, str]:
 
 def write_reports(run_dir: Path, run: dict, cells: list[dict], env) -> list[Path]:
     """paper.md, paper.json and paper.html in the run folder; nothing when no cell has a paper value."""
-    rows = comparisons(cells)
+    rows = comparisons(cells, (run or {}).get("versions"))
     if not rows:
         return []
     run_dir = Path(run_dir)

@@ -111,4 +111,4 @@ def paper_entry(bound: Bound, metric: Metric | None) -> dict:
     """A published value next to ours, for the paper-comparison report."""
     return {"metric": bound.metric, "found": metric.name if metric else None, "paper": bound.paper,
             "tolerance": bound.tolerance, "source": bound.source, "setting": bound.setting,
-            "gaps": list(bound.gaps), "average": bound.average}
+            "gaps": list(bound.gaps), "average": bound.average, "harness": dict(bound.harness) or None}
