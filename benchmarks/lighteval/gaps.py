@@ -1,0 +1,144 @@
+"""The SmolLM2 card's HellaSwag gap taken apart: one table, factor by factor, on the same items.
+
+    python benchmarks/lighteval/gaps.py --full results/RUN_A --limited results/RUN_B \
+        [--lighteval lighteval.jsonl --ours results/RUN_C] [--paper 0.409]
+
+RUN_A: specs/card_gaps.yaml's `hellaswag[card-...]` on all 10,042 validation items.
+RUN_B: the same spec with `--llama-limit 1000`: int8, nf4 and `hellaswag_plain` (no chat template).
+lighteval.jsonl / RUN_C: run_lighteval.py and this harness on the same first rows (parity.py's
+inputs): lighteval runs the card's own prompt function (its preprocessing), so the paired
+difference there is the card's preprocessing against lm-eval's, plus whatever the two engines
+disagree on (parity.py says how much that is).
+
+Each row: the factor, the two settings, the items, the effect in points (changed minus
+reference) and its 95% interval: Tango's paired interval on shared items; for the subset, the
+Newcombe interval of (the other 9,042 minus the first 1,000), scaled to the whole set's mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parents[1])]
+
+from harness.results.compare import compare  # noqa: E402
+from harness.results.stats import wilson  # noqa: E402
+
+METRIC = "acc_norm,none"
+
+
+def cells_of(run: Path) -> dict[str, dict[str, float]]:
+    """Per cell key (task[variant]), each item's acc_norm, by doc id."""
+    keys = {}
+    for line in (run / "cells.jsonl").read_text().splitlines():
+        c = json.loads(line)
+        if c["status"] == "ok":
+            keys[c["key"]] = f"{c['task']}[{c['variant']}]"
+    out: dict[str, dict[str, float]] = {}
+    for line in (run / "samples.jsonl").read_text().splitlines():
+        s = json.loads(line)
+        if s["cell"] in keys and METRIC in (s.get("scores") or {}):
+            out.setdefault(keys[s["cell"]], {})[str(s["doc_id"])] = float(s["scores"][METRIC])
+    return out
+
+
+def newcombe(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """The 95% Newcombe (hybrid Wilson) interval of p1 - p2, independent samples."""
+    p1, p2 = k1 / n1, k2 / n2
+    a, b = wilson(k1, n1), wilson(k2, n2)
+    d = p1 - p2
+    return (d - math.sqrt((p1 - a.low) ** 2 + (b.high - p2) ** 2),
+            d + math.sqrt((a.high - p1) ** 2 + (p2 - b.low) ** 2))
+
+
+def paired_row(factor: str, ref_name: str, ref: dict, new_name: str, new: dict) -> dict:
+    c = compare(new, ref, METRIC, ref_name)
+    return {"factor": factor, "reference": ref_name, "changed": new_name, "n": c.n, "reference_value": c.reference,
+            "changed_value": c.candidate, "effect": c.diff, "ci": (c.ci_low, c.ci_high),
+            "note": f"{c.lost} lost, {c.gained} gained"}
+
+
+def rows(full: dict, limited: dict, first: int, lighteval: dict | None) -> list[dict]:
+    out = []
+    card = full["hellaswag[card]"]
+    ids = sorted(card, key=int)
+    head = {i: card[i] for i in ids[:first]}
+    rest = [card[i] for i in ids[first:]]
+    if rest:
+        k1, n1, k2, n2 = int(sum(rest)), len(rest), int(sum(head.values())), len(head)
+        low, high = newcombe(k1, n1, k2, n2)
+        share = n1 / (n1 + n2)
+        whole = sum(card.values()) / len(card)
+        out.append({"factor": "subset", "reference": f"first {n2:,}", "changed": f"all {len(card):,}", "n": len(card),
+                    "reference_value": k2 / n2, "changed_value": whole, "effect": whole - k2 / n2,
+                    "ci": (share * low, share * high), "note": f"the other {n1:,}: {100 * k1 / n1:.1f}%"})
+    for variant in ("int8", "nf4"):
+        if f"hellaswag[{variant}]" in limited:
+            out.append(paired_row("precision (stand-in for Q4_1 vs bf16)", "fp32", head, variant,
+                                  limited[f"hellaswag[{variant}]"]))
+    if "hellaswag_plain[card]" in limited:
+        out.append(paired_row("chat template", "on (the card)", head, "off", limited["hellaswag_plain[card]"]))
+    if lighteval:
+        out.append(paired_row("preprocessing and engine", "lm-eval's (ours)", lighteval["ours"],
+                              "the card's (lighteval 0.13)", lighteval["theirs"]))
+    return out
+
+
+def lighteval_scores(path: Path, run: Path) -> dict:
+    """Per item, lighteval's and our acc_norm on HellaSwag (the items both scored)."""
+    from parity import load_lighteval, load_ours, norm_pick
+
+    theirs = {k: r for k, r in load_lighteval(path, None, []).items() if k[0] == "hellaswag"}
+    ours = {k: s for k, s in load_ours(run).items() if k[0] == "hellaswag"}
+    shared = sorted(set(theirs) & set(ours))
+    return {"theirs": {str(k[2]): float(norm_pick(theirs[k]["choices"], theirs[k]["logprobs"]) == theirs[k]["gold"])
+                       for k in shared},
+            "ours": {str(k[2]): float(ours[k]["scores"][METRIC]) for k in shared}}
+
+
+def table(found: list[dict], paper: float | None) -> str:
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    out = ["| factor | reference | changed | items | reference % | changed % | effect pts [95% CI] | |",
+           "|---|---|---|---:|---:|---:|---|---|"]
+    for r in found:
+        out.append(f"| {r['factor']} | {r['reference']} | {r['changed']} | {r['n']:,} | {pct(r['reference_value'])} | "
+                   f"{pct(r['changed_value'])} | {100 * r['effect']:+.1f} [{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}] | "
+                   f"{r['note']} |")
+    out.append("| weights | Q4_1 computed in fp32 | bf16 (the card's) | — | — | — | not measurable offline: no registry ships "
+               "the bf16 checkpoint | |")
+    subset = next((r for r in found if r["factor"] == "subset"), None)
+    if paper is not None and subset:
+        whole = subset["changed_value"]
+        prep = next((r for r in found if r["factor"].startswith("preprocessing")), None)
+        left = paper - whole - (prep["effect"] if prep else 0.0)
+        out.append(f"\nThe card: {pct(paper)}. Ours on all items: {pct(whole)} (gap {100 * (paper - whole):+.1f} pts)"
+                   + (f"; with the card's preprocessing and engine ({100 * prep['effect']:+.1f}), {100 * left:+.1f} pts "
+                      "remain for the weights (Q4_1 vs bf16), the backend (vLLM vs transformers) and anything unmeasured."
+                      if prep else "."))
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--full", required=True, type=Path)
+    ap.add_argument("--limited", required=True, type=Path)
+    ap.add_argument("--first", type=int, default=1000)
+    ap.add_argument("--lighteval", type=Path, default=None)
+    ap.add_argument("--ours", type=Path, default=None, help="our run on the lighteval run's items")
+    ap.add_argument("--paper", type=float, default=0.409)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    lighteval = lighteval_scores(args.lighteval, args.ours) if args.lighteval and args.ours else None
+    found = rows(cells_of(args.full), cells_of(args.limited), args.first, lighteval)
+    print(table(found, args.paper))
+    if args.json:
+        args.json.write_text(json.dumps(found, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
