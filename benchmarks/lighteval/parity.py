@@ -49,6 +49,12 @@ def first_difference(a: str, b: str) -> str:
     return f"at character {i}: lighteval {a[max(0, i - 25):i + 25]!r} vs ours {b[max(0, i - 25):i + 25]!r}"
 
 
+def _subject(subtask: str) -> str:
+    """lm-eval's mmlu_continuation subtask names: mmlu_<subject>_continuation."""
+    name = subtask.removeprefix("mmlu_continuation_").removeprefix("mmlu_")
+    return name.removesuffix("_continuation")
+
+
 def load_ours(run: Path) -> dict[tuple, dict]:
     cells = [json.loads(line) for line in (run / "cells.jsonl").read_text().splitlines()]
     wanted = {c["key"]: c["task"] for c in cells if c["status"] == "ok" and c["task"] in TASKS.values()
@@ -59,7 +65,7 @@ def load_ours(run: Path) -> dict[tuple, dict]:
         task = wanted.get(s["cell"])
         if task is None:
             continue
-        subject = (s.get("subtask") or "").split("mmlu_continuation_")[-1] if task == "mmlu" else None
+        subject = _subject(s.get("subtask") or "") if task == "mmlu" else None
         out[(task, subject, int(s["doc_id"]))] = s
     return out
 
