@@ -16,14 +16,14 @@ def test_validate_and_matrix(write_spec, capsys):
                      f"{good}::gsm8k[nf4-default]\tprecision=nf4 attn=sdpa use_cache=True"]
 
 
-def _fake_run(folder, correct: list[int], config="abc"):
+def _fake_run(folder, correct: list[int], config="abc", kernels=None):
     import json
 
     folder.mkdir(parents=True)
     n = len(correct)
     cell = {"key": "s::t[fp32-p]", "spec_name": "s", "item": "t[fp32-p]", "task": "t", "variant": "fp32",
             "template": "p", "kind": "accuracy", "status": "ok", "config_hash": config, "wall_s": 1.0,
-            "resolved_variant": {"precision": "fp32"}, "verdicts": [],
+            "resolved_variant": {"precision": "fp32"}, "verdicts": [], "reproducibility": kernels or {},
             "metrics": {"exact_match,none": {"value": sum(correct) / n, "ci_low": 0.1, "ci_high": 0.9,
                                              "stderr": 0.1, "n": n}}}
     (folder / "cells.jsonl").write_text(json.dumps(cell) + "\n")
@@ -40,6 +40,15 @@ def test_compare_two_runs_with_the_paired_test(tmp_path, capsys):
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| `s::t[fp32-p]`"))
     assert "| 100.0 | 62.5 | -37.5 |" in row and "15 / 0" in row and row.endswith("| task config abc -> other |")
+
+
+def test_compare_names_the_kernels_that_differ(tmp_path, capsys):
+    here = {"cpu_capability": "AVX512", "threads": 2, "cpu_flags": ["avx2", "avx512f"]}
+    a = _fake_run(tmp_path / "a", [1] * 20, kernels=here)
+    b = _fake_run(tmp_path / "b", [1] * 19 + [0], kernels=dict(here, cpu_capability="AVX2"))
+    assert main(["compare", str(a), str(b)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| `s::t[fp32-p]`"))
+    assert row.endswith("| cpu_capability AVX512 -> AVX2 |")
 
 
 def test_results_load_gives_flat_frames(tmp_path):

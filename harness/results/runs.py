@@ -104,7 +104,8 @@ def _changed(label: str, a, b) -> str:
 def differences(a: dict, b: dict, run_a: dict, run_b: dict) -> list[str]:
     """What differs between two records of one cell, in words: the task config (hash), the data,
     each setting of the resolved variant, the weights, the device, effective generation settings,
-    and the versions the runs recorded. Empty when nothing recorded differs."""
+    the versions the runs recorded, and the kernels each cell ran on (CPU flags, dispatch level,
+    threads). Empty when nothing recorded differs."""
     out = []
     if a.get("config_hash") != b.get("config_hash"):
         out.append(_changed("task config", a.get("config_hash"), b.get("config_hash")))
@@ -119,4 +120,8 @@ def differences(a: dict, b: dict, run_a: dict, run_b: dict) -> list[str]:
     out += [_changed(k, ga.get(k), gb.get(k)) for k in sorted(set(ga) | set(gb)) if ga.get(k) != gb.get(k)]
     xa, xb = run_a.get("versions") or {}, run_b.get("versions") or {}
     out += [_changed(k, xa.get(k), xb.get(k)) for k in sorted(set(xa) & set(xb)) if xa.get(k) != xb.get(k)]
+    ka, kb = a.get("reproducibility") or {}, b.get("reproducibility") or {}   # the kernels it ran on
+    if ka and kb:
+        out += [_changed(k, ka.get(k), kb.get(k)) for k in sorted(set(ka) | set(kb))
+                if ka.get(k) != kb.get(k) and k not in xa]
     return out
