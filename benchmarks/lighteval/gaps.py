@@ -97,6 +97,7 @@ def preprocessing(folder: Path) -> dict:
     from card_text import hellaswag
     from lm_eval.tasks.hellaswag.utils import process_docs
 
+    datasets.disable_progress_bars()
     rows = datasets.load_from_disk(str(folder))
     ours = process_docs(rows)
     differ = [i for i, (raw, doc) in enumerate(zip(rows, ours))
