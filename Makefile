@@ -44,11 +44,5 @@ lint: setup
 
 # every benchmark at its smallest size: a benchmark that no longer runs fails here, not later
 # (benchmarks/_*.py are their shared parts)
-bench-# make lighteval-env: lighteval 0.13 in an environment of its own, for benchmarks/lighteval/
-lighteval-env: $(LIGHTEVAL_VENV)/.installed
-
-$(LIGHTEVAL_VENV)/.installed: benchmarks/lighteval/requirements.txt scripts/setup.sh
-	bash scripts/setup.sh $(LIGHTEVAL_VENV) lighteval
-
-smoke: setup
+bench-smoke: setup
 	@for f in benchmarks/[!_]*.py; do echo "== $$f --smallest"; LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/python $$f --smallest || exit 1; done
