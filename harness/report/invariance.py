@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-
-def _item(sample: dict) -> tuple:
-    return sample.get("subtask"), sample["doc_id"], sample.get("repeat", 0)
+from harness.results.compare import sample_id
 
 
 def _picks(sample: dict) -> tuple:
@@ -46,9 +44,9 @@ def batch_flips(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]
             continue
         group.sort(key=lambda c: c["resolved_variant"]["batch_size"])
         base = group[0]
-        ref = {_item(s): s for s in samples[base["key"]]}
+        ref = {sample_id(s): s for s in samples[base["key"]]}
         for other in group[1:]:
-            pairs = [(ref[_item(s)], s) for s in samples[other["key"]] if _item(s) in ref]
+            pairs = [(ref[sample_id(s)], s) for s in samples[other["key"]] if sample_id(s) in ref]
             flips = [(a, b) for a, b in pairs if _picks(a) != _picks(b)]
             correct = [(a, b) for a, b in pairs if bool(a.get("correct")) != bool(b.get("correct"))]
             lls = [d for d in (_ll_difference(a, b) for a, b in pairs) if d is not None]
