@@ -253,7 +253,7 @@ def test_an_adapter_on_vllm_gives_the_transformers_adapter_outputs(mild_adapter,
 
 
 def test_the_report_compares_outputs_of_variants_that_differ_only_in_backend():
-    from harness.report.render import backend_agreement
+    from harness.report.invariance import backend_agreement
 
     def cell(variant, resolved, key):
         return {"status": "ok", "key": key, "task": "t", "template": "q", "variant": variant,

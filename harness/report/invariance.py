@@ -1,11 +1,14 @@
-"""Whether outputs move with batch size: cells that differ only in their variant's batch size
-(the `batch_size` axis), compared item by item with the smallest batch size's cell."""
+"""Whether outputs move with what should not move them: cells that differ only in their
+variant's batch size (the `batch_size` axis) or only in backend, compared item by item with a
+reference cell (the smallest batch size; the default backend)."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
 
+from harness.backends.registry import DEFAULT as DEFAULT_BACKEND
+from harness.backends.registry import owned_keys
 from harness.results.compare import sample_id
 
 
@@ -22,6 +25,12 @@ def _ll_difference(a: dict, b: dict) -> float | None:
     if not diffs and isinstance(a.get("output"), (int, float)) and isinstance(b.get("output"), (int, float)):
         diffs = [abs(float(a["output"]) - float(b["output"]))]
     return max(diffs) if diffs else None
+
+
+def _paired(reference: list[dict], other: list[dict]) -> list[tuple[dict, dict]]:
+    """(reference sample, other sample) for each item both cells scored, matched by item id."""
+    ref = {sample_id(s): s for s in reference}
+    return [(ref[sample_id(s)], s) for s in other if sample_id(s) in ref]
 
 
 def _settings(cell: dict) -> str:
@@ -44,9 +53,8 @@ def batch_flips(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]
             continue
         group.sort(key=lambda c: c["resolved_variant"]["batch_size"])
         base = group[0]
-        ref = {sample_id(s): s for s in samples[base["key"]]}
         for other in group[1:]:
-            pairs = [(ref[sample_id(s)], s) for s in samples[other["key"]] if sample_id(s) in ref]
+            pairs = _paired(samples[base["key"]], samples[other["key"]])
             flips = [(a, b) for a, b in pairs if _picks(a) != _picks(b)]
             correct = [(a, b) for a, b in pairs if bool(a.get("correct")) != bool(b.get("correct"))]
             lls = [d for d in (_ll_difference(a, b) for a, b in pairs) if d is not None]
@@ -59,5 +67,47 @@ def batch_flips(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]
                         "max_ll_diff": max(lls) if lls else None,
                         "first": None if first is None else {"doc_id": first[0]["doc_id"],
                                                              "a": first[0].get("output"),
+                                                             "b": first[1].get("output")}})
+    return out
+
+
+LL_TOLERANCE = 1e-3    # log-likelihood outputs closer than this count as the same
+
+
+def _same_output(a, b) -> bool:
+    """Texts must be equal; log-likelihoods (numbers) within LL_TOLERANCE of each other."""
+    try:
+        return abs(float(a) - float(b)) <= LL_TOLERANCE
+    except (TypeError, ValueError):
+        return a == b
+
+
+def backend_agreement(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]:
+    """Cells of one task and template whose variants differ only in backend: how many items
+    got the same output on each backend, and the first that did not."""
+    own = {"name", "backend", "attn"} | owned_keys()
+
+    def settings(c: dict) -> str:
+        return json.dumps({k: v for k, v in (c.get("resolved_variant") or {}).items() if k not in own}, sort_keys=True)
+
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for c in cells:
+        if c["status"] == "ok" and samples.get(c["key"]):
+            groups[(c["task"], c["template"], settings(c))].append(c)
+    out = []
+    for (task, template, _), group in groups.items():
+        backends = {(c.get("resolved_variant") or {}).get("backend", DEFAULT_BACKEND) for c in group}
+        if len(backends) < 2:
+            continue
+        base = next((c for c in group if (c.get("resolved_variant") or {}).get("backend") is None), group[0])
+        for other in group:
+            if other is base:
+                continue
+            pairs = _paired(samples[base["key"]], samples[other["key"]])
+            differ = [(a, b) for a, b in pairs if not _same_output(a.get("output"), b.get("output"))]
+            first = differ[0] if differ else None
+            out.append({"task": task, "template": template, "a": base["variant"], "b": other["variant"],
+                        "same": len(pairs) - len(differ), "n": len(pairs),
+                        "first": None if first is None else {"doc_id": first[0]["doc_id"], "a": first[0].get("output"),
                                                              "b": first[1].get("output")}})
     return out

@@ -10,13 +10,11 @@ from importlib import resources
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, FunctionLoader, PrefixLoader, StrictUndefined
 
-from harness.backends.registry import DEFAULT as DEFAULT_BACKEND
-from harness.backends.registry import owned_keys
 from harness.kinds.registry import KINDS, shows_percent
 from harness.kinds.registry import named as named_kind
 from harness.kinds.registry import template as kind_template
 from harness.report.gates import gates
-from harness.report.invariance import batch_flips
+from harness.report.invariance import backend_agreement, batch_flips
 from harness.report.paper import write_reports
 from harness.report.recipes import recipe_sections
 from harness.results.runs import latest_cells
@@ -125,50 +123,6 @@ def disagreements(cells: list[dict], samples: dict[str, list[dict]], limit: int 
                 break
         if shown:
             out.append({"task": task, "template": template, "items": shown})
-    return out
-
-
-LL_TOLERANCE = 1e-3    # log-likelihood outputs closer than this count as the same
-
-
-def _same_output(a, b) -> bool:
-    """Texts must be equal; log-likelihoods (numbers) within LL_TOLERANCE of each other."""
-    try:
-        return abs(float(a) - float(b)) <= LL_TOLERANCE
-    except (TypeError, ValueError):
-        return a == b
-
-
-def backend_agreement(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]:
-    """Cells of one task and template whose variants differ only in backend: how many items
-    got the same output on each backend, and the first that did not."""
-    own = {"name", "backend", "attn"} | owned_keys()
-
-    def settings(c: dict) -> str:
-        return json.dumps({k: v for k, v in (c.get("resolved_variant") or {}).items() if k not in own}, sort_keys=True)
-
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for c in cells:
-        if c["status"] == "ok" and samples.get(c["key"]):
-            groups[(c["task"], c["template"], settings(c))].append(c)
-    out = []
-    for (task, template, _), group in groups.items():
-        backends = {(c.get("resolved_variant") or {}).get("backend", DEFAULT_BACKEND) for c in group}
-        if len(backends) < 2:
-            continue
-        base = next((c for c in group if (c.get("resolved_variant") or {}).get("backend") is None), group[0])
-        ref = {(s.get("subtask"), s["doc_id"], s.get("repeat", 0)): s for s in samples[base["key"]]}
-        for other in group:
-            if other is base:
-                continue
-            pairs = [(ref.get((s.get("subtask"), s["doc_id"], s.get("repeat", 0))), s) for s in samples[other["key"]]]
-            pairs = [(a, b) for a, b in pairs if a is not None]
-            differ = [(a, b) for a, b in pairs if not _same_output(a.get("output"), b.get("output"))]
-            first = differ[0] if differ else None
-            out.append({"task": task, "template": template, "a": base["variant"], "b": other["variant"],
-                        "same": len(pairs) - len(differ), "n": len(pairs),
-                        "first": None if first is None else {"doc_id": first[0]["doc_id"], "a": first[0].get("output"),
-                                                             "b": first[1].get("output")}})
     return out
 
 
