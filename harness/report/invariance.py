@@ -33,8 +33,9 @@ def _paired(reference: list[dict], other: list[dict]) -> list[tuple[dict, dict]]
     return [(ref[sample_id(s)], s) for s in other if sample_id(s) in ref]
 
 
-def _settings(cell: dict) -> str:
-    rest = {k: v for k, v in (cell.get("resolved_variant") or {}).items() if k not in ("name", "batch_size")}
+def _settings(cell: dict, varied: set[str]) -> str:
+    """The cell's variant settings other than its name and the `varied` ones, as one key."""
+    rest = {k: v for k, v in (cell.get("resolved_variant") or {}).items() if k not in varied | {"name"}}
     return json.dumps(rest, sort_keys=True, default=str)
 
 
@@ -46,7 +47,7 @@ def batch_flips(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]
     for c in cells:
         size = (c.get("resolved_variant") or {}).get("batch_size")
         if c["status"] == "ok" and size and samples.get(c["key"]):
-            groups[(c["task"], c["template"], _settings(c))].append(c)
+            groups[(c["task"], c["template"], _settings(c, {"batch_size"}))].append(c)
     out = []
     for (task, template, _), group in groups.items():
         if len(group) < 2:
@@ -85,15 +86,11 @@ def _same_output(a, b) -> bool:
 def backend_agreement(cells: list[dict], samples: dict[str, list[dict]]) -> list[dict]:
     """Cells of one task and template whose variants differ only in backend: how many items
     got the same output on each backend, and the first that did not."""
-    own = {"name", "backend", "attn"} | owned_keys()
-
-    def settings(c: dict) -> str:
-        return json.dumps({k: v for k, v in (c.get("resolved_variant") or {}).items() if k not in own}, sort_keys=True)
-
+    own = {"backend", "attn"} | owned_keys()
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for c in cells:
         if c["status"] == "ok" and samples.get(c["key"]):
-            groups[(c["task"], c["template"], settings(c))].append(c)
+            groups[(c["task"], c["template"], _settings(c, own))].append(c)
     out = []
     for (task, template, _), group in groups.items():
         backends = {(c.get("resolved_variant") or {}).get("backend", DEFAULT_BACKEND) for c in group}
