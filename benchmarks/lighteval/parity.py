@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from harness.results.stats import wilson  # noqa: E402
 
 # lighteval task -> this harness's task in specs/smollm2_card.yaml
 TASKS = {"card_hellaswag": "hellaswag", "card_arc_easy": "arc_easy", "card_arc_challenge": "arc_challenge",
@@ -28,14 +31,10 @@ MMLU_SUBJECTS = 57
 LL_TOLERANCE = 1e-3
 
 
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """The 95% Wilson interval of k successes in n."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+def _interval(k: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval of k right of n (the harness's own)."""
+    ci = wilson(k, n)
+    return ci.low, ci.high
 
 
 def norm_pick(choices: list[str], lls: list[float]) -> int:
@@ -116,8 +115,8 @@ def compare(theirs: dict[tuple, dict], ours: dict[tuple, dict]) -> list[dict]:
                      "same_prompt": same_prompt, "first_prompt_difference": first, "same_pick": same_pick,
                      "ll_within_1e-3": within, "max_ll_diff": max(diffs) if diffs else None,
                      "median_ll_diff": statistics.median(diffs) if diffs else None,
-                     "lighteval_acc_norm": right_l / n if n else None, "lighteval_ci": wilson(right_l, n),
-                     "ours_acc_norm": right_o / n if n else None, "ours_ci": wilson(right_o, n)})
+                     "lighteval_acc_norm": right_l / n if n else None, "lighteval_ci": _interval(right_l, n),
+                     "ours_acc_norm": right_o / n if n else None, "ours_ci": _interval(right_o, n)})
     return rows
 
 
