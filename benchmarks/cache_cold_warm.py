@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _guard import guarded  # noqa: E402 - every benchmark fails the same way
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

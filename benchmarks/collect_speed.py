@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _guard import guarded  # noqa: E402 - every benchmark fails the same way
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers")
@@ -123,4 +124,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    guarded(main)

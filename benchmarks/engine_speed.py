@@ -24,6 +24,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
+from _guard import guarded  # noqa: E402 - every benchmark fails the same way
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,4 +174,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 from _scaling_spec import DATA, SPEC  # noqa: E402 - the spec both scaling benchmarks run
+from _guard import BenchmarkFailed, guarded  # noqa: E402 - every benchmark fails the same way
 
 
 def tiny_spec(n: int) -> str:
@@ -54,7 +55,8 @@ def run(spec: Path, results: Path, extra: list[str], env: dict | None = None) ->
                           text=True, env=env)
     took = time.perf_counter() - began
     if proc.returncode not in (0, 1):
-        sys.exit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        raise BenchmarkFailed(f"pytest {spec.name} {' '.join(extra)} exited {proc.returncode}:\n"
+                              f"{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
     runs = sorted(set(results.glob("*")) - before)
     lines = [json.loads(line) for r in runs for line in (r / "cells.jsonl").read_text().splitlines()]
     cells: dict = {}
@@ -73,7 +75,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=100, help="items per cell")
     parser.add_argument("--tiny", type=int, default=30, help="cells in the overhead run")
-    parser.add_argument("--port", type=int, default=6499)
     parser.add_argument("--smallest", action="store_true", help="the smallest size: only that it still runs (CI)")
     args = parser.parse_args()
     if args.smallest:
@@ -88,7 +89,7 @@ def main() -> None:
         tmp = Path(tmp)
         spec = tmp / "scaling.yaml"
         spec.write_text(SPEC.format(data=DATA, limit=args.limit))
-        cluster = LocalCluster(port=args.port, manager_base=args.port + 300).start()
+        cluster = LocalCluster().start()    # free ports, its own folder: no other cluster is touched
         try:
             ray_opts = ["--llama-executor", "ray", "--llama-ray-address", cluster.address]
             serial_s, serial, _ = run(spec, tmp / "serial", ["--llama-cache", "off"])
@@ -119,8 +120,7 @@ def main() -> None:
                 r = recs[0]["engine"]["ray"]
                 if r["attempt"] > 1:
                     print(f"  {key}: ran again (attempt {r['attempt']}) on node {r['node'][:8]}; {'; '.join(r['faults'])}")
-            cluster.stop()
-            cluster.start()
+            cluster.restart()
 
             tiny = tmp / "tiny.yaml"
             tiny.write_text(tiny_spec(args.tiny))
@@ -156,7 +156,11 @@ def faulted(spec: Path, results: Path, cluster) -> dict:
     code = pytest.main([str(spec), "-q", "-p", "no:cacheprovider", "--llama-cache", "off",
                         f"--llama-results={results}", "--llama-executor", "ray",
                         "--llama-ray-address", cluster.address])
-    lines = [json.loads(line) for r in results.iterdir() for line in (r / "cells.jsonl").read_text().splitlines()]
+    written = sorted(results.glob("*/cells.jsonl")) if results.is_dir() else []
+    if not written:
+        raise BenchmarkFailed(f"the fault run (pytest exit {int(code)}) recorded no cell: the cluster at "
+                              f"{cluster.address} was lost or never joined; its output is above")
+    lines = [json.loads(line) for path in written for line in path.read_text().splitlines()]
     cells: dict = {}
     for c in lines:
         cells.setdefault(c["key"], []).append(c)
@@ -164,4 +168,4 @@ def faulted(spec: Path, results: Path, cluster) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _guard import guarded  # noqa: E402 - every benchmark fails the same way
+
 
 def latency_bound(n: int, delay: float = 0.25) -> None:
     """A server whose every reply takes `delay` seconds and no CPU (a hosted API's latency): what
@@ -128,4 +130,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    guarded(main)

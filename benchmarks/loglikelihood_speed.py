@@ -26,6 +26,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from _guard import guarded  # noqa: E402 - every benchmark fails the same way
 
 ROOT = Path(__file__).resolve().parents[1]
 MMLU_SUBJECTS = ("clinical_knowledge", "high_school_biology", "high_school_macroeconomics", "nutrition",
@@ -169,4 +170,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

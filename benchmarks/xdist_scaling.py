@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 from _scaling_spec import DATA, SPEC  # noqa: E402 - the spec both scaling benchmarks run
+from _guard import guarded  # noqa: E402 - every benchmark fails the same way
 
 
 def run(spec: Path, cache: Path, results: Path, extra: list[str]) -> tuple[float, dict]:
@@ -69,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

@@ -16,7 +16,6 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'pyte
 from harness.executors.ray.local import LocalCluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PORT = 6479
 SPEC = """\
 spec: 1
 name: onray
@@ -48,9 +47,13 @@ tasks:
 
 @pytest.fixture(scope="module")
 def cluster():
-    running = LocalCluster(port=PORT, manager_base=6770).start()
-    yield running
-    running.stop()
+    """Two one-CPU nodes on free ports, in a folder of their own; stopped by their pids, so a
+    user's cluster (or another test run's) on this machine is never touched."""
+    running = LocalCluster().start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def _write(folder: Path) -> None:
@@ -104,7 +107,7 @@ import pytest
 
 from harness.executors.ray.local import LocalCluster
 
-cluster = LocalCluster(port={port}, manager_base={base})
+cluster = LocalCluster.attach({folder!r})
 killed = []
 
 
@@ -136,7 +139,7 @@ def test_a_lost_nodes_cells_run_again_elsewhere_and_are_recorded_once(cluster, p
     rows = [{"a": a % 10, "b": a // 10, "answer": str(a % 10 + a // 10)} for a in range(40)]
     (pytester.path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     driver = pytester.path / "driver.py"
-    driver.write_text(KILL_THE_OTHER_NODE.format(port=cluster.port, base=cluster.manager_base))
+    driver.write_text(KILL_THE_OTHER_NODE.format(folder=str(cluster.temp_dir)))
     result = pytester.run(sys.executable, str(driver), "-p", "no:cacheprovider", "--llama-cache", "off", "onray.yaml",
                           "-k", "addition", f"--llama-results={pytester.path / 'out'}", "--llama-executor", "ray",
                           "--llama-ray-address", cluster.address, timeout=600)
@@ -149,8 +152,7 @@ def test_a_lost_nodes_cells_run_again_elsewhere_and_are_recorded_once(cluster, p
     assert retried and all(c["engine"]["ray"]["node"] != killed for c in retried)
     assert all("lost" in f for c in retried for f in c["engine"]["ray"]["faults"])
     # the cluster lost a node for good: start it again for the tests after this one
-    cluster.stop()
-    cluster.start()
+    cluster.restart()
 
 
 def test_an_unreachable_cluster_is_an_error_within_seconds(pytester):
