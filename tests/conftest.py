@@ -13,6 +13,51 @@ ROOT = Path(__file__).resolve().parents[1]
 collect_ignore = ["data"]   # specs and rows that tests copy and run themselves
 
 
+INSTALLED_PARTS = ("models", "lm-eval")   # content-keyed install steps, shared by every test cache
+
+
+def linked_cache(folder: Path) -> Path:
+    """A harness cache folder whose install steps (dequantized models, lm-eval's task index)
+    are the user's, and whose results are its own."""
+    from harness.data.cache import cache_root
+
+    real = Path(os.environ.get("LLAMA_TEST_REAL_CACHE") or cache_root())
+    os.environ["LLAMA_TEST_REAL_CACHE"] = str(real)
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in INSTALLED_PARTS:
+        (real / part).mkdir(parents=True, exist_ok=True)
+        if not (folder / part).exists():
+            (folder / part).symlink_to(real / part, target_is_directory=True)
+    return folder
+
+
+@pytest.fixture
+def fresh_harness_cache(tmp_path) -> Path:
+    """A harness cache of this test's own (throughput estimates, judge data, digests), with
+    the installed models linked: for tests about what a cache holds."""
+    return linked_cache(tmp_path / "harness-cache")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def shared_harness_cache(tmp_path_factory):
+    """One harness cache for the whole test session, nested runs included. pytester points
+    HOME at each test's own folder, so without this every nested run started with an empty
+    ~/.cache/pytest-llama and dequantized the embedded model again (about 25 s a run). The
+    content-keyed parts (the dequantized models, lm-eval's task index, keyed by lm-eval's
+    version) are linked to the user's cache, since they are install steps, not results; the
+    rest (folder digests, throughput estimates, judge data) is this session's own."""
+    from harness.data.cache import CACHE_ENV
+
+    folder = linked_cache(tmp_path_factory.mktemp("harness-cache"))
+    old = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = old
+
+
 @pytest.fixture(autouse=True, scope="session")
 def private_generation_cache(tmp_path_factory):
     """Tests never read or write the user's generation cache: an engine regression must not

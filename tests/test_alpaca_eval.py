@@ -91,7 +91,7 @@ def test_a_model_judge_is_refused_for_alpaca_eval(write_spec):
 
 
 def test_an_alpaca_eval_cell_against_a_fake_judge_unswitches_and_keeps_the_key_out(pytester, server, data_dir,
-                                                                                   monkeypatch, annotations):
+                                                                                   monkeypatch, annotations, fresh_harness_cache):
     from fake_openai import completion
 
     # the judge always prefers the output shown second, and takes 0.3 s, so requests overlap
@@ -100,7 +100,7 @@ def test_an_alpaca_eval_cell_against_a_fake_judge_unswitches_and_keeps_the_key_o
     monkeypatch.setenv("OPENAI_BASE_URL", url)
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     monkeypatch.setenv("LLAMA_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("LLAMA_CACHE_DIR", str(pytester.path / "cache"))
+    monkeypatch.setenv("LLAMA_CACHE_DIR", str(fresh_harness_cache))
     pytester.makefile(".yaml", ae="""
 spec: 1
 model: {embedded: smollm2-135m-instruct, chat: true}

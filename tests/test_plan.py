@@ -63,11 +63,10 @@ def test_the_plan_counts_the_work_and_estimates_from_this_machines_rates(write_s
     assert any(line.startswith("estimate on this machine (m): at most 1 min") for line in plan.lines())
 
 
-def test_llama_plan_prints_the_plan_and_runs_nothing(pytester, tmp_path, monkeypatch):
+def test_llama_plan_prints_the_plan_and_runs_nothing(pytester, fresh_harness_cache, monkeypatch):
     pytester.makefile(".jsonl", rows="".join(f'{{"q": "{i}", "a": "{i}"}}\n' for i in range(30)))
     pytester.makefile(".yaml", s=SPEC)
-    cache = tmp_path / "cache"
-    cache.mkdir()
+    cache = fresh_harness_cache
     from harness.machine import machine_key
 
     rates = Rates(machine_key())
