@@ -14,6 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.spec.sources import parse_source
 from harness.spec.types import MODEL_SOURCES, Generation, ModelSource
 
 # every judged benchmark and the kind that runs it (the `judged:` key is one enum for both kinds)
@@ -128,13 +129,7 @@ def parse_judge(checker, raw: dict | None, path: tuple) -> Judge | None:
     if endpoint_only:
         checker.error(path + (endpoint_only[0],), f"`{endpoint_only[0]}:` applies to an endpoint judge; this judge is "
                       "a model the harness loads", "remove it, or give `url:` / `url_env:`")
-    kind = given[0]
-    ref = raw[kind]
-    if kind == "hf" and "revision" not in raw:
-        checker.error(path + ("hf",), "a hub judge needs a pinned `revision`", "add `revision:` with a commit sha or tag")
-    if kind in ("path", "gguf"):
-        ref = checker.local_path(ref, path + (kind,), want_dir=(kind == "path"))
-    return Judge(source=ModelSource(kind, ref, raw.get("revision"), False, True),
+    return Judge(source=parse_source(checker, raw, path, given[0], what="judge", chat=True),
                  precision=raw.get("precision", "fp32"), generation=generation)
 
 

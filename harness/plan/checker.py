@@ -13,6 +13,7 @@ from harness.plan.recipe_checks import RecipeChecks
 from harness.plan.task_checks import TaskChecks
 from harness.spec.errors import SpecError, did_you_mean, format_path
 from harness.spec.marks import Marks
+from harness.spec.sources import parse_source
 from harness.spec.types import (MODEL_SOURCES, Adapter, Generation, ModelSource, Nf4, Requires, Seeds, Spec,
                                 Template, Variant)
 
@@ -61,17 +62,8 @@ class Checker(TaskChecks, RecipeChecks):
             self.error(("model",), f"give exactly one of {', '.join(MODEL_SOURCES)}; found {given or 'none'}",
                        "for example `embedded: smollm2-135m-instruct`")
             return ModelSource("embedded", "smollm2-135m-instruct")
-        kind = given[0]
-        ref = raw[kind]
-        if kind == "hf" and "revision" not in raw:
-            self.error(("model", "hf"), "a hub model needs a pinned `revision`",
-                       "add `revision:` with a commit sha or tag so the run can be reproduced")
-        if kind != "hf" and "revision" in raw:
-            self.error(("model", "revision"), "`revision` applies only to `hf:` models", "remove it")
-        if kind in ("path", "gguf"):
-            ref = self.local_path(ref, ("model", kind), want_dir=(kind == "path"))
-        return ModelSource(kind, ref, raw.get("revision"), raw.get("trust_remote_code", False),
-                           raw.get("chat", False))
+        return parse_source(self, raw, ("model",), given[0], chat=raw.get("chat", False),
+                            trust_remote_code=raw.get("trust_remote_code", False))
 
     def variant(self, name: str, raw: dict, path: tuple) -> Variant:
         """One variant: precision, adapter, attention, KV cache, device and its backend's settings."""
