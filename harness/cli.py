@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from harness.executors import EXECUTORS, HELP
 from harness.data import DATA_DIR_ENV
 from harness.spec.errors import SpecInvalid
 from harness.plan.matrix import expand
@@ -191,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", metavar="SPEC", help="spec files or folders")
     p.add_argument("-k", dest="keyword", default=None, help="pytest -k expression selecting cells")
     p.add_argument("-v", dest="verbose", action="count", default=0, help="more output (model loading too)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="where cells are computed: local, or ray (the actors of a Ray cluster)")
+    p.add_argument("--executor", choices=tuple(EXECUTORS), default="local",
+                   help="where cells are computed: " + "; ".join(f"{n} ({HELP[n]})" for n in EXECUTORS))
     p.add_argument("--ray-address", default=None, help="the Ray cluster (default: $RAY_ADDRESS, else auto)")
     p = command("report", "re-render a run's report (Markdown) from its records")
     p.add_argument("run_dir", metavar="RUN", help="a run folder, results/<run-id>")

@@ -14,6 +14,7 @@ from harness.run.baseline import BaselineError
 from harness.data import DATA_DIR_ENV
 from harness.results.gencache import GENCACHE_ENV, MODES
 from harness.kinds.registry import markers, named
+from harness.executors import EXECUTORS, HELP, ExecutorOptions, ExecutorUnavailable
 from harness.executors import make as make_executor
 from harness.executors.xdist import share_of
 from harness.run.session import BenchSession, Settings
@@ -57,9 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llama-limit", default=None, type=int, metavar="N",
                     help="cap every task at N items (a group's N are spread over its subtasks; a latency "
                          "task's prompts are capped too): a quick run of a whole spec")
-    group.addoption("--llama-executor", default="local", choices=("local", "ray"),
-                    help="where cells are computed: local (this process, or each pytest-xdist worker) or ray "
-                         "(the actors of a Ray cluster; pip install 'pytest-llama[ray]')")
+    group.addoption("--llama-executor", default="local", choices=tuple(EXECUTORS),
+                    help="where cells are computed: " + "; ".join(f"{n} ({HELP[n]})" for n in EXECUTORS))
     group.addoption("--llama-ray-address", default=None, metavar="ADDRESS",
                     help="the Ray cluster (default: $RAY_ADDRESS, else auto)")
     group.addoption("--llama-ray-cpus", default=1, type=int, metavar="N",
@@ -113,20 +113,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _executor(config: pytest.Config, settings: Settings):
-    """The executor the options name; a Ray cluster that cannot be joined is a usage error,
-    given before anything runs."""
-    name = config.getoption("llama_executor")
-    if name == "local" or config.getoption("collectonly"):
-        return make_executor("local")
-    if getattr(config.option, "numprocesses", None):
-        raise pytest.UsageError("--llama-executor ray spreads cells over the cluster itself; drop -n")
-    from harness.executors.ray import ClusterUnavailable
-
+    """The executor the options name; one that cannot start here (no cluster to join) is a
+    usage error, given before anything runs."""
+    name = "local" if config.getoption("collectonly") else config.getoption("llama_executor")
+    options = ExecutorOptions(settings=settings, address=config.getoption("llama_ray_address"),
+                              cpus_per_worker=config.getoption("llama_ray_cpus"))
     try:
-        return make_executor("ray", address_given=config.getoption("llama_ray_address"), settings=settings,
-                             cpus_per_actor=config.getoption("llama_ray_cpus"))
-    except ClusterUnavailable as exc:
-        raise pytest.UsageError(f"--llama-executor ray: {exc}") from None
+        chosen = make_executor(name, options)
+    except ExecutorUnavailable as exc:
+        raise pytest.UsageError(f"--llama-executor {name}: {exc}") from None
+    if chosen.spreads_cells and getattr(config.option, "numprocesses", None):
+        chosen.close()
+        raise pytest.UsageError(f"--llama-executor {name} spreads cells over its workers itself; drop -n")
+    return chosen
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -8,17 +8,11 @@ runs; harness/backends/registry.py lists the descriptors.
 
 from __future__ import annotations
 
-import importlib
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from harness.spec.types import ModelSource, Variant
-
-def runtime(module: str):
-    """A backend's runtime module, by dotted name, imported when a variant of it runs: the
-    registry and validation never import torch, transformers or vLLM."""
-    return importlib.import_module(module)
 
 
 # precision -> torch dtype name, for every backend that computes in a torch dtype

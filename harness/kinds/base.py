@@ -30,7 +30,6 @@ subclass of `Kind`. The descriptor imports no runtime: `run` imports the kind's 
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -65,11 +64,6 @@ class Kind:
     def size(self, task) -> int | None:
         """Items of a task that has no data rows of its own (a kind with rows: None)."""
         return task.limit
-
-    def runtime(self, module: str):
-        """A runtime module of this kind, by dotted name, imported when a cell needs it: the
-        registry and validation never import runners (lm-eval's registry does the same)."""
-        return importlib.import_module(module)
 
     def claims_config(self, base: dict | None) -> bool:
         """Whether lm-eval's config of a task (or of a group's first task) makes it this kind."""
@@ -120,7 +114,7 @@ class Kind:
         """The task capped at `limit` items (--llama-limit)."""
         return replace(task, limit=min(task.limit or limit, limit))
 
-    def run(self, cell, handle, session, rounds_runner=None):
+    def run(self, cell, handle, ctx, rounds_runner=None):
         """Run one cell: a results.record.CellResult."""
         raise NotImplementedError
 

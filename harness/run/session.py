@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.run import baseline
@@ -23,32 +22,19 @@ from harness.spec.prompts import TemplateFailed
 from harness.results.record import CellResult, Verdict, new_result
 from harness.results.store import RunStore
 from harness.data.lmeval_index import TaskCatalog, UnknownTask
+from harness.kinds.context import RunContext
 from harness.kinds.registry import kind_of
 from harness.machine import machine_key, probe, reproducibility
 from harness.results import throughput
-from harness.run.executor import InProcess
+from harness.run.executor import Executor, InProcess
+from harness.run.settings import Settings
 from harness.run.skips import skip_reason
 
 
-@dataclass(frozen=True)
-class Settings:
-    results_dir: Path = Path("results")
-    data_dir: Path | None = None
-    cache_mode: str = "on"
-    cache_dir: Path | None = None
-    run_id: str | None = None
-    baseline: Path | None = None        # gate every cell against this saved baseline
-    strict: bool = False                # a skipped, missing or incomparable cell fails
-    threads: int | None = None          # torch CPU threads (xdist workers get an equal share)
-    worker: str | None = None           # an xdist worker's share of the machine, recorded per cell
-    verbose: bool = False               # keep model-loading progress bars and library warnings
-    limit: int | None = None            # cap every task at this many items (a quick run)
-
-
 class BenchSession:
-    def __init__(self, settings: Settings, progress: Sink | None = None, executor=None):
+    def __init__(self, settings: Settings, progress: Sink | None = None, executor: Executor | None = None):
         self.settings = settings
-        self.progress = progress   # shows a long cell's live progress line (see harness.progress)
+        self.progress = progress   # shows a long cell's live progress line (see harness.results.progress)
         if not settings.verbose:
             from harness.run.logs import quiet
 
@@ -71,6 +57,12 @@ class BenchSession:
             self._store = RunStore(self.settings.results_dir, self.settings.run_id)
             self._store.write_run_info(probe().describe())
         return self._store
+
+    @property
+    def context(self) -> RunContext:
+        """What a kind's runner reads of this session (harness/kinds/context.py)."""
+        return RunContext(cache=self.cache, progress=self.progress, data_dir=self.settings.data_dir,
+                          catalog=self.catalog, pool=self.pool)
 
     @property
     def results(self) -> list[CellResult]:
@@ -112,7 +104,7 @@ class BenchSession:
                 variant, adapter = self.adapted(cell)
                 loaded = self.pool.handle(cell.spec.model, variant)
                 loads = self.pool.loads
-                result = kind_of(cell.task).run(cell, loaded, self, rounds_runner)
+                result = kind_of(cell.task).run(cell, loaded, self.context, rounds_runner)
                 result.engine["model_loads"] = self.pool.loads - loads
                 if adapter is not None:
                     result.engine["adapter"] = {"recipe": adapter.recipe, "key": adapter.key,
@@ -190,7 +182,7 @@ class BenchSession:
         return replace(variant, adapter=replace(variant.adapter, path=done.path)), done
 
     def train(self, spec, name: str):
-        """A spec's recipe, trained once per key (harness/training.py); its record is kept in the run."""
+        """A spec's recipe, trained once per key (harness/training/train.py); its record is kept in the run."""
         key = (str(spec.path), name)
         if key not in self.trained:
             from harness.backends.weights import default_device, weights_location

@@ -35,7 +35,7 @@ class Nf4:
 class Adapter:
     path: str | None  # absolute, resolved against the spec's folder; a recipe's: set once trained
     mode: str = "runtime"  # runtime | merged
-    recipe: str | None = None  # a recipe of the spec's `adapters:` (harness/recipes.py)
+    recipe: str | None = None  # a recipe of the spec's `adapters:` (harness/spec/recipes.py)
 
 
 class BackendSettings(Protocol):

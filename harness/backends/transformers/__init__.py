@@ -12,7 +12,7 @@ bring in the runtime modules beside it when a variant of this backend runs.
 
 from __future__ import annotations
 
-from harness.backends.base import runtime
+from harness.spec.runtime import runtime
 from harness.backends.transformers import config
 
 ENGINE_MODULES = ("harness.backends.base", "harness.backends.weights", "harness.backends.gguf",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from harness.backends.base import runtime
+from harness.spec.runtime import runtime
 from harness.backends.vllm import config
 
 INSTALL = ("install the extra: `pip install 'pytest-llama[vllm]'` on a CUDA machine, or "

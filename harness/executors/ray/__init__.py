@@ -22,10 +22,12 @@ import os
 import socket
 import time
 
+from harness.run.executor import ExecutorOptions, ExecutorUnavailable
+
 INSTALL = "Ray is not installed in this environment: pip install 'pytest-llama[ray]' (or pip install ray)"
 
 
-class ClusterUnavailable(RuntimeError):
+class ClusterUnavailable(ExecutorUnavailable):
     """No Ray cluster at the address, or Ray is not installed; the message says what to do."""
 
 
@@ -59,9 +61,9 @@ def connect(where: str, timeout: float = 5.0):
     return ray
 
 
-def executor(address_given: str | None = None, settings=None, cpus_per_actor: int = 1):
-    """The Ray executor over the cluster at the given address (raises ClusterUnavailable)."""
+def executor(options: ExecutorOptions):
+    """The Ray executor over the cluster at the options' address (raises ClusterUnavailable)."""
     from harness.executors.ray.driver import RayExecutor
 
-    ray = connect(address(address_given))
-    return RayExecutor(ray, settings, cpus_per_actor)
+    ray = connect(address(options.address))
+    return RayExecutor(ray, options.settings, options.cpus_per_worker)

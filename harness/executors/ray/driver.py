@@ -50,6 +50,7 @@ class RayExecutor:
     """Cells computed on a Ray cluster's actors; see the module's docstring."""
 
     name = "ray"
+    spreads_cells = True
 
     def __init__(self, ray, settings, cpus_per_actor: int = 1):
         self.ray = ray

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from harness.kinds.base import fragment
 from harness.kinds.lmeval import FAMILY, Accuracy
+from harness.spec.runtime import runtime
 
 RISKS = ("network", "filesystem")
 SCHEMA = {
@@ -89,7 +90,7 @@ class Code(Accuracy):
 
     def adapt(self, cfg: dict, cell):
         """Scoring moved into the sandbox (runner.py); the hook records how programs ran."""
-        cfg, scorer = self.runtime("harness.kinds.code.runner").code_config(cfg, cell.task, f"{cell.spec.path}:{cell.task.line}")
+        cfg, scorer = runtime("harness.kinds.code.runner").code_config(cfg, cell.task, f"{cell.spec.path}:{cell.task.line}")
 
         def after(result, logged, _s=scorer):
             _s.annotate(result.samples, logged)

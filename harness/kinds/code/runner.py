@@ -4,7 +4,7 @@ lm-eval scores these tasks (`unsafe_code: true`) with Hugging Face `evaluate`'s 
 which loads from the hub and `exec`s model code in the evaluating process. Here the task
 keeps lm-eval's prompts, stops and answer assembly (`build_predictions`, or the instruct
 form that cuts at the closing fence), and its scoring is replaced: each program,
-completion + the problem's tests + `check(entry_point)`, runs in harness/sandbox.py, and the
+completion + the problem's tests + `check(entry_point)`, runs in harness/kinds/code/sandbox.py, and the
 metrics are pass@k by the unbiased estimator over the item's samples (`repeats`).
 """
 

@@ -2,7 +2,7 @@
 
 An lm-eval task whose output is `generate_until` (GSM8K and the like), scored by lm-eval's own
 filters and metrics; or an inline task (local JSONL, no `choices:`), scored by `score:`, an
-extraction and a comparison from harness/scorers.py. It is the default kind (harness/kinds/registry.py).
+extraction and a comparison from harness/kinds/generation/scorers.py. It is the default kind (harness/kinds/registry.py).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from harness.judges.spec import JUDGE_KEY, JUDGED_KEY, Judge, endpoint_skip, parse_judge
 from harness.kinds.base import LIMIT, Kind, fragment
+from harness.spec.runtime import runtime
 
 CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")
 METRICS = ("score", "score.turn1", "score.turn2", "unparsed", "unjudged") + tuple(f"score.{c}" for c in CATEGORIES)
@@ -65,9 +66,9 @@ class Judged(Kind):
                     "for ratings use min / max, or min_ratio / max_ratio against another variant")
         return None
 
-    def run(self, cell, handle, session, rounds_runner=None):
+    def run(self, cell, handle, ctx, rounds_runner=None):
         """Answers, then the judge's verdicts (runner.py)."""
-        return self.runtime("harness.kinds.judged.runner").run_judged(cell, handle, session)
+        return runtime("harness.kinds.judged.runner").run_judged(cell, handle, ctx)
 
     def summary(self, r) -> str:
         """The mean rating with its interval, and the unreadable verdicts."""

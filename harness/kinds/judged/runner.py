@@ -109,7 +109,7 @@ def judge_prompt(bench: Bench, q: dict, turn: int, answers: list[str]) -> tuple[
     return name, p["system_prompt"], p["prompt_template"].format(**fields)
 
 
-def run_judged(cell, handle, bench_session) -> Any:
+def run_judged(cell, handle, ctx) -> Any:
     """Answer both turns with the cell's model, then judge every turn."""
     from harness.results.record import new_result
     from harness.kinds.lmeval.lm import HarnessLM, chat_generate
@@ -120,8 +120,8 @@ def run_judged(cell, handle, bench_session) -> Any:
     started = time.perf_counter()
     bench = load_bench()
     questions = pick(bench.questions, task.limit)
-    shown = Progress(cell.name, bench_session.progress)
-    lm = HarnessLM(handle, task.generation, bench_session.cache, progress=shown)
+    shown = Progress(cell.name, ctx.progress)
+    lm = HarnessLM(handle, task.generation, ctx.cache, progress=shown)
     answer_kwargs = {"until": [], "do_sample": False}
     first = chat_generate(lm, [[{"role": "user", "content": q["turns"][0]}] for q in questions], answer_kwargs)
     second = chat_generate(lm, [[{"role": "user", "content": q["turns"][0]}, {"role": "assistant", "content": a},
@@ -138,7 +138,7 @@ def run_judged(cell, handle, bench_session) -> Any:
     if judge.endpoint:
         from harness.judges.client import Call, EndpointClient
 
-        client = EndpointClient(judge, bench_session.cache)
+        client = EndpointClient(judge, ctx.cache)
         calls = [Call((("system", system), ("user", user)), judge.generation.max_new_tokens or 512,
                       judge.generation.temperature or 0.0) for _, _, (_, system, user) in jobs]
         shown.begin(len(calls), "verdicts")
@@ -148,8 +148,8 @@ def run_judged(cell, handle, bench_session) -> Any:
     else:
         from harness.spec.types import Variant
 
-        judge_handle = bench_session.pool.handle(judge.source, Variant(name="judge", precision=judge.precision))
-        judge_lm = HarnessLM(judge_handle, judge.generation, bench_session.cache, progress=shown)
+        judge_handle = ctx.pool.handle(judge.source, Variant(name="judge", precision=judge.precision))
+        judge_lm = HarnessLM(judge_handle, judge.generation, ctx.cache, progress=shown)
         verdicts = chat_generate(judge_lm, [[{"role": "system", "content": system}, {"role": "user", "content": user}]
                                        for _, _, (_, system, user) in jobs], {"until": [], "do_sample": False})
         judge_label = f"{judge.source.label} ({judge.precision}), through this harness's engine"

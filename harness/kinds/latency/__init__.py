@@ -1,6 +1,7 @@
 """Latency: fixed prompts, timed generation of exactly `new_tokens` per row, and memory.
 
-The cell's timings come from harness/latency.py (CUDA events on a GPU, perf_counter on a CPU),
+The cell's timings come from its backend's `Engine.timed` (harness/backends/base.py; CUDA events on a GPU,
+perf_counter on a CPU), driven by harness/kinds/latency/runner.py,
 run as pytest-benchmark rounds; its metrics are times and sizes, so bounds on them are ratios
 (`min_ratio`, `max_ratio`) or absolute limits, and the baseline gate allows a tolerance.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.kinds.base import Kind
+from harness.spec.runtime import runtime
 
 METRICS = ("ttft_ms", "e2e_ms", "token_ms", "tokens_per_s", "decode_tokens_per_s", "peak_rss_mb",
            "peak_gpu_mb", "footprint_mb")
@@ -100,11 +102,11 @@ class Latency(Kind):
         settings = task.settings
         return replace(task, settings=replace(settings, limit=min(settings.limit or limit, limit)))
 
-    def run(self, cell, handle, session, rounds_runner=None):
+    def run(self, cell, handle, ctx, rounds_runner=None):
         """Timed rounds of one fixed batch (runner.py)."""
         from harness.results.record import new_result
 
-        runner = self.runtime("harness.kinds.latency.runner")
+        runner = runtime("harness.kinds.latency.runner")
         return runner.run_latency(cell, handle.loaded, new_result(cell), rounds_runner or runner.plain_rounds)
 
     def summary(self, r) -> str:
@@ -127,4 +129,4 @@ class Latency(Kind):
         plot (report.py, report.md.j2)."""
         if not any(c["status"] == "ok" for c in mine):
             return []
-        return self.runtime("harness.kinds.latency.report").tradeoffs(spec_cells, run_dir, spec_name)
+        return runtime("harness.kinds.latency.report").tradeoffs(spec_cells, run_dir, spec_name)

@@ -10,6 +10,7 @@ from typing import Any
 from harness.kinds.base import LIMIT, Kind, fragment
 from harness.results.stats import is_binary_metric
 from harness.spec.errors import did_you_mean
+from harness.spec.runtime import runtime
 
 
 # the task keys of the kinds whose cells run through lm-eval (generation, log-likelihood, code):
@@ -159,10 +160,10 @@ class Accuracy(Kind):
         """Whether pass@1 / pass@k / maj@k are derived from this 0/1 metric over repeats."""
         return True
 
-    def run(self, cell, handle, session, rounds_runner=None):
+    def run(self, cell, handle, ctx, rounds_runner=None):
         """lm-eval's `evaluate` over the cell's task with the harness engine (runner.py)."""
-        return self.runtime("harness.kinds.lmeval.runner").run_accuracy(cell, handle, session.catalog, session.settings.data_dir, session.cache,
-                            session.progress)
+        return runtime("harness.kinds.lmeval.runner").run_accuracy(cell, handle, ctx.catalog, ctx.data_dir, ctx.cache,
+                                                                   ctx.progress)
 
     def summary(self, r) -> str:
         """The primary metric with its interval and n."""

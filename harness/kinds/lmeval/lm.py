@@ -72,7 +72,7 @@ class HarnessLM(TemplateLM):
     def __init__(self, loaded: LoadedModel | ModelHandle, generation: Generation,
                  cache: GenerationCache | None = None, share_prefixes: bool = True, progress=None):
         super().__init__()
-        self.progress = progress                # a harness.progress.Progress, or None
+        self.progress = progress                # a harness.results.progress.Progress, or None
         self.share_prefixes = share_prefixes    # prefill / score a prefix all requests share once
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer

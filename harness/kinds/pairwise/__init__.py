@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from harness.judges.spec import JUDGE_KEY, JUDGED_KEY, Judge, endpoint_skip, parse_judge
 from harness.kinds.base import LIMIT, Kind, fragment
+from harness.spec.runtime import runtime
 
 N_INSTRUCTIONS = 805
 METRICS = ("win_rate", "discrete_win_rate", "lc_win_rate", "avg_length", "unjudged", "unparsed")
@@ -84,9 +85,9 @@ class Pairwise(Kind):
                     "use min / max, or min_ratio / max_ratio against another variant")
         return None
 
-    def run(self, cell, handle, session, rounds_runner=None):
+    def run(self, cell, handle, ctx, rounds_runner=None):
         """Outputs, the judge's preferences and alpaca_eval's metrics (runner.py)."""
-        return self.runtime("harness.kinds.pairwise.runner").run_pairwise(cell, handle, session)
+        return runtime("harness.kinds.pairwise.runner").run_pairwise(cell, handle, ctx)
 
     def summary(self, r) -> str:
         """Win rate and LC win rate with intervals, and how many were judged."""

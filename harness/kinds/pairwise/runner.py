@@ -20,8 +20,8 @@ EVAL_SET = "eval_set_gpt4_1106_preview.json"
 Z95 = 1.959964
 
 
-def _folder(session) -> Path:
-    data_dir = session.settings.data_dir
+def _folder(ctx) -> Path:
+    data_dir = ctx.data_dir
     folder = Path(data_dir) / "alpaca_eval" if data_dir else None
     if folder is None or not (folder / EVAL_SET).is_file():
         raise DataUnavailable(f"AlpacaEval 2.0's instructions and reference outputs are read from "
@@ -30,7 +30,7 @@ def _folder(session) -> Path:
     return folder
 
 
-def _judge(cell, session, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], object, str]:
+def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], object, str]:
     """Each instruction's annotation (preference 1..2 or NaN, the parser used), the usage, the judge."""
     import pandas as pd
 
@@ -46,7 +46,7 @@ def _judge(cell, session, items: list[dict], outputs: list[str], progress) -> tu
     calls = [Call(tuple((m["role"], m["content"]) for m in mods.utils.prompt_to_chatml(p)), int(kwargs["max_tokens"]),
                   float(kwargs["temperature"]), int(kwargs["top_logprobs"]) if kwargs.get("logprobs") else None)
              for p in prompts]
-    client = EndpointClient(judge, session.cache)
+    client = EndpointClient(judge, ctx.cache)
     replies, usage = client.run(calls, progress=progress)
     rows = []
     for i, (item, out, flip, reply) in enumerate(zip(items, outputs, flips, replies)):
@@ -74,13 +74,13 @@ def _metric(name: str, value: float, se: float | None, n: int, method: str) -> M
     return Metric(name=name, value=value, stderr=se, ci_low=low, ci_high=high, ci_method=method, n=n)
 
 
-def run_pairwise(cell, handle, session):
+def run_pairwise(cell, handle, ctx):
     """One AlpacaEval cell: outputs, preferences, alpaca_eval's metrics, the record."""
     import pandas as pd
 
     task, settings = cell.task, cell.task.settings
     result, started = new_result(cell), time.perf_counter()
-    folder = _folder(session)
+    folder = _folder(ctx)
     every = json.loads((folder / EVAL_SET).read_text(encoding="utf-8"))
     n = min(task.limit or len(every), len(every))
     items = every[:n]
@@ -97,15 +97,15 @@ def run_pairwise(cell, handle, session):
         from harness.kinds.lmeval.lm import HarnessLM, chat_generate
         from harness.results.progress import Progress
 
-        shown = Progress(cell.name, session.progress)
-        lm = HarnessLM(handle, task.generation, session.cache, progress=shown)
+        shown = Progress(cell.name, ctx.progress)
+        lm = HarnessLM(handle, task.generation, ctx.cache, progress=shown)
         outputs = chat_generate(lm, [[{"role": "user", "content": it["instruction"]}] for it in items],
                                 {"until": [], "do_sample": False})
         result.weights_id, result.weights_origin = handle.weights_id, handle.origin
         result.generation = {"task": None, "overridden": [],
                              "effective": lm.stats.settings[0]["effective"] if lm.stats.settings else {}}
         shown.begin(len(items), "judgements")
-        rows, usage, judge_label = _judge(cell, session, items, outputs, lambda done, total: shown.advance(done - shown.done))
+        rows, usage, judge_label = _judge(cell, ctx, items, outputs, lambda done, total: shown.advance(done - shown.done))
         shown.finish()
         result.engine["answers_new_tokens"] = lm.stats.new_tokens
     rated = [r for r in rows if r["judged"]]
