@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from nested import keep_libraries
+
 pytest_plugins = ["pytester"]
+keep_libraries()   # nested runs in this process keep torch & co. imported (tests/nested.py)
 ROOT = Path(__file__).resolve().parents[1]
 collect_ignore = ["data"]   # specs and rows that tests copy and run themselves
 
@@ -123,6 +126,15 @@ def broken_adapter(tmp_path_factory, embedded_fp32):
     path = tmp_path_factory.mktemp("broken-lora")
     model.save_pretrained(path)
     return path
+
+
+@pytest.fixture
+def run_nested(pytester):
+    """A nested pytest run in this process (tests/nested.py says when that is safe):
+    run_nested(*args) -> pytester's RunResult."""
+    from nested import run_inprocess
+
+    return lambda *args: run_inprocess(pytester, *args)
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def test_a_model_judge_is_refused_for_alpaca_eval(write_spec):
             """))
 
 
-def test_an_alpaca_eval_cell_against_a_fake_judge_unswitches_and_keeps_the_key_out(pytester, server, data_dir,
+def test_an_alpaca_eval_cell_against_a_fake_judge_unswitches_and_keeps_the_key_out(pytester, run_nested, server, data_dir,
                                                                                    monkeypatch, annotations, fresh_harness_cache):
     from fake_openai import completion
 
@@ -114,7 +114,7 @@ tasks:
       unjudged: {max: 0}
 """)
     results = pytester.path / "r"
-    out = pytester.runpytest_subprocess("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={results}")
+    out = run_nested("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={results}")
     out.assert_outcomes(passed=1)
     assert script.n == 6 and script.most_in_flight >= 2
     (run,) = results.iterdir()
@@ -135,7 +135,7 @@ tasks:
     written = [p for p in pytester.path.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl", ".md", ".html")]
     assert written and not [p for p in written if secret.encode() in p.read_bytes()]
     # again: every judgement and every answer from the cache, no request sent
-    again = pytester.runpytest_subprocess("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={pytester.path / 'r2'}")
+    again = run_nested("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={pytester.path / 'r2'}")
     again.assert_outcomes(passed=1)
     assert script.n == 6
 

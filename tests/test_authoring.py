@@ -155,11 +155,11 @@ def test_axes_carry_per_value_settings(write_spec):
     assert nf4.nf4.compute_dtype == "bf16" and nf4.nf4.double_quant and nf4.attn == "eager"
 
 
-def test_newbie_spec_runs_and_scores_its_own_task(pytester):
+def test_newbie_spec_runs_and_scores_its_own_task(pytester, run_nested):
     shutil.copy(DATA / "newbie.yaml", pytester.path / "newbie.yaml")
     shutil.copy(DATA / "arith.jsonl", pytester.path / "arith.jsonl")
     results = pytester.path / "results"
-    out = pytester.runpytest_subprocess("-p", "no:cacheprovider", "newbie.yaml", "-k", "fp32 and direct",
+    out = run_nested("-p", "no:cacheprovider", "newbie.yaml", "-k", "fp32 and direct",
                                         f"--llama-results={results}")
     outcomes = out.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 1 and "errors" not in outcomes
@@ -176,7 +176,7 @@ def test_newbie_spec_runs_and_scores_its_own_task(pytester):
     assert any(s["correct"] for s in samples)      # "7 + 5 = 12"-style answers now count
 
 
-def test_a_template_failing_on_any_row_is_a_collection_error_at_the_rows_line(pytester):
+def test_a_template_failing_on_any_row_is_a_collection_error_at_the_rows_line(pytester, run_nested):
     # the first row renders; the second has no `meta.source`: found before any model loads
     pytester.makefile(".jsonl", rows='{"question": "What is 2 + 2?", "meta": {"source": "a"}, "answer": "4"}\n'
                                      '{"question": "What is 2 + 3?", "meta": null, "answer": "5"}\n')
@@ -189,7 +189,7 @@ templates:
 tasks:
   t: {data: {test: rows.jsonl}, target: '{{ answer }}', templates: [q]}
 """)
-    out = pytester.runpytest_subprocess("-p", "no:cacheprovider", "t.yaml", f"--llama-results={pytester.path / 'r'}")
+    out = run_nested("-p", "no:cacheprovider", "t.yaml", f"--llama-results={pytester.path / 'r'}")
     out.assert_outcomes(errors=1)
     text = out.stdout.str()
     assert "rows.jsonl:2: tasks.t: templates.q fails on this row: UndefinedError: 'None' has no attribute " \
@@ -213,9 +213,9 @@ def test_read_jsonl_names_every_broken_line_at_once(tmp_path):
     assert read_jsonl(path) == [{"question": "a"}, {"question": "b", "note": 1}]
 
 
-def test_a_reused_run_id_is_refused(pytester):
+def test_a_reused_run_id_is_refused(pytester, run_nested):
     (pytester.path / "r" / "mine").mkdir(parents=True)
     pytester.makefile(".yaml", t="spec: 1\nmodel: {embedded: smollm2-135m-instruct}\ntasks:\n  g: {lm_eval: gsm8k, data: sample, limit: 5}\n")
-    out = pytester.runpytest_subprocess("t.yaml", f"--llama-results={pytester.path / 'r'}", "--llama-run-id=mine")
+    out = run_nested("t.yaml", f"--llama-results={pytester.path / 'r'}", "--llama-run-id=mine")
     assert out.ret == 4
     assert "--llama-run-id: run id 'mine' is taken" in out.stderr.str()

@@ -60,12 +60,12 @@ def _write(folder: Path) -> None:
     (folder / "not_utf8.yaml").write_bytes(b"spec: 1\nname: caf\xe9\n")
 
 
-def test_each_broken_spec_is_its_own_error_and_the_good_one_runs(pytester):
+def test_each_broken_spec_is_its_own_error_and_the_good_one_runs(pytester, run_nested):
     _write(pytester.path)
     pytester.makeconftest(BOOM)
     # a subprocess: a nested pytest run in this process would drop torch and the like from
     # sys.modules afterwards, and a C extension imported twice corrupts the process
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'out'}")
+    result = run_nested("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'out'}")
     out = result.stdout.str()
     assert "INTERNALERROR" not in out and "Traceback" not in out
     result.assert_outcomes(passed=1, errors=len(BROKEN) + 1)

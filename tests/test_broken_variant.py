@@ -29,6 +29,7 @@ models.load_variant = _broken
 
 
 def test_a_broken_variant_fails_its_paired_bound_and_the_baseline_gate(pytester):
+    """A subprocess run: its conftest patches the library's loader, which must not outlive it."""
     shutil.copy(ROOT / "specs" / "smoke.yaml", pytester.path / "smoke.yaml")
     shutil.copytree(ROOT / "specs" / "data", pytester.path / "data")
     pytester.makeconftest(BREAK_NF4)

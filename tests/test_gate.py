@@ -27,17 +27,17 @@ ROWS = [{"word": w} for w in ("apple", "river", "green", "house", "table", "musi
                                "stone", "garden", "window", "summer", "pencil", "orange", "silver", "forest")]
 
 
-def _run(pytester, variant: str, templates: str, *args):
+def _run(pytester, run_nested, variant: str, templates: str, *args):
     pytester.makefile(".yaml", gate=SPEC.format(variant=variant, templates=templates))
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'results'}",
+    return run_nested("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'results'}",
                                          "gate.yaml", *args)
 
 
-def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester, broken_adapter):
+def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester, run_nested, broken_adapter):
     pytester.makefile(".jsonl", add="\n".join(json.dumps(r) for r in ROWS))
     base = pytester.path / "baselines" / "gate.json"
 
-    saved = _run(pytester, "{precision: fp32}", "[add]", f"--llama-save-baseline={base}")
+    saved = _run(pytester, run_nested, "{precision: fp32}", "[add]", f"--llama-save-baseline={base}")
     saved.assert_outcomes(passed=1)
     data = json.loads(base.read_text())
     (cell,) = data["cells"].values()
@@ -46,7 +46,7 @@ def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester
     assert len(cell["samples"]["exact_match,whole"]) == 16
 
     # the same code again, plus a template the baseline has never seen
-    rerun = _run(pytester, "{precision: fp32}", "[add, sum]", f"--llama-baseline={base}")
+    rerun = _run(pytester, run_nested, "{precision: fp32}", "[add, sum]", f"--llama-baseline={base}")
     rerun.assert_outcomes(passed=2)
     runs = sorted((pytester.path / "results").iterdir())   # run ids start with their time
     assert len(runs) == 2 and (runs[1] / "report.md").exists()
@@ -60,7 +60,7 @@ def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester
 
     # another variant under the same cell id: not compared; a failure under --llama-strict
     broken = f"{{precision: fp32, adapter: {{path: {broken_adapter}}}}}"
-    changed = _run(pytester, broken, "[add]", f"--llama-baseline={base}", "--llama-strict")
+    changed = _run(pytester, run_nested, broken, "[add]", f"--llama-baseline={base}", "--llama-strict")
     changed.assert_outcomes(failed=1)
     out = changed.stdout.str()
     assert "incomparable against baseline" in out and "resolved_variant:" in out

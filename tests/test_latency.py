@@ -54,10 +54,10 @@ tasks:
 """
 
 
-def test_latency_cell_in_pytest_benchmark_with_its_reference_run_first(pytester):
+def test_latency_cell_in_pytest_benchmark_with_its_reference_run_first(pytester, run_nested):
     pytester.makefile(".yaml", lat=SPEC)
     results = pytester.path / "results"
-    out = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--llama-results={results}",
+    out = run_nested("-p", "no:cacheprovider", f"--llama-results={results}",
                                         "-k", "not nocache", "--benchmark-json=bench.json")
     out.assert_outcomes(passed=1)   # only latency[fp32] was selected ...
     (run_dir,) = results.iterdir()

@@ -63,7 +63,7 @@ def test_the_plan_counts_the_work_and_estimates_from_this_machines_rates(write_s
     assert any(line.startswith("estimate on this machine (m): at most 1 min") for line in plan.lines())
 
 
-def test_llama_plan_prints_the_plan_and_runs_nothing(pytester, fresh_harness_cache, monkeypatch):
+def test_llama_plan_prints_the_plan_and_runs_nothing(pytester, run_nested, fresh_harness_cache, monkeypatch):
     pytester.makefile(".jsonl", rows="".join(f'{{"q": "{i}", "a": "{i}"}}\n' for i in range(30)))
     pytester.makefile(".yaml", s=SPEC)
     cache = fresh_harness_cache
@@ -73,7 +73,7 @@ def test_llama_plan_prints_the_plan_and_runs_nothing(pytester, fresh_harness_cac
     rates.observe(_record("arith", "fp32", "generation", 62.0, 30, new_tokens=240))
     (cache / "throughput.json").write_text(json.dumps(rates.entries))
     monkeypatch.setenv("LLAMA_CACHE_DIR", str(cache))
-    out = pytester.runpytest_subprocess("-p", "no:cacheprovider", "s.yaml", "--llama-plan", "-k", "arith",
+    out = run_nested("-p", "no:cacheprovider", "s.yaml", "--llama-plan", "-k", "arith",
                                         f"--llama-results={pytester.path / 'r'}")
     text = out.stdout.str()
     assert "pytest-llama plan: 2 cell(s), 60 items (60 generations), 2 model load(s)" in text

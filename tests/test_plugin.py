@@ -54,10 +54,10 @@ def test_ids_and_keyword_selection(pytester):
     result.stdout.fnmatch_lines(["*2/4 tests collected (2 deselected)*"])
 
 
-def test_pass_fail_skip_and_a_broken_spec_beside_them(pytester):
+def test_pass_fail_skip_and_a_broken_spec_beside_them(pytester, run_nested):
     _write(pytester)
     results = pytester.path / "out"
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--llama-results={results}", "--llama-cache=off", "-rs")
+    result = run_nested("-p", "no:cacheprovider", f"--llama-results={results}", "--llama-cache=off", "-rs")
     outcomes = result.parseoutcomes()
     assert outcomes == {"passed": 1, "failed": 1, "skipped": 2, "errors": 1}, outcomes
     out = result.stdout.str()
@@ -77,16 +77,16 @@ def test_pass_fail_skip_and_a_broken_spec_beside_them(pytester):
     assert f"report: {run_dir / 'report.md'}" in out
 
 
-def test_strict_fails_skipped_cells_and_baseline_cells_not_collected(pytester):
+def test_strict_fails_skipped_cells_and_baseline_cells_not_collected(pytester, run_nested):
     _write(pytester, broken=False)
     base = pytester.path / "base.json"
     cell = {"kind": "accuracy", "variant": "fp32", "resolved_variant": {}, "data_source": "", "config_hash": "",
             "device": "cpu", "metrics": {}, "samples": {}}
     base.write_text(json.dumps({"format": 2, "cells": {"tiny::gone[fp32-add]": cell}}))
     args = ("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'out'}", "-k", "flash", "tiny.yaml")
-    lenient = pytester.runpytest_subprocess(*args)
+    lenient = run_nested(*args)
     lenient.assert_outcomes(skipped=2)
-    strict = pytester.runpytest_subprocess(*args, f"--llama-baseline={base}", "--llama-strict")
+    strict = run_nested(*args, f"--llama-baseline={base}", "--llama-strict")
     strict.assert_outcomes(failed=2)
     out = strict.stdout.str()
     assert "would be skipped, and --llama-strict fails it: flash_attention_2 runs only on a CUDA GPU" in out

@@ -33,11 +33,11 @@ def test_corpus_scores_equal_sacrebleus_cli(metric, tmp_path):
     assert signature(metric, pairs) == cli["signature"]
 
 
-def test_a_spec_scored_by_bleu_and_chrf_records_sacrebleus_score_and_signature(pytester, tmp_path):
+def test_a_spec_scored_by_bleu_and_chrf_records_sacrebleus_score_and_signature(pytester, run_nested, tmp_path):
     for f in DATA.iterdir():
         shutil.copy(f, pytester.path / f.name)
     results = pytester.path / "r"
-    out = pytester.runpytest_subprocess("-p", "no:cacheprovider", "translation.yaml", "-k", "fp32",
+    out = run_nested("-p", "no:cacheprovider", "translation.yaml", "-k", "fp32",
                                         f"--llama-results={results}")
     out.assert_outcomes(passed=2)
     (run,) = results.iterdir()
