@@ -107,6 +107,15 @@ def embedded_fp32():
 
 
 @pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random-weight Llama with the embedded model's tokenizer (tests/tiny_model.py), for
+    tests of plumbing rather than of outputs; a spec reads it as `model: {path: ...}`."""
+    from tiny_model import build
+
+    return build(tmp_path_factory.mktemp("tiny-random-llama"))
+
+
+@pytest.fixture(scope="session")
 def broken_adapter(tmp_path_factory, embedded_fp32):
     """A LoRA adapter with large random weights: loads fine, ruins the model's answers."""
     import torch

@@ -32,9 +32,11 @@ def _cells(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "cells.jsonl").read_text().splitlines()]
 
 
-def test_parallel_run_records_each_cell_once_and_matches_serial(pytester):
-    pytester.makefile(".yaml", par=SPEC)
-    runs = {}
+def test_parallel_run_records_each_cell_once_and_matches_serial(pytester, tiny_model):
+    """Plumbing: the tiny random model (its outputs are noise, so the outputs themselves are
+    compared, item by item, not only the metrics)."""
+    pytester.makefile(".yaml", par=SPEC.replace("{embedded: smollm2-135m-instruct}", f"{{path: {tiny_model}}}"))
+    runs, outputs = {}, {}
     for name, extra in (("serial", []), ("parallel", ["-n", "2"])):
         out = pytester.runpytest_subprocess("-p", "no:cacheprovider", "par.yaml", "--llama-cache=off",
                                             f"--llama-results={pytester.path / name}", "-k", "not fp32",
@@ -42,6 +44,8 @@ def test_parallel_run_records_each_cell_once_and_matches_serial(pytester):
         out.assert_outcomes(passed=2)   # nf4 and bf16 selected; fp32 pulled in as nf4's reference
         (run_dir,) = (pytester.path / name).iterdir()
         runs[name] = _cells(run_dir)
+        outputs[name] = {(s["cell"], s["doc_id"]): s["output"] for s in map(
+            json.loads, (run_dir / "samples.jsonl").read_text().splitlines())}
     for name, cells in runs.items():
         keys = [c["key"] for c in cells]
         assert sorted(keys) == ["par::add[bf16-eq]", "par::add[fp32-eq]", "par::add[nf4-eq]"], (name, keys)
@@ -50,6 +54,7 @@ def test_parallel_run_records_each_cell_once_and_matches_serial(pytester):
     serial = {c["key"]: c["metrics"] for c in runs["serial"]}
     parallel = {c["key"]: c["metrics"] for c in runs["parallel"]}
     assert serial == parallel
+    assert len(outputs["serial"]) == 3 * 16 and outputs["serial"] == outputs["parallel"]
 
 
 def test_each_worker_gets_its_share_of_threads_and_gpus():

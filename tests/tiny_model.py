@@ -2,7 +2,7 @@
 
 transformers and lm-eval test their plumbing the same way (the `tiny-random-*` models): the
 architecture and tokenizer of the real model (SmolLM2's tokenizer and chat template, a
-LlamaForCausalLM), with two layers of width 16 and seeded random weights, so it loads in a
+LlamaForCausalLM), with two layers of width 64 and seeded random weights, so it loads in a
 fraction of a second and generates at once. Its answers are noise; a test that is about real
 outputs (parity, scores, the gate, the engine's equalities) keeps the embedded model.
 """
@@ -25,8 +25,9 @@ def build(folder: Path, seed: int = 0) -> Path:
     from harness.spec.types import ModelSource
 
     real = Path(weights_location(ModelSource("embedded", "smollm2-135m-instruct")).location)
-    config = LlamaConfig(vocab_size=49152, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=2048,
+    # every projection 64 or 128 wide: bitsandbytes' 4-bit kernels want multiples of their block
+    config = LlamaConfig(vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, head_dim=16, max_position_embeddings=2048,
                          bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).eval()
