@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
-from harness.spec.types import ModelSource, Variant
+from harness.spec.sources import Reporter
+from harness.spec.types import BackendSettings, ModelSource, Variant
 
 
 # precision -> torch dtype name, for every backend that computes in a torch dtype
@@ -87,7 +88,7 @@ class Engine(Protocol):
     memory_note: str | None     # what its peak-memory reading does not mean, for the cell record
     prefix_tokens_shared: int   # prefill tokens the last `generate` call saved by sharing a prefix
 
-    def generate(self, rows: list[list[int]], max_new_tokens: int, stops: list[str] = (),
+    def generate(self, rows: list[list[int]], max_new_tokens: int, stops: Sequence[str] = (),
                  temperature: float = 0.0, top_p: float = 1.0, seeds: list[int] | None = None,
                  batch_size: int | None = None, share_prefix: bool = True,
                  on_done: Callable[[int, Any], None] | None = None) -> list:
@@ -106,13 +107,14 @@ class Engine(Protocol):
     def batch_size_for(self, asked: int | str, prompt_len: int, new_tokens: int) -> int:
         """Rows per generation batch: `asked`, or the most that fit for `auto`."""
 
-    def timed(self, rows: list[list[int]], new_tokens: int) -> Any:
+    def timed(self, rows: list[list[int]], new_tokens: int) -> BatchTiming:
         """One fixed batch generated to exactly `new_tokens`, timed by the backend's own clock."""
 
     def peak_memory(self) -> AbstractContextManager:
         """A context manager measuring peak memory the way this backend holds it."""
 
 
+@runtime_checkable
 class Backend(Protocol):
     """A backend's descriptor (harness/backends/registry.py says what each member means)."""
 
@@ -121,26 +123,33 @@ class Backend(Protocol):
     packages: tuple[str, ...]        # distributions whose versions key its generations in the cache
     engine_modules: tuple[str, ...]  # modules whose source keys its generations in the cache
     reads_gguf: bool
-    SCHEMA: dict
-    settings: type
+    SCHEMA: dict[str, Any]
+    settings: type                   # its settings dataclass (config.py beside it)
 
-    def parse(self, checker, raw: dict, path: tuple) -> Any:
+    def parse(self, checker: Reporter, raw: dict[str, Any], path: tuple) -> BackendSettings:
         """The backend's settings of a variant (its config dataclass); errors go to `checker.error`."""
+        ...
 
-    def context_limit(self, settings: Any) -> int | None:
+    def context_limit(self, settings: BackendSettings | None) -> int | None:
         """A context window shorter than the model's that the settings impose, or None."""
+        ...
 
-    def unavailable(self, variant) -> str | None:
+    def unavailable(self, variant: Variant) -> str | None:
         """Why the backend cannot run this variant on this machine, or None."""
+        ...
 
-    def unsupported(self, variant) -> str | None:
+    def unsupported(self, variant: Variant) -> str | None:
         """A setting of the variant the backend cannot honour, or None."""
+        ...
 
-    def load(self, source, variant) -> Any:
-        """The variant's weights loaded: a LoadedModel."""
+    def load(self, source: ModelSource, variant: Variant) -> LoadedModel:
+        """The variant's weights loaded."""
+        ...
 
-    def engine(self, loaded) -> Engine:
+    def engine(self, loaded: LoadedModel) -> Engine:
         """A fresh engine over a loaded model, one per cell."""
+        ...
 
-    def release(self, loaded) -> None:
+    def release(self, loaded: LoadedModel) -> None:
         """Let go of a loaded model so the next variant can load."""
+        ...

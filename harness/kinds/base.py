@@ -1,4 +1,5 @@
-"""What every task kind is: one base class holding the whole protocol, with defaults.
+"""What every task kind is: one base class with a default for every member of the two
+protocols a kind meets (protocols.py: `KindChecks` for validation, `KindRunner` for a run).
 
 A kind is a package `harness/kinds/<name>/` whose `__init__.py` holds its descriptor, a
 subclass of `Kind`. The descriptor imports no runtime: `run` imports the kind's runner

@@ -18,7 +18,7 @@ line in `harness.executors.EXECUTORS`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from harness.results.record import CellResult
@@ -52,6 +52,7 @@ class Computes(Protocol):
         ...
 
 
+@runtime_checkable
 class Executor(Protocol):
     """Where cells are computed. The session judges and records every cell itself, once."""
 
