@@ -5,8 +5,8 @@ from __future__ import annotations
 
 
 class TransformersEngine:
-    """The harness's decode loop (`harness.engine.Decoder`) and log-likelihood engine
-    (`harness.loglikelihood.LoglikelihoodScorer`) over a loaded transformers model."""
+    """The harness's decode loop (`harness.backends.transformers.decoder.Decoder`) and log-likelihood engine
+    (`harness.backends.transformers.loglikelihood.LoglikelihoodScorer`) over a loaded transformers model."""
 
     memory_note = None      # this process holds everything it measures
 

@@ -229,7 +229,7 @@ class HarnessLM(TemplateLM):
 
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
         """lm-eval's (request, context tokens, continuation tokens) triples, scored by the
-        backend's engine (the transformers one shares work: `harness.loglikelihood`)."""
+        backend's engine (the transformers one shares work: `harness.backends.transformers.loglikelihood`)."""
         return self._score([(ctx, cont) for _, ctx, cont in requests])
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
