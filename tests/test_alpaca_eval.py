@@ -90,6 +90,7 @@ def test_a_model_judge_is_refused_for_alpaca_eval(write_spec):
             """))
 
 
+@pytest.mark.model
 def test_an_alpaca_eval_cell_against_a_fake_judge_unswitches_and_keeps_the_key_out(pytester, run_nested, server, data_dir,
                                                                                    monkeypatch, annotations, fresh_harness_cache):
     from fake_openai import completion
@@ -140,6 +141,7 @@ tasks:
     assert script.n == 6
 
 
+@pytest.mark.model
 def test_a_budget_spent_mid_run_keeps_what_was_judged_and_fails_the_cell(server, data_dir, tmp_path, monkeypatch,
                                                                           write_spec, annotations):
     from fake_openai import completion

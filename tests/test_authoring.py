@@ -155,6 +155,7 @@ def test_axes_carry_per_value_settings(write_spec):
     assert nf4.nf4.compute_dtype == "bf16" and nf4.nf4.double_quant and nf4.attn == "eager"
 
 
+@pytest.mark.model
 def test_newbie_spec_runs_and_scores_its_own_task(pytester, run_nested):
     shutil.copy(DATA / "newbie.yaml", pytester.path / "newbie.yaml")
     shutil.copy(DATA / "arith.jsonl", pytester.path / "arith.jsonl")

@@ -2,6 +2,7 @@
 is that file's collection error with file:line, while the good spec's cell still runs; and
 `llama-harness validate` prints every error and no traceback."""
 
+import pytest
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,7 @@ def _write(folder: Path) -> None:
     (folder / "not_utf8.yaml").write_bytes(b"spec: 1\nname: caf\xe9\n")
 
 
+@pytest.mark.model
 def test_each_broken_spec_is_its_own_error_and_the_good_one_runs(pytester, run_nested):
     _write(pytester.path)
     pytester.makeconftest(BOOM)

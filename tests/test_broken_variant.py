@@ -2,6 +2,7 @@
 cell ids, weights wrecked after loading) fails nf4's own paired bound against fp32 and the
 committed baseline gate, while fp32's cells pass."""
 
+import pytest
 import shutil
 from pathlib import Path
 
@@ -28,6 +29,7 @@ models.load_variant = _broken
 '''
 
 
+@pytest.mark.model
 def test_a_broken_variant_fails_its_paired_bound_and_the_baseline_gate(pytester):
     """A subprocess run: its conftest patches the library's loader, which must not outlive it."""
     shutil.copy(ROOT / "specs" / "smoke.yaml", pytester.path / "smoke.yaml")

@@ -24,6 +24,7 @@ def scored(name="humaneval", repeats=1, allow=True):
     return code_config(base, task, "spec.yaml:3")
 
 
+@pytest.mark.slow   # 164 sandboxed programs, no model
 def test_every_canonical_solution_passes_and_a_wrong_one_fails(problems):
     """All 164 reference solutions pass in the sandbox (so its limits and read-only filesystem
     leave real tests alone), and each with its body replaced by `pass` fails."""

@@ -1,8 +1,10 @@
 """End to end: the real embedded model on real GSM8K items, results and report checked by value."""
 
+import pytest
 import json
 
 
+@pytest.mark.model
 def test_official_gsm8k_items_from_the_data_directory(pytester, data_dir):
     pytester.makefile(".yaml", e2e="""
 spec: 1

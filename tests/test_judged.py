@@ -2,8 +2,6 @@
 never written, and the validation of `judge:`."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -41,40 +39,27 @@ def test_mt_bench_ships_questions_references_and_the_four_single_prompts():
     assert writing["turns"][0] in user and "my answer" in user and "Reference" not in user
 
 
-class FakeJudge(BaseHTTPRequestHandler):
-    """An OpenAI-compatible endpoint: rates writing [[7]], math with no rating at all, the
-    rest 'Rating: 4/10'; records the Authorization header it got."""
+def judge_reply(body: dict):
+    """Rates writing [[7]], math with no rating at all, the rest 'Rating: 4/10'."""
+    from fake_openai import completion
 
-    seen: list = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        FakeJudge.seen.append((self.headers.get("Authorization"), body))
-        user = body["messages"][-1]["content"]
-        text = ("A fine answer. Rating: [[7]]" if "travel blog" in user.lower() or "Hawaii" in user
-                else "I cannot decide." if "Reference" in user else "Rating: 4/10")
-        out = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, *args):
-        pass
+    user = body["messages"][-1]["content"]
+    return completion("A fine answer. Rating: [[7]]" if "travel blog" in user.lower() or "Hawaii" in user
+                      else "I cannot decide." if "Reference" in user else "Rating: 4/10", logprobs=False)
 
 
 @pytest.fixture
-def endpoint():
-    server = HTTPServer(("127.0.0.1", 0), FakeJudge)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
+def endpoint(server):
+    """The shared fake endpoint (tests/fake_openai.py) answering as `judge_reply` says: (URL, script)."""
+    holder = {}
+    url, holder["script"] = server(lambda n: judge_reply(holder["script"].requests[n]))
+    return url, holder["script"]
 
 
+@pytest.mark.model
 def test_an_endpoint_judge_scores_both_turns_and_its_key_is_written_nowhere(write_spec, tmp_path, endpoint,
                                                                               monkeypatch):
+    url, script = endpoint
     from harness.plan.matrix import expand
     from harness.run.session import BenchSession, Settings
     from harness.plan.validate import load_spec
@@ -89,7 +74,7 @@ def test_an_endpoint_judge_scores_both_turns_and_its_key_is_written_nowhere(writ
           mt_bench:
             judged: mt_bench
             limit: 8
-            judge: {{url: "{endpoint}", model: fake-gpt, api_key_env: JUDGE_KEY}}
+            judge: {{url: "{url}", model: fake-gpt, api_key_env: JUDGE_KEY}}
             expect:
               unparsed: {{max: 2}}
         """))
@@ -108,15 +93,15 @@ def test_an_endpoint_judge_scores_both_turns_and_its_key_is_written_nowhere(writ
     assert result.metrics["score.writing"].n == 2
     assert result.metrics["score"].n == 10
     assert not result.verdicts[0].passed            # 6 unreadable verdicts > max 2: the bound can fail
-    assert FakeJudge.seen and all(auth == f"Bearer {secret}" for auth, _ in FakeJudge.seen)
+    assert script.auth and all(auth == f"Bearer {secret}" for auth in script.auth)
     bench.close()
     written = [p for root in (tmp_path / "r", cache) for p in root.rglob("*") if p.is_file()]
     assert written
     assert not [p for p in written if secret.encode() in p.read_bytes()]
     # a second run answers from the cache: no new call to the judge
-    calls = len(FakeJudge.seen)
+    calls = script.n
     again = BenchSession(Settings(results_dir=tmp_path / "r2", cache_dir=cache)).run(cell)
-    assert again.status == "ok" and len(FakeJudge.seen) == calls
+    assert again.status == "ok" and script.n == calls
     assert again.metrics["score"].value == result.metrics["score"].value
 
 

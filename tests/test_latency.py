@@ -54,6 +54,7 @@ tasks:
 """
 
 
+@pytest.mark.model
 def test_latency_cell_in_pytest_benchmark_with_its_reference_run_first(pytester, run_nested):
     pytester.makefile(".yaml", lat=SPEC)
     results = pytester.path / "results"

@@ -44,6 +44,7 @@ def test_adapter_runtime_and_merged_agree_and_change_the_model(adapter_dir, embe
     assert torch.allclose(rt, mg, atol=1e-3)
 
 
+@pytest.mark.model
 def test_pool_loads_each_variant_once():
     pool = ModelPool()
     fp32, bf16 = Variant(name="fp32"), Variant(name="bf16", precision="bf16")
@@ -57,6 +58,7 @@ def test_pool_loads_each_variant_once():
     pool.release()
 
 
+@pytest.mark.model
 def test_device_map_shards_with_accelerate_and_the_cell_records_where(tmp_path):
     """`device_map` with `max_memory` goes to accelerate; the placement is recorded. On a CPU
     every parameter lands on the CPU (a GPU box spreads them; no GPU was lent to check that)."""

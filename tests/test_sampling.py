@@ -62,6 +62,7 @@ def test_pass_at_k_is_the_unbiased_estimator():
         assert pass_at_k(n, c, k) == pytest.approx(reference(n, c, k))
 
 
+@pytest.mark.model
 def test_a_spec_with_repeats_reports_pass_at_k_and_majority_vote(write_spec, tmp_path):
     from harness.plan.matrix import expand
     from harness.run.session import BenchSession, Settings

@@ -56,6 +56,7 @@ def words_adapter(data_file, tmp_path_factory):
     return train(recipe(data_file), cache), cache
 
 
+@pytest.mark.model
 def test_a_tiny_recipe_trains_its_loss_falls_and_a_second_call_reuses_it(words_adapter, data_file):
     done, cache = words_adapter
     r = done.record
@@ -93,6 +94,7 @@ def test_the_cache_key_changes_with_each_ingredient(data_file):
                       versions) == key
 
 
+@pytest.mark.model
 def test_a_stopped_training_resumes_from_its_last_checkpoint(data_file, tmp_path):
     r = recipe(data_file, seed=11, steps=6, eval_every=2)
     with pytest.raises(KeyboardInterrupt):
@@ -105,6 +107,7 @@ def test_a_stopped_training_resumes_from_its_last_checkpoint(data_file, tmp_path
     assert [p["step"] for p in done.record["loss"]] == [1, 2, 3, 4, 5, 6]    # the log survives the restart
 
 
+@pytest.mark.model
 def test_the_adapter_loads_at_runtime_and_merged_with_the_same_greedy_output(words_adapter):
     import torch
 
@@ -190,6 +193,7 @@ def test_a_variant_naming_an_unknown_recipe_is_refused(tmp_path, data_file):
         in str(err.value)
 
 
+@pytest.mark.model
 def test_a_spec_trains_once_and_reports_base_runtime_and_merged_side_by_side(tmp_path, data_file, monkeypatch):
     monkeypatch.setenv("LLAMA_ADAPTER_CACHE_DIR", str(tmp_path / "adapters"))
     spec = write_spec(tmp_path, data_file)

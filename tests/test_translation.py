@@ -33,6 +33,7 @@ def test_corpus_scores_equal_sacrebleus_cli(metric, tmp_path):
     assert signature(metric, pairs) == cli["signature"]
 
 
+@pytest.mark.model
 def test_a_spec_scored_by_bleu_and_chrf_records_sacrebleus_score_and_signature(pytester, run_nested, tmp_path):
     for f in DATA.iterdir():
         shutil.copy(f, pytester.path / f.name)

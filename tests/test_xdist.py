@@ -1,6 +1,7 @@
 """pytest-xdist: every cell is computed and recorded exactly once, a `vs:` reference runs in
 the worker that needs it, and serial and parallel runs give identical metrics."""
 
+import pytest
 import json
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def test_workers_see_only_their_own_gpus(pytester, monkeypatch):
     assert seen == {"gw0": "0,1", "gw1": "2,3"}
 
 
+@pytest.mark.model
 def test_linked_variants_share_one_worker_with_n_2_alone_from_another_folder(pytester):
     """The installed plugin, from a folder of the user's, with `-n 2` and nothing else: the
     variants a `vs:` bound links run on one worker, each cell is recorded once, and that worker

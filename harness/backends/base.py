@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
-from harness.spec.sources import Reporter
+from harness.spec.sources import KeyPath, Reporter
 from harness.spec.types import BackendSettings, ModelSource, Variant
 
 
@@ -34,7 +34,7 @@ class BatchTiming:
     first_token_s: float = 0.0
     step_s: list[float] = field(default_factory=list)
     new_tokens: int = 0
-    marks: list = field(default_factory=list)
+    marks: list[Any] = field(default_factory=list)
 
     @property
     def total_s(self) -> float:
@@ -55,7 +55,7 @@ class LoadedModel:
     origin: str = ""  # the published form of the weights, e.g. "GGUF Q4_1, dequantized to fp32"
     placement: dict[str, float] | None = None   # with device_map: parameters (millions) per device
     context: int | None = None    # a backend's own limit on the context (vLLM's max_model_len)
-    backend: Any = None           # the backend that loaded it (set by backends.pool.load_variant)
+    backend: "Backend | None" = None   # the backend that loaded it (set by backends.pool.load_variant)
     fingerprint: dict[str, Any] = field(default_factory=dict)   # what decides outputs besides the prompt
 
     @property
@@ -63,14 +63,16 @@ class LoadedModel:
         """The longest context this model takes: the backend's limit, else the model's own."""
         return self.context or context_length(self.model.config)
 
-    def engine(self):
+    def engine(self) -> "Engine":
         """A fresh engine of the variant's backend over this model (one per cell)."""
+        if self.backend is None:
+            raise RuntimeError("a LoadedModel gets its backend from backends.pool.load_variant")
         return self.backend.engine(self)
 
     is_loaded = True
 
 
-def context_length(cfg) -> int:
+def context_length(cfg: Any) -> int:
     """A model config's context window (2048 when it names none)."""
     for attr in ("max_position_embeddings", "n_positions", "max_seq_len"):
         if getattr(cfg, attr, None):
@@ -91,7 +93,7 @@ class Engine(Protocol):
     def generate(self, rows: list[list[int]], max_new_tokens: int, stops: Sequence[str] = (),
                  temperature: float = 0.0, top_p: float = 1.0, seeds: list[int] | None = None,
                  batch_size: int | None = None, share_prefix: bool = True,
-                 on_done: Callable[[int, Any], None] | None = None) -> list:
+                 on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
         """New tokens for each row (greedy, or sampled with a seed per row), stopping at EOS or a stop string."""
 
     def score(self, pairs: list[tuple[list[int], list[int]]], max_length: int, share_prefixes: bool = True,
@@ -110,7 +112,7 @@ class Engine(Protocol):
     def timed(self, rows: list[list[int]], new_tokens: int) -> BatchTiming:
         """One fixed batch generated to exactly `new_tokens`, timed by the backend's own clock."""
 
-    def peak_memory(self) -> AbstractContextManager:
+    def peak_memory(self) -> AbstractContextManager[Any]:
         """A context manager measuring peak memory the way this backend holds it."""
 
 
@@ -126,7 +128,7 @@ class Backend(Protocol):
     SCHEMA: dict[str, Any]
     settings: type                   # its settings dataclass (config.py beside it)
 
-    def parse(self, checker: Reporter, raw: dict[str, Any], path: tuple) -> BackendSettings:
+    def parse(self, checker: Reporter, raw: dict[str, Any], path: KeyPath) -> BackendSettings:
         """The backend's settings of a variant (its config dataclass); errors go to `checker.error`."""
         ...
 

@@ -30,4 +30,5 @@ def make(name: str, options: ExecutorOptions | None = None) -> Executor:
     if name not in EXECUTORS:
         raise ValueError(f"no executor {name!r}; choose one of {', '.join(EXECUTORS)}")
     module = importlib.import_module(EXECUTORS[name])
-    return module.executor(options or ExecutorOptions())
+    built: Executor = module.executor(options or ExecutorOptions())
+    return built

@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from harness.kinds.context import RunContext
     from harness.results.record import CellResult
     from harness.spec.cell import Cell
-    from harness.spec.sources import Reporter
+    from harness.spec.sources import KeyPath, Reporter
     from harness.spec.types import Task
 
-Problem = tuple[tuple, str, str]          # (key path, message, hint)
+Problem = tuple["KeyPath", str, str]          # (key path, message, hint)
 
 
 @runtime_checkable
@@ -46,11 +46,11 @@ class KindChecks(Protocol):
         """Whether lm-eval's config of a task makes it this kind."""
         ...
 
-    def parse(self, checker: "Reporter", raw: dict[str, Any], path: tuple) -> Any:
+    def parse(self, checker: "Reporter", raw: dict[str, Any], path: "KeyPath") -> Any:
         """The kind's own settings of a task (`Task.settings`); errors through `checker.error`."""
         ...
 
-    def texts(self, task: "Task") -> list[tuple[tuple, str]]:
+    def texts(self, task: "Task") -> list[tuple["KeyPath", str]]:
         """Jinja2 texts of its settings, checked against the data's rows: (key path, text)."""
         ...
 

@@ -6,24 +6,26 @@ Errors go to a `Reporter` (validation's checker, harness/plan/checker.py), at th
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.spec.types import MODEL_SOURCES, ModelSource
+
+KeyPath = tuple[str | int, ...]   # where a value sits in a spec: ("tasks", "gsm8k", "limit")
 
 
 class Reporter(Protocol):
     """What parsing a model source asks of validation: record an error, resolve a local path."""
 
-    def error(self, path: tuple, message: str, hint: str = "") -> None:
+    def error(self, path: KeyPath, message: str, hint: str = "") -> None:
         """Record an error at a key path."""
         ...
 
-    def local_path(self, raw: str, path: tuple, want_dir: bool | None) -> str:
+    def local_path(self, raw: str, path: KeyPath, want_dir: bool | None) -> str:
         """A path relative to the spec's folder, resolved (an error when it is missing)."""
         ...
 
 
-def parse_source(checker: Reporter, raw: dict, path: tuple, kind: str, what: str = "model",
+def parse_source(checker: Reporter, raw: dict[str, Any], path: KeyPath, kind: str, what: str = "model",
                  chat: bool = False, trust_remote_code: bool = False) -> ModelSource:
     """The model source of `raw`, whose source key is `kind` (one of MODEL_SOURCES): a hub model
     needs a pinned `revision`, and only a hub model takes one; a path or GGUF file must exist."""
@@ -38,4 +40,4 @@ def parse_source(checker: Reporter, raw: dict, path: tuple, kind: str, what: str
     return ModelSource(kind, ref, raw.get("revision"), trust_remote_code, chat)
 
 
-__all__ = ["MODEL_SOURCES", "Reporter", "parse_source"]
+__all__ = ["MODEL_SOURCES", "KeyPath", "Reporter", "parse_source"]
