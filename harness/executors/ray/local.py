@@ -32,28 +32,49 @@ HOST = "127.0.0.1"
 WORKER_PORTS = 64     # worker processes' ports each node keeps to itself
 
 
-def free_ports(n: int) -> list[int]:
-    """`n` distinct ports the kernel says are free on 127.0.0.1 now."""
-    socks = []
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands to outgoing connections (Linux's ip_local_port_range)."""
     try:
-        for _ in range(n):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_ports(n: int, avoid: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """`n` distinct ports the kernel says are free on 127.0.0.1 now, none of them in `avoid`."""
+    socks: list[socket.socket] = []
+    out: list[int] = []
+    try:
+        for _ in range(n + len(avoid) + 16):
             s = socket.socket()
             s.bind((HOST, 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            port = s.getsockname()[1]
+            if port not in avoid:
+                out.append(port)
+            if len(out) == n:
+                return out
+        raise RuntimeError(f"no {n} free ports outside the {len(avoid)} this cluster holds")
     finally:
         for s in socks:
             s.close()
 
 
-def free_range(width: int, low: int = 20000, high: int = 60000) -> int:
-    """The first port of `width` consecutive ports that are all free now (a worker port range)."""
+def free_range(width: int, avoid: set[int] | frozenset[int] = frozenset(),
+               low: int = 20000, high: int | None = None) -> int:
+    """The first port of `width` consecutive ports that are all free now and none in `avoid`
+    (a worker port range). The range lies below the kernel's ephemeral ports, so no outgoing
+    connection (nor a port `free_ports` picks) takes one of them before the workers bind it."""
     import random
 
+    if high is None:
+        high = max(low + 4 * width, ephemeral_range()[0])
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
     for _ in range(200):
         base = rng.randrange(low, high - width)
-        if all(_free(p) for p in range(base, base + width)):
+        ports = range(base, base + width)
+        if not avoid.intersection(ports) and all(_free(p) for p in ports):
             return base
     raise RuntimeError(f"no {width} consecutive free ports between {low} and {high}")
 
@@ -77,6 +98,9 @@ class LocalCluster:
     port: int | None = None               # the head's port; None: a free one, chosen at start
     temp_dir: Path | None = None          # the cluster's own folder; None: a fresh one at start
     started: list[int] = field(default_factory=list)   # pids of the `ray start` runs (for the record)
+    # every port handed to a node so far: a port chosen for one node is not bound until its
+    # `ray start` runs (worker ports only when a worker starts), so "free now" is not enough
+    held: set[int] = field(default_factory=set, repr=False)
 
     @property
     def address(self) -> str:
@@ -94,8 +118,11 @@ class LocalCluster:
             raise RuntimeError(f"`ray {' '.join(args[:2])}` failed ({exc.returncode}): " + " | ".join(tail)) from None
 
     def _node_args(self) -> list[str]:
-        manager, objects, agent, agent_grpc, env_agent, metrics = free_ports(6)
-        low = free_range(WORKER_PORTS)
+        low = free_range(WORKER_PORTS, avoid=self.held)
+        self.held.update(range(low, low + WORKER_PORTS))
+        singles = free_ports(6, avoid=self.held)
+        self.held.update(singles)
+        manager, objects, agent, agent_grpc, env_agent, metrics = singles
         return ["--node-ip-address", HOST, "--num-cpus", str(self.cpus),
                 "--object-store-memory", str(self.object_store_mb * 2**20), "--disable-usage-stats",
                 "--node-manager-port", str(manager), "--object-manager-port", str(objects),
@@ -111,7 +138,8 @@ class LocalCluster:
             # short: Ray puts unix sockets under it, whose paths may not pass 107 characters
             self.temp_dir = Path(tempfile.mkdtemp(prefix="llray-", dir="/tmp"))
         if self.port is None:
-            self.port = free_ports(1)[0]
+            self.port = free_ports(1, avoid=self.held)[0]
+        self.held.add(self.port)
         try:
             # no Ray Client server: it starts only with ray[client] installed, and then on a port
             # of its own (a dashboard is not started either)
@@ -196,4 +224,5 @@ class LocalCluster:
         """The cluster again, whole, at the same address, in a new folder (after a node was lost)."""
         self.stop()
         self.temp_dir = None
+        self.held = {self.port} if self.port is not None else set()
         return self.start()
