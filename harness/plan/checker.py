@@ -21,8 +21,10 @@ AXIS_ORDER = ("backend", "precision", "attn", "use_cache", "adapter", "batch_siz
 AXIS_WITH_SETTINGS = ("backend", "precision", "attn")   # an axis value may carry its own settings
 
 
-class Checker(TaskChecks, RecipeChecks):
-    """Cross-key checks the schema cannot express; builds the Spec when all pass."""
+class Checker:
+    """Cross-key checks the schema cannot express; builds the Spec when all pass. The model
+    and variants are checked here; tasks and recipes by `TaskChecks` and `RecipeChecks`, each
+    given this checker as the narrow site it reads (task_checks.TaskSite, recipe_checks.RecipeSite)."""
 
     def __init__(self, file: Path, data: dict, marks: Marks, catalog=None):
         self.file, self.data, self.marks = file, data, marks
@@ -39,7 +41,11 @@ class Checker(TaskChecks, RecipeChecks):
 
     def error(self, path: tuple, message: str, hint: str = "") -> None:
         """Record an error at a key path (its line from the marks)."""
-        self.errors.append(SpecError(self.file, self.marks.line(path), format_path(path), message, hint))
+        self.error_at(self.marks.line(path), path, message, hint)
+
+    def error_at(self, line: int | None, path: tuple, message: str, hint: str = "") -> None:
+        """Record an error at a given line of the spec's file."""
+        self.errors.append(SpecError(self.file, line, format_path(path), message, hint))
 
     def local_path(self, raw: str, path: tuple, want_dir: bool | None) -> str:
         """A path relative to the spec's folder, resolved; an error when it is missing or of the wrong kind."""
@@ -158,13 +164,14 @@ class Checker(TaskChecks, RecipeChecks):
     def build(self) -> Spec:
         """The typed Spec (errors collected in `errors`)."""
         model = self.model()
-        adapters = self.recipes()
-        variants = self.spec_variants = self.variants()
+        adapters = RecipeChecks(self).recipes(self.data.get("adapters") or {})
+        variants = self.variants()
         templates = self.templates()
         generation = Generation().merged(self.data.get("generation"))
         requires = Requires().merged(self.data.get("requires"))
         seeds = Seeds().merged(self.data.get("seeds"))
-        tasks = tuple(self.task(n, raw, templates, generation, requires, variants, seeds)
+        checks = TaskChecks(self)
+        tasks = tuple(checks.task(n, raw, templates, generation, requires, variants, seeds)
                       for n, raw in self.data["tasks"].items())
         return Spec(path=self.file, name=self.data.get("name", self.file.stem), model=model,
                     variants=variants, templates=templates, tasks=tasks, adapters=adapters,

@@ -3,15 +3,37 @@ its kind's own settings, data, templates, variants and bounds, and `vs:` cycles.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from harness.data import SAMPLES, has_sample
 from harness.kinds import registry as kinds
-from harness.spec.errors import SpecError, did_you_mean, format_path
+from harness.spec.errors import did_you_mean
+from harness.spec.marks import Marks
+from harness.spec.sources import KeyPath, Reporter
 from harness.spec.types import Bound, Generation, InlineData, Requires, Seeds, Task, Variant
 
 
+class TaskSite(Reporter, Protocol):
+    """What the task checks read of the spec being checked (`checker.Checker` is one)."""
+
+    marks: Marks
+
+    @property
+    def catalog(self) -> Any:
+        """lm-eval's task index (harness.data.lmeval_index.TaskCatalog)."""
+        ...
+
+    def error_at(self, line: int | None, path: KeyPath, message: str, hint: str = "") -> None:
+        """Record an error at a line of the spec's file."""
+        ...
+
+
 class TaskChecks:
-    """The task and bound checks of `checker.Checker` (which supplies `error`, `marks`,
-    `local_path`, `catalog` and `spec_variants`)."""
+    """A spec's tasks and bounds, checked against `site` (which records the errors)."""
+
+    def __init__(self, site: TaskSite):
+        self.site = site
+        self.error, self.marks = site.error, site.marks
 
     def bound(self, metric: str, raw: dict, path: tuple, variants: tuple[Variant, ...]) -> Bound:
         """One bound, checked for contradictions and for what it names."""
@@ -71,7 +93,7 @@ class TaskChecks:
             self.error(path, f"cannot tell this task's kind: {exc}",
                        f"state it: `kind:` one of {', '.join(kinds.BY_NAME)}")
             kind, decided = kinds.named(None), False
-        settings = kind.parse(self, raw, path)
+        settings = kind.parse(self.site, raw, path)
         if known and decided:     # one error per mistake: an undecided kind is the one
             for key in raw:
                 owners = kinds.owners(key)
@@ -98,7 +120,7 @@ class TaskChecks:
             else:
                 expect.append(self.bound(metric, given, path + ("expect", metric), variants))
         expect = tuple(expect)
-        self.cycles(path, expect)
+        self.cycles(path, expect, variants)
         return Task(name=name, kind=kind.name, settings=settings, lm_eval=raw.get("lm_eval"),
                     variants=tuple(raw.get("variants", ())), data=data, target=raw.get("target"),
                     stop=tuple(raw.get("stop", ())), num_fewshot=raw.get("num_fewshot"),
@@ -115,7 +137,7 @@ class TaskChecks:
         if not name:
             return None, True
         try:
-            base = self.catalog.first_config(name)
+            base = self.site.catalog.first_config(name)
         except Exception:  # a task whose YAML cannot be read is reported when it is built
             return None, False
         return base, base is not None
@@ -124,8 +146,8 @@ class TaskChecks:
         """Where the task's rows come from: a data source name, or inline JSONL files."""
         data = raw.get("data", "auto")
         if isinstance(data, dict):
-            data = InlineData(self.local_path(data["test"], path + ("data", "test"), want_dir=False),
-                              self.local_path(data["train"], path + ("data", "train"), want_dir=False)
+            data = InlineData(self.site.local_path(data["test"], path + ("data", "test"), want_dir=False),
+                              self.site.local_path(data["train"], path + ("data", "train"), want_dir=False)
                               if "train" in data else None)
             if "target" not in raw:
                 self.error(path, "an inline task needs `target:`", "for example target: '{{ answer }}'")
@@ -143,13 +165,13 @@ class TaskChecks:
                        f"samples exist for {', '.join(SAMPLES)}; otherwise use data: dir or hub, or inline JSONL files")
         return data
 
-    def cycles(self, path: tuple, bounds: list[Bound]) -> None:
+    def cycles(self, path: tuple, bounds: tuple[Bound, ...], variants: tuple[Variant, ...]) -> None:
         """`vs:` bounds form a graph over variants; a cycle has no variant to run first."""
         edges: dict[str, set[str]] = {}
         for b in bounds:
             if b.vs is None:
                 continue
-            for v in (b.only or [v.name for v in self.spec_variants]):
+            for v in (b.only or [v.name for v in variants]):
                 if v != b.vs:
                     edges.setdefault(v, set()).add(b.vs)
 
@@ -161,8 +183,8 @@ class TaskChecks:
 
         for b in bounds:
             if b.vs is not None and reach(b.vs, b.vs, set()):
-                self.errors.append(SpecError(self.file, b.line, format_path(path + ("expect", b.metric)),
-                                             f"`vs: {b.vs}` bounds form a cycle: {b.vs} is compared, through other "
-                                             "variants, with itself, so no variant can run first",
-                                             "compare every variant with one reference and limit the bound with `only:`"))
+                self.site.error_at(b.line, path + ("expect", b.metric),
+                                   f"`vs: {b.vs}` bounds form a cycle: {b.vs} is compared, through other "
+                                   "variants, with itself, so no variant can run first",
+                                   "compare every variant with one reference and limit the bound with `only:`")
                 return
