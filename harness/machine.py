@@ -87,14 +87,32 @@ def available_memory_gb() -> float | None:
         return None
 
 
+def gpu_possible() -> bool:
+    """Whether torch could see a GPU here, read without importing it: False when
+    CUDA_VISIBLE_DEVICES hides every device, on macOS, or where no NVIDIA driver
+    (/proc/driver/nvidia, nvidia-smi) and no ROCm device (/dev/kfd) exists."""
+    import shutil
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1") or platform.system() == "Darwin":
+        return False
+    return (os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidiactl")
+            or os.path.exists("/dev/kfd") or shutil.which("nvidia-smi") is not None)
+
+
 @lru_cache(maxsize=1)
 def probe() -> Machine:
-    """This machine's GPU (torch's view), free memory and cores, read once."""
-    import torch
+    """This machine's GPU (torch's view), free memory and cores, read once. Where no GPU can
+    exist (`gpu_possible`), torch is not imported to say so: a re-run whose cells are all
+    kept (results/memo.py) then never imports it."""
+    cuda = False
+    if gpu_possible():
+        import torch
 
-    cuda = torch.cuda.is_available()
+        cuda = torch.cuda.is_available()
     name, gpu_mem = None, 0.0
     if cuda:
+        import torch
+
         props = torch.cuda.get_device_properties(0)
         name, gpu_mem = props.name, props.total_memory / 2**30
     return Machine(cuda=cuda, gpu_name=name, gpu_memory_gb=gpu_mem, memory_gb=available_memory_gb(),

@@ -3,6 +3,7 @@ its tokenizer, and the device a variant runs on. Every backend loads through the
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,14 @@ class Weights:
 
 
 def _published_dtype(folder_or_repo: str, kwargs: dict, trust: bool) -> str:
+    config = Path(folder_or_repo) / "config.json"
+    if config.is_file():      # a local folder: its config read as JSON, without importing transformers
+        try:
+            data = json.loads(config.read_text())
+            dtype = data.get("dtype") or data.get("torch_dtype")
+            return str(dtype).replace("torch.", "") if dtype else "unknown dtype"
+        except (OSError, ValueError, AttributeError):
+            return "unknown dtype"
     try:
         from transformers import AutoConfig
 
@@ -69,10 +78,11 @@ def adapter_digest(path: str) -> str:
 
 
 def default_device() -> str:
-    """Where `device: auto` (and training) runs: the GPU when there is one."""
-    import torch
+    """Where `device: auto` (and training) runs: the GPU when there is one (torch's view,
+    harness.machine.probe)."""
+    from harness.machine import probe
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if probe().cuda else "cpu"
 
 
 def resolve_device(variant: Variant) -> str:

@@ -8,7 +8,8 @@ subclass of `Kind`. The descriptor imports no runtime: `run` imports the kind's 
 - `name` and `description` (its pytest marker; `markers` adds family markers such as
   `accuracy`); `percent` (metrics are proportions: accuracy tables, paired tests, power) and
   `timed` (timings: pytest-benchmark rounds, a ratio tolerance in the baseline gate);
-  `templated` (a cell per prompt template) and `rows` (its tasks read data rows, which
+  `templated` (a cell per prompt template), `reusable` (a finished cell's result depends only
+  on its inputs, so a re-run may take it from the result memo: never timings) and `rows` (its tasks read data rows, which
   validation checks against templates and targets);
 - `SCHEMA`: its fragment of the spec schema, the task keys it owns (`properties`) and their
   definitions (`$defs`); a key owned by one kind is refused, with file and line, on a task of
@@ -57,6 +58,7 @@ class Kind:
     markers: tuple[str, ...] = ()
     percent = timed = False
     templated = rows = False
+    reusable = False            # a cell's result may be kept and reused unchanged (results/memo.py)
     SCHEMA: dict = {}
     claim_keys: tuple[str, ...] = ()
     claim_values: dict[str, tuple] = {}   # a claim key this kind claims only with these values

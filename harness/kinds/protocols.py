@@ -95,6 +95,7 @@ class KindRunner(Protocol):
     name: str
     percent: bool          # metrics are proportions (intervals, paired tests, power)
     timed: bool            # metrics are timings (pytest-benchmark rounds, a tolerance in the gate)
+    reusable: bool         # a finished cell's result may be kept and reused (results/memo.py)
     unit: str              # what one item costs, in the plan printed before a run
 
     def size(self, task: "Task") -> int | None:

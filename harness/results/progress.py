@@ -26,17 +26,21 @@ class Progress:
         self.started = clock()
         self.shown_at: float | None = None
         self.what, self.total, self.done, self.tokens, self.phase_started = "requests", 0, 0, 0, self.started
+        self.first: tuple[float, int] | None = None   # (time, items done) at the phase's first advance
 
     def begin(self, total: int, what: str) -> None:
         """A new batch of work (lm-eval asks for each request type in one call)."""
         self.what, self.total, self.done, self.tokens = what, total, 0, 0
         self.phase_started = self.clock()
+        self.first = None
 
     def advance(self, items: int = 0, tokens: int = 0) -> None:
         """Count finished items and tokens; the line is shown at most once per `every` seconds."""
         self.done += items
         self.tokens += tokens
         now = self.clock()
+        if self.first is None and items:
+            self.first = (now, self.done)
         if self.sink is None or now - self.started < self.delay:
             return
         if self.shown_at is None or now - self.shown_at >= self.every or self.done >= self.total:
@@ -54,11 +58,16 @@ class Progress:
             logging.getLogger(__name__).warning("progress display switched off: %s", exc)
 
     def line(self, now: float | None = None) -> str:
-        """The progress line: done of total, tokens/s and ETA."""
+        """The progress line: done of total, tokens/s and ETA. The ETA counts only the items
+        finished after the first batch, which also carries the model's lazy load and warm-up
+        (a first-item ETA once read 2:22:17 for a cell that took two minutes); until a second
+        batch ends it reads "–"."""
         now = self.clock() if now is None else now
         spent = max(1e-9, now - self.phase_started)
         rate = self.tokens / spent
-        left = spent * (self.total - self.done) / self.done if self.done else None
+        left = None
+        if self.first is not None and self.done > self.first[1] and now > self.first[0]:
+            left = (now - self.first[0]) * (self.total - self.done) / (self.done - self.first[1])
         return (f"{self.label}: {self.done}/{self.total} {self.what}, {rate:,.0f} tokens/s, "
                 + (f"ETA {_clock(left)}" if left is not None else "ETA –"))
 

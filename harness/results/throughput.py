@@ -77,10 +77,11 @@ class Rates:
         return found[0] if found else None
 
     def observe(self, record: dict) -> bool:
-        """A finished cell's record counted in; False when it cannot be (not ok, cached, empty)."""
+        """A finished cell's record counted in; False when it cannot be (not ok, cached,
+        taken whole from the result memo, empty)."""
         engine = record.get("engine") or {}
         n = record.get("n_samples") or 0
-        if record.get("status") != "ok" or not n or engine.get("cached"):
+        if record.get("status") != "ok" or not n or engine.get("cached") or engine.get("reused"):
             return False
         model, variant, kind = record.get("model") or "", setting(record.get("resolved_variant")), record.get("kind") or "generation"
         load = float(engine.get("load_s") or 0) if engine.get("model_loads") else 0.0

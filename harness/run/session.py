@@ -15,6 +15,8 @@ from harness.data import DataInvalid, DataUnavailable, hub_reachable
 from harness.backends.gguf import ModelUnavailable
 from harness.run.expect import check
 from harness.results.gencache import GenerationCache, default_cache_dir
+from harness.results.memo import ResultMemo
+from harness.run.reuse import relabelled, reuse_key
 from harness.spec.cell import Cell
 from harness.backends.pool import ModelPool
 from harness.results.progress import Sink
@@ -42,6 +44,9 @@ class BenchSession:
         self.pool = ModelPool()
         self.catalog = TaskCatalog()
         self.cache = GenerationCache(settings.cache_dir or default_cache_dir(), settings.cache_mode)
+        # finished cells' results, inside the generation cache they were scored from: clearing
+        # it clears them too (results/memo.py)
+        self.memo = ResultMemo(self.cache.root / "cells", settings.cache_mode)
         self._store: RunStore | None = None
         self._rates = None
         self.done: dict[str, CellResult] = {}  # by cell key, in the order the cells finished
@@ -95,6 +100,18 @@ class BenchSession:
         started = time.perf_counter()
         reason = self.skip_reason(cell)
         result = None
+        memo_key = None
+        if reason is None and self.memo.mode != "off":
+            try:
+                memo_key = reuse_key(cell, self.settings.limit)
+            except Exception:     # what the key reads (data, weights) fails the cell below, as it should
+                memo_key = None
+            kept = self.memo.get(memo_key) if memo_key else None
+            if kept is not None:
+                result = relabelled(kept, cell, memo_key, time.perf_counter() - started)
+                result.trainings = self.new_trainings
+                self.new_trainings = []
+                return result
         if reason is None:
             try:
                 if self.settings.threads:
@@ -113,7 +130,7 @@ class BenchSession:
                 result.reproducibility = reproducibility(loaded.device, variant.precision in ("int8", "nf4"))
                 if self.settings.worker:
                     result.engine["worker_share"] = self.settings.worker
-                if loaded.loaded.placement:       # device_map: where accelerate put the weights
+                if loaded.is_loaded and loaded.loaded.placement:   # device_map: where accelerate put the weights
                     result.engine["placement_mparams"] = loaded.loaded.placement
             except (DataUnavailable, ModelUnavailable) as exc:
                 reason = str(exc)
@@ -131,6 +148,11 @@ class BenchSession:
                 result.status, result.reason = "error", f"would be skipped, and --llama-strict fails it: {reason}"
         if not result.wall_s:
             result.wall_s = time.perf_counter() - started
+        if memo_key and result.status == "ok" and not result.extra_verdicts and not self.new_trainings:
+            try:
+                self.memo.put(memo_key, result)
+            except OSError:
+                pass      # a full or read-only disk: the result is recorded all the same
         result.trainings = self.new_trainings
         self.new_trainings = []
         return result

@@ -97,6 +97,7 @@ class Accuracy(Kind):
 
     markers = ("accuracy",)
     percent, timed, templated, rows = True, False, True, True
+    reusable = True     # scores of cached generations and log-likelihoods: the same every time
     SCHEMA = FAMILY
 
     def reported(self, task, row, base):
