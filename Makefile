@@ -1,6 +1,6 @@
 # make smoke: set up (first time) and run the main job, specs/smoke.yaml, on the embedded model
 # make test:  set up (first time), check the layering (import-linter), docstrings (ruff) and the
-#             typed seams (mypy), run the project's tests, the quick benchmarks at their smallest
+#             types (mypy over harness/ and pytest_llama/), run the project's tests, the quick benchmarks at their smallest
 #             size, then gate the smoke spec on its committed baseline; a skipped or incomparable
 #             cell fails. Goal: under 8 minutes here.
 # make test-quick: the edit loop: lint and every test that loads no model (under 90 s)
@@ -45,7 +45,7 @@ test-quick: setup lint
 	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 LLAMA_TEST_QUICK=1 $(VENV)/bin/pytest tests/ -p no:cacheprovider -m "not model and not slow" -q --durations=5
 
 # the layering contracts (pyproject.toml, [tool.importlinter]), every public function's docstring,
-# and the typed seams (pyproject.toml, [tool.mypy])
+# and the types: mypy over harness/ and pytest_llama/, the seams strict (pyproject.toml, [tool.mypy])
 lint: setup
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check harness pytest_llama

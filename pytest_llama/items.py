@@ -36,7 +36,7 @@ class SpecFile(pytest.File):
         for cell in expand(spec, limit=bench.settings.limit):
             yield CellItem.from_parent(self, name=cell.name, cell=cell)
 
-    def repr_failure(self, excinfo):
+    def repr_failure(self, excinfo, style=None):
         """Every error of the spec with its file:line, not a traceback."""
         if isinstance(excinfo.value, SpecInvalid):
             errors = excinfo.value.errors
@@ -112,7 +112,8 @@ def _benchmark_fixture(item: pytest.Item) -> _Timed | None:
         pytest.skip("benchmarks are skipped (--benchmark-skip was used)")
     from pytest_benchmark.fixture import BenchmarkFixture
 
-    options = dict(session.options, group=f"{item.cell.spec.name}::{item.cell.task.name}")
+    cell = getattr(item, "cell")    # a CellItem's (items.py)
+    options = dict(session.options, group=f"{cell.spec.name}::{cell.task.name}")
     return _Timed(BenchmarkFixture(item, add_stats=session.benchmarks.append, logger=session.logger,
                                    warner=item.warn, disabled=session.disabled, **options))
 

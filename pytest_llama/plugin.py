@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -129,7 +130,7 @@ def _executor(config: pytest.Config, settings: Settings):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> None:
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
     """Hand the selected cells (after -k and -m) to the executor before the first runs: a
     remote executor dispatches them all at once."""
     bench = session.config.stash.get(BENCH, None)
@@ -156,7 +157,7 @@ def _print_plan(config: pytest.Config, plan) -> None:
 def _progress_line(config: pytest.Config):
     """Shows a long cell's progress past pytest's output capture, with -q too: rewritten in
     place on a terminal, a line every 30 s when the output is a file or a pipe (CI logs)."""
-    state = {"at": None, "width": 0}
+    state: dict[str, Any] = {"at": None, "width": 0}
 
     def show(line: str, final: bool) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -240,7 +241,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from harness.backends.pool import variant_key
 
     slots = [i for i, item in enumerate(items) if isinstance(item, CellItem)]
-    cells = [items[i] for i in slots]
+    cells = [item for i in slots if isinstance(item := items[i], CellItem)]
 
     def key(cell) -> str:
         return variant_key(cell.spec.model, cell.variant)
@@ -280,7 +281,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if bench is None:
         return
     path = bench.close()
-    if path is None and not hasattr(session.config, "workerinput"):
+    if path is None and not hasattr(session.config, "workerinput") and bench.settings.run_id:
         run_dir = bench.settings.results_dir / bench.settings.run_id
         if (run_dir / "cells.jsonl").exists():
             from harness.report.render import render_report
@@ -296,7 +297,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if gone and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     target = session.config.getoption("llama_save_baseline")
-    if target:
+    if target and bench.settings.run_id:
         run_dir = bench.settings.results_dir / bench.settings.run_id
         try:
             session.config.stash[SAVED] = str(baseline.save(run_dir, Path(target)))

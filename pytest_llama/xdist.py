@@ -61,4 +61,4 @@ def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
 
         item._id = coerce_node_id(nodeid)
     else:
-        item._nodeid = nodeid
+        setattr(item, "_nodeid", nodeid)

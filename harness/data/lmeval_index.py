@@ -172,6 +172,8 @@ def _yaml_loader():
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location("harness_lm_eval_yaml_loader", _tasks_dir() / "_yaml_loader.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"lm-eval's YAML loader is not at {_tasks_dir() / '_yaml_loader.py'}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -84,7 +84,7 @@ def _roots() -> list[tuple[str, str, Path]]:
             found = metadata.distribution(dist)
         except metadata.PackageNotFoundError:
             continue
-        root = Path(found.locate_file(inner))
+        root = Path(str(found.locate_file(inner)))
         if root.is_dir():
             out.append((dist, found.version, root))
     return out
@@ -126,7 +126,7 @@ def _files(dist: str, files: dict[str, str]) -> Packaged | None:
         found = metadata.distribution(dist)
     except metadata.PackageNotFoundError:
         return None
-    root = Path(found.locate_file(""))
+    root = Path(str(found.locate_file("")))
     if not all((root / f).is_file() for f in files.values()):
         return None
     from harness.data.files import count_rows as _count_rows

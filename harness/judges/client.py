@@ -126,11 +126,13 @@ class EndpointClient:
     def __init__(self, judge: Judge, cache=None, environ=None, sleep: Callable[[float], None] = time.sleep) -> None:
         self.judge, self.cache, self.sleep = judge, cache, sleep
         self.environ = os.environ if environ is None else environ
-        self.url = judge.url or (self.environ.get(judge.url_env) if judge.url_env else None)
-        self.model = (self.environ.get(judge.model_env) if judge.model_env else None) or judge.model
-        if not self.url or not self.model:
-            missing = [n for n, v in ((judge.url_env, self.url), (judge.model_env, self.model)) if n and not v]
+        url = judge.url or (self.environ.get(judge.url_env) if judge.url_env else None)
+        model = (self.environ.get(judge.model_env) if judge.model_env else None) or judge.model
+        if not url or not model:
+            missing = [n for n, v in ((judge.url_env, url), (judge.model_env, model)) if n and not v]
             raise EndpointUnset(f"the judge endpoint's {', '.join('$' + n for n in missing) or 'url/model'} is not set")
+        self.url: str = url
+        self.model: str = model
 
     @property
     def label(self) -> str:

@@ -14,8 +14,8 @@ from harness.plan.task_checks import TaskChecks
 from harness.spec.errors import SpecError, did_you_mean, format_path
 from harness.spec.marks import Marks
 from harness.spec.sources import parse_source
-from harness.spec.types import (MODEL_SOURCES, Adapter, Generation, ModelSource, Nf4, Requires, Seeds, Spec,
-                                Template, Variant)
+from harness.spec.types import (MODEL_SOURCES, Adapter, BackendSettings, Generation, ModelSource, Nf4, Requires,
+                                Seeds, Spec, Template, Variant)
 
 AXIS_ORDER = ("backend", "precision", "attn", "use_cache", "adapter", "batch_size")
 AXIS_WITH_SETTINGS = ("backend", "precision", "attn")   # an axis value may carry its own settings
@@ -98,7 +98,7 @@ class Checker:
                        device=raw.get("device", "auto"), backend=backend, backend_settings=settings,
                        batch_size=raw.get("batch_size"), line=self.marks.line(path))
 
-    def backend(self, name: str, raw: dict, path: tuple) -> tuple[str | None, object]:
+    def backend(self, name: str, raw: dict, path: tuple) -> tuple[str | None, BackendSettings]:
         """The variant's backend and its own settings; a key another backend owns is refused."""
         chosen = named(raw.get("backend"))
         for key in raw:
@@ -119,7 +119,7 @@ class Checker:
         if axes:
             keys = [k for k in AXIS_ORDER if k in axes]
             for combo in itertools.product(*(axes[k] for k in keys)):
-                raw: dict = {}
+                raw = {}
                 for k, v in zip(keys, combo):   # a value may carry its own settings: {precision: nf4, nf4: {...}}
                     if isinstance(v, dict) and k in AXIS_WITH_SETTINGS:
                         raw.update(v)

@@ -42,8 +42,9 @@ def sample_row(task: Task, data_dir: Path | None, catalog) -> tuple[dict | None,
     data = task.data
     if not isinstance(data, str):
         return _first_row(Path(data.test)), Path(data.test).name
-    if data == "sample" and sample_key(task.lm_eval):
-        return SAMPLES[sample_key(task.lm_eval)]()["test"][0], "the built-in sample"
+    key = sample_key(task.lm_eval) if data == "sample" else None
+    if key is not None:
+        return SAMPLES[key]()["test"][0], "the built-in sample"
     base: dict = {}
     if task.lm_eval and catalog is not None:
         try:

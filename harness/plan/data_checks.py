@@ -31,10 +31,10 @@ def _fields(text: str) -> set[str] | None:
         return None
 
 
-def texts_of(spec: Spec, task: Task) -> list[tuple[tuple, str, int | None]]:
+def texts_of(spec: Spec, task: Task) -> list[tuple[tuple[str, ...], str, int | None]]:
     """(key path, Jinja2 text, line) of the task's templates, its target and its kind's texts."""
     lines = spec.marks.line if spec.marks is not None else (lambda _p: task.line)
-    out = [(("templates", name), spec.templates[name].text, spec.templates[name].line) for name in task.templates]
+    out: list[tuple[tuple[str, ...], str, int | None]] = [(("templates", name), spec.templates[name].text, spec.templates[name].line) for name in task.templates]
     if task.target:
         out.append((("tasks", task.name, "target"), task.target, lines(("tasks", task.name, "target"))))
     out += [(("tasks", task.name) + where, text, lines(("tasks", task.name) + where))
@@ -80,7 +80,7 @@ class RowChecks:
         texts = texts_of(self.spec, task)
         data = task.data
         if not isinstance(data, str):
-            rows = []
+            rows: list[tuple[Path | None, int | None, dict]] = []
             for file in (data.test, data.train):
                 if file:
                     rows += [(Path(file), line, row) for line, row in self._scan(Path(file), task)]

@@ -63,9 +63,9 @@ class Plan:
             reasons: dict[str, list[str]] = {}
             for name, why in self.skipped.items():
                 reasons.setdefault(why, []).append(name)
-            for why, names in reasons.items():
-                out.append(f"{len(names)} more cell(s) will skip here: {why} ({', '.join(names[:3])}"
-                           f"{', ...' if len(names) > 3 else ''})")
+            for why, skipped in reasons.items():
+                out.append(f"{len(skipped)} more cell(s) will skip here: {why} ({', '.join(skipped[:3])}"
+                           f"{', ...' if len(skipped) > 3 else ''})")
         measured = [c for c in self.cells if c.seconds is not None]
         if measured:
             bound = "at most " if any(c.upper for c in self.cells) else ""
@@ -82,7 +82,7 @@ class Plan:
                        "the first run of each measures it")
         longest = sorted(measured, key=lambda c: -(c.seconds or 0))[:3]
         if longest and self.seconds > 600:
-            out.append("longest: " + "; ".join(f"{c.name} {c.items:,} items ~{duration(c.seconds)} ({c.basis})"
+            out.append("longest: " + "; ".join(f"{c.name} {c.items:,} items ~{duration(c.seconds or 0)} ({c.basis})"
                                                 for c in longest))
             out.append("to narrow it: --llama-limit N caps every task at N items; -k selects cells "
                        "(e.g. -k \"fp32 and not lora\"); --llama-plan prints this and runs nothing")

@@ -48,7 +48,7 @@ class Power:
         if b.vs is not None and b.reading == "non_inferiority":
             if not self.can_fail:
                 return f"{head}: cannot pass with {n}; needs n >= {self.min_n}" if self.min_n else f"{head}: cannot pass"
-            return f"{head}: {n}; identical outputs certify a drop of at most {100 * self.mde:.1f} pts"
+            return f"{head}: {n}; identical outputs certify a drop of at most {100 * (self.mde or 0.0):.1f} pts"
         if not self.can_fail:
             more = f"; needs n >= {self.min_n}" if self.min_n else "; no n makes it fail"
             return f"{head}: no outcome can fail it with {n}{more}"
@@ -83,7 +83,8 @@ def _fail_mask(bound: Bound, n: int):
     if bound.max is not None:
         fail |= lo > bound.max
     if bound.paper is not None:
-        fail |= (hi < bound.paper - bound.tolerance) | (lo > bound.paper + bound.tolerance)
+        tolerance = bound.tolerance or 0.0     # validation gives paper and tolerance together
+        fail |= (hi < bound.paper - tolerance) | (lo > bound.paper + tolerance)
     return fail
 
 
@@ -151,12 +152,13 @@ def absolute(bound: Bound, n: int, assumed: float | None = None, assumed_from: s
     mde = None
     if can_fail:
         sides = []
+        tolerance = bound.tolerance or 0.0
         low_edge = bound.min if bound.min is not None else (
-            bound.paper - bound.tolerance if bound.paper is not None else None)
+            bound.paper - tolerance if bound.paper is not None else None)
         if low_edge is not None and _p_fail(mask, n, 0.0) >= POWER:
             sides.append(low_edge - _bisect(lambda p: _p_fail(mask, n, p) >= POWER, 0.0, max(low_edge, 0.0)))
         high_edge = bound.max if bound.max is not None else (
-            bound.paper + bound.tolerance if bound.paper is not None else None)
+            bound.paper + tolerance if bound.paper is not None else None)
         if high_edge is not None and _p_fail(mask, n, 1.0) >= POWER:
             sides.append(_bisect(lambda p: _p_fail(mask, n, p) < POWER, min(high_edge, 1.0), 1.0) - high_edge)
         mde = max(sides) if sides else None
@@ -197,23 +199,28 @@ def _first_failing_loss(n: int, max_drop: float) -> int | None:
 def paired(bound: Bound, n: int, reference: float | None = None, reference_from: str = "") -> Power:
     """The power of a paired `max_drop` bound over n items against a reference accuracy."""
     ref = 1.0 if reference is None else reference
+    if bound.max_drop is None:
+        raise ValueError(f"a paired power needs a max_drop bound, not {bound}")
+    max_drop = bound.max_drop
     if bound.reading == "non_inferiority":
-        can_pass = _lower_identical(n) > -bound.max_drop
-        min_n = None if can_pass else _smallest_n(lambda m: _lower_identical(m) > -bound.max_drop, n + 1)
+        can_pass = _lower_identical(n) > -max_drop
+        min_n = None if can_pass else _smallest_n(lambda m: _lower_identical(m) > -max_drop, n + 1)
         return Power(bound, n, reference, reference_from, can_pass, min_n, -_lower_identical(n) if can_pass else None)
     most_lost = round(ref * n)
-    first = _first_failing_loss(n, bound.max_drop)
+    first = _first_failing_loss(n, max_drop)
     can_fail = first is not None and first <= most_lost
     min_n = None
     if not can_fail:
         def ok(m: int) -> bool:
-            f = _first_failing_loss(m, bound.max_drop)
+            f = _first_failing_loss(m, max_drop)
             return f is not None and f <= round(ref * m)
-        min_n = _smallest_n(ok, n + 1, 100_000) if ref > bound.max_drop else None
+        min_n = _smallest_n(ok, n + 1, 100_000) if ref > max_drop else None
     mde = None
-    if can_fail:
+    if can_fail and first is not None:
+        failing_from = first
+
         def powered(drop: float) -> bool:
-            return _p_fail(np.arange(n + 1) >= first, n, drop) >= POWER
+            return _p_fail(np.arange(n + 1) >= failing_from, n, drop) >= POWER
         drop = _bisect(lambda d: not powered(d), 0.0, 1.0)
         mde = drop if drop <= ref + 1e-9 else None
     note = "" if reference is not None else "no reference accuracy: assumed every item right (add `assume:`)"

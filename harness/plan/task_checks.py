@@ -10,7 +10,7 @@ from harness.kinds import registry as kinds
 from harness.spec.errors import did_you_mean
 from harness.spec.marks import Marks
 from harness.spec.sources import KeyPath, Reporter
-from harness.spec.types import Bound, Generation, InlineData, Requires, Seeds, Task, Variant
+from harness.spec.types import Bound, Generation, InlineData, Requires, Seeds, Task, Template, Variant
 
 
 class TaskSite(Reporter, Protocol):
@@ -35,7 +35,7 @@ class TaskChecks:
         self.site = site
         self.error, self.marks = site.error, site.marks
 
-    def bound(self, metric: str, raw: dict, path: tuple, variants: tuple[Variant, ...]) -> Bound:
+    def bound(self, metric: str, raw: dict[str, Any], path: KeyPath, variants: tuple[Variant, ...]) -> Bound:
         """One bound, checked for contradictions and for what it names."""
         b = Bound(metric=metric, line=self.marks.line(path),
                   **{**raw, "only": tuple(raw.get("only", ())), "gaps": tuple(raw.get("gaps", ())),
@@ -81,7 +81,7 @@ class TaskChecks:
             self.error(path, "a bound needs min, max or paper", "add one of them")
         return b
 
-    def task(self, name: str, raw: dict, templates: dict, generation: Generation,
+    def task(self, name: str, raw: dict[str, Any], templates: dict[str, Template], generation: Generation,
              requires: Requires, variants: tuple[Variant, ...], seeds: Seeds) -> Task:
         """One task: its kind, the kind's settings, data, templates, variants and bounds."""
         path = ("tasks", name)
@@ -99,8 +99,8 @@ class TaskChecks:
                 owners = kinds.owners(key)
                 if owners and kind not in owners:
                     what = f"{raw['lm_eval']} is a {kind.name} task" if raw.get("lm_eval") else f"this is a {kind.name} task"
-                    names = " and ".join(", ".join(o.name for o in owners).rsplit(", ", 1))
-                    self.error(path + (key,), f"`{key}:` applies to {names} tasks; {what}", "remove it")
+                    owned_by = " and ".join(", ".join(o.name for o in owners).rsplit(", ", 1))
+                    self.error(path + (key,), f"`{key}:` applies to {owned_by} tasks; {what}", "remove it")
         data = raw.get("data", "auto")
         if kind.rows:
             data = self.task_data(raw, path)
@@ -113,13 +113,13 @@ class TaskChecks:
             if v not in names:
                 self.error(path + ("variants", i), f"unknown variant {v!r}",
                            did_you_mean(v, names) or f"variants: {', '.join(names)}")
-        expect = []
+        bounds: list[Bound] = []
         for metric, given in (raw.get("expect") or {}).items():
             if isinstance(given, list):   # several bounds on one metric, e.g. a floor and a paired drop
-                expect += [self.bound(metric, b, path + ("expect", metric, i), variants) for i, b in enumerate(given)]
+                bounds += [self.bound(metric, b, path + ("expect", metric, i), variants) for i, b in enumerate(given)]
             else:
-                expect.append(self.bound(metric, given, path + ("expect", metric), variants))
-        expect = tuple(expect)
+                bounds.append(self.bound(metric, given, path + ("expect", metric), variants))
+        expect = tuple(bounds)
         self.cycles(path, expect, variants)
         return Task(name=name, kind=kind.name, settings=settings, lm_eval=raw.get("lm_eval"),
                     variants=tuple(raw.get("variants", ())), data=data, target=raw.get("target"),
@@ -131,7 +131,7 @@ class TaskChecks:
                     description=raw.get("description"), target_delimiter=raw.get("target_delimiter"),
                     chat=raw.get("chat"), line=self.marks.line(path))
 
-    def lm_eval_config(self, name: str | None) -> tuple[dict | None, bool]:
+    def lm_eval_config(self, name: str | None) -> tuple[dict[str, Any] | None, bool]:
         """lm-eval's config of the task (or of a group's first task), which decides its kind,
         and whether that is known (an unknown name is reported by the data checks)."""
         if not name:
@@ -142,13 +142,14 @@ class TaskChecks:
             return None, False
         return base, base is not None
 
-    def task_data(self, raw: dict, path: tuple) -> str | InlineData:
+    def task_data(self, raw: dict[str, Any], path: KeyPath) -> str | InlineData:
         """Where the task's rows come from: a data source name, or inline JSONL files."""
-        data = raw.get("data", "auto")
-        if isinstance(data, dict):
-            data = InlineData(self.site.local_path(data["test"], path + ("data", "test"), want_dir=False),
-                              self.site.local_path(data["train"], path + ("data", "train"), want_dir=False)
-                              if "train" in data else None)
+        given = raw.get("data", "auto")
+        if isinstance(given, dict):
+            data: str | InlineData = InlineData(
+                self.site.local_path(given["test"], path + ("data", "test"), want_dir=False),
+                self.site.local_path(given["train"], path + ("data", "train"), want_dir=False)
+                if "train" in given else None)
             if "target" not in raw:
                 self.error(path, "an inline task needs `target:`", "for example target: '{{ answer }}'")
             if "lm_eval" in raw:
@@ -156,16 +157,17 @@ class TaskChecks:
             if not raw.get("templates"):
                 self.error(path, "an inline task needs `templates:` to build its prompts",
                            "define a template under `templates:` and list it here")
-        elif "lm_eval" not in raw:
+            return data
+        if "lm_eval" not in raw:
             self.error(path, "a task needs `lm_eval:` (a task name) or `data:` with local JSONL files",
                        "for example lm_eval: gsm8k")
-        elif data == "sample" and not has_sample(raw["lm_eval"]):
+        elif given == "sample" and not has_sample(raw["lm_eval"]):
             self.error(path + ("data",), f"no built-in sample exists for {raw['lm_eval']!r}",
                        did_you_mean(raw["lm_eval"], SAMPLES) or
                        f"samples exist for {', '.join(SAMPLES)}; otherwise use data: dir or hub, or inline JSONL files")
-        return data
+        return str(given)
 
-    def cycles(self, path: tuple, bounds: tuple[Bound, ...], variants: tuple[Variant, ...]) -> None:
+    def cycles(self, path: KeyPath, bounds: tuple[Bound, ...], variants: tuple[Variant, ...]) -> None:
         """`vs:` bounds form a graph over variants; a cycle has no variant to run first."""
         edges: dict[str, set[str]] = {}
         for b in bounds:
@@ -175,7 +177,7 @@ class TaskChecks:
                 if v != b.vs:
                     edges.setdefault(v, set()).add(b.vs)
 
-        def reach(start: str, goal: str, seen: set) -> bool:
+        def reach(start: str, goal: str, seen: set[str]) -> bool:
             for nxt in edges.get(start, ()):
                 if nxt == goal or (nxt not in seen and reach(nxt, goal, seen | {nxt})):
                     return True

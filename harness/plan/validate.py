@@ -61,6 +61,8 @@ def load_spec(path: str | Path, *, data_dir: Path | None = None, baseline: dict 
     if errors:
         unique = {(str(e.file), e.line, e.path, e.message): e for e in errors}
         raise SpecInvalid(list(unique.values()))
+    if spec is None:      # unreachable: a spec that could not be built has schema errors
+        raise SpecInvalid([SpecError(path, None, "", "the spec could not be read", "")])
     return replace(spec, warnings=tuple(warnings)) if warnings else spec
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from harness.results.compare import compare, sample_id, scores
 from harness.kinds.registry import named as named_kind
@@ -57,28 +58,30 @@ def side_by_side(cells: list[dict], samples: dict[str, list[dict]], recipe: str)
         by_place[(c["task"], c.get("template"))].append(c)
     for (task, template), group in by_place.items():
         runtime = next((c for c in group if (_adapter(c) or {}).get("recipe") == recipe
-                        and _adapter(c).get("mode") == "runtime"), None)
+                        and (_adapter(c) or {}).get("mode") == "runtime"), None)
         merged = next((c for c in group if (_adapter(c) or {}).get("recipe") == recipe
-                       and _adapter(c).get("mode") == "merged"), None)
+                       and (_adapter(c) or {}).get("mode") == "merged"), None)
         anchor = runtime or merged
         if anchor is None:
             continue
         base = next((c for c in group if _adapter(c) is None and _settings(c) == _settings(anchor)), None)
         kind = named_kind(anchor.get("kind"))
-        row = {"item": f"{task}[{template}]" if kind.templated else task, "base_variant": base and base["variant"],
+        row: dict[str, Any] = {"item": f"{task}[{template}]" if kind.templated else task, "base_variant": base and base["variant"],
                "timed": kind.timed, "percent": kind.percent, "columns": {}}
         if kind.timed:
             row["metrics"] = [m for m in LATENCY_SHOWN if m in anchor["metrics"]]
-            for label, c in (("base", base), ("runtime", runtime), ("merged", merged)):
-                if c is None:
+            for label, found_cell in (("base", base), ("runtime", runtime), ("merged", merged)):
+                if found_cell is None:
                     continue
+                c = found_cell
                 row["columns"][label] = {m: c["metrics"][m]["value"] for m in row["metrics"] if m in c["metrics"]}
         else:
             metric = kind.shown(anchor)[0] if kind.shown(anchor) else None
             row["metric"] = metric
-            for label, c in (("base", base), ("runtime", runtime), ("merged", merged)):
-                if c is None or metric not in c["metrics"]:
+            for label, found_cell in (("base", base), ("runtime", runtime), ("merged", merged)):
+                if found_cell is None or metric is None or metric not in found_cell["metrics"]:
                     continue
+                c = found_cell
                 col = {"m": c["metrics"][metric]}
                 if label != "base" and base is not None and kind.percent:
                     found = compare(scores(samples.get(c["key"], []), metric),

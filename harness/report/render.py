@@ -28,7 +28,7 @@ def _env(template_dir: Path | None) -> Environment:
     loader = ChoiceLoader([FileSystemLoader(str(template_dir or resources.files("harness.templates"))),
                            PrefixLoader({"kinds": kinds})])
     env = Environment(loader=loader, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True, autoescape=lambda name: bool(name) and name.endswith(".html.j2"))
+                      keep_trailing_newline=True, autoescape=lambda name: (name or "").endswith(".html.j2"))
     env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}"
     env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
     env.globals["percent"] = shows_percent
@@ -112,8 +112,9 @@ def disagreements(cells: list[dict], samples: dict[str, list[dict]], limit: int 
         variants = list(by_variant)
         shown = []
         for item in by_variant[variants[0]]:
-            rows = [by_variant[v].get(item) for v in variants]
-            if any(r is None for r in rows) or len({bool(r.get("correct")) for r in rows}) < 2:
+            found = [by_variant[v].get(item) for v in variants]
+            rows = [r for r in found if r is not None]
+            if len(rows) < len(found) or len({bool(r.get("correct")) for r in rows}) < 2:
                 continue
             shown.append({"doc_id": item[1], "target": rows[0].get("target"),
                           "outputs": [{"variant": v, "output": r.get("output"), "extracted": r.get("extracted_answer"),

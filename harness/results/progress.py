@@ -49,6 +49,8 @@ class Progress:
 
     def _show(self, line: str, final: bool) -> None:
         """A display that fails is switched off; it never costs the cell its result."""
+        if self.sink is None:
+            return
         try:
             self.sink(line, final)
         except Exception as exc:   # noqa: BLE001
@@ -84,7 +86,7 @@ def terminal_sink(stream=None, every: float = 30.0) -> Sink:
 
     out = stream or sys.stderr
     tty = out.isatty()
-    state = {"at": None}
+    state: dict[str, float | None] = {"at": None}
 
     def show(line: str, final: bool) -> None:
         now = time.monotonic()

@@ -83,10 +83,10 @@ class Rates:
         n = record.get("n_samples") or 0
         if record.get("status") != "ok" or not n or engine.get("cached") or engine.get("reused"):
             return False
-        model, variant, kind = record.get("model") or "", setting(record.get("resolved_variant")), record.get("kind") or "generation"
+        model, variant, kind = record.get("model") or "", setting(record.get("resolved_variant") or {}), record.get("kind") or "generation"
         load = float(engine.get("load_s") or 0) if engine.get("model_loads") else 0.0
         seconds = max(float(record.get("wall_s") or 0) - load, 0.0) / n
-        self._add(self._key("item", model, variant, kind, record.get("task")), seconds)
+        self._add(self._key("item", model, variant, kind, str(record.get("task") or "")), seconds)
         tokens = engine.get("new_tokens") or 0
         if tokens:
             per_token = max(float(record.get("wall_s") or 0) - load, 0.0) / tokens

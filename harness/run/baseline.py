@@ -104,7 +104,9 @@ def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None =
         return {"status": "incomparable", "regressions": [], "improvements": [],
                 "notes": ["not compared, the cell is not the baseline's: " + "; ".join(differs)],
                 "reproducibility": kernels}
-    regressions, improvements, notes = [], [], []
+    regressions: list[str] = []
+    improvements: list[str] = []
+    notes: list[str] = []
     for name, metric in result.metrics.items():
         then = base["metrics"].get(name)
         if then is None:

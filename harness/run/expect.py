@@ -26,16 +26,19 @@ def check_bound(bound: Bound, metric: Metric | None, available: list[str]) -> Ve
                        bound.line)
     v, lo, hi = metric.value, metric.ci_low, metric.ci_high
     use_ci = bound.how == "interval" and lo is not None and lo == lo
+    low_end = lo if use_ci and lo is not None else v      # the interval's ends, or the value
+    high_end = hi if use_ci and hi is not None else v
     failures = []
-    if bound.min is not None and (hi if use_ci else v) < bound.min:
+    if bound.min is not None and high_end < bound.min:
         failures.append(f"below min {bound.min:g}")
-    if bound.max is not None and (lo if use_ci else v) > bound.max:
+    if bound.max is not None and low_end > bound.max:
         failures.append(f"above max {bound.max:g}")
     if bound.paper is not None:
-        low, high = bound.paper - bound.tolerance, bound.paper + bound.tolerance
-        outside = (hi < low or lo > high) if use_ci else not (low <= v <= high)
+        tolerance = bound.tolerance or 0.0     # validation gives paper and tolerance together
+        low, high = bound.paper - tolerance, bound.paper + tolerance
+        outside = (high_end < low or low_end > high) if use_ci else not (low <= v <= high)
         if outside:
-            failures.append(f"outside paper {bound.paper:g} ± {bound.tolerance:g}")
+            failures.append(f"outside paper {bound.paper:g} ± {tolerance:g}")
     how = "95% CI" if use_ci else "value"
     paper = ""
     if bound.paper is not None:
@@ -56,11 +59,11 @@ def check_relative(bound: Bound, result: CellResult, ref: CellResult | None) -> 
     mine, theirs = result.metric(bound.metric), ref.metric(bound.metric)
     if mine is None or theirs is None:
         return verdict(False, f"metric {bound.metric!r} is missing from "
-                              f"{'this cell' if mine is None else bound.vs + chr(39) + 's cell'}")
+                              f"{'this cell' if mine is None else str(bound.vs) + chr(39) + 's cell'}")
     failures, notes = [], []
     inconclusive = False
     if bound.max_drop is not None:
-        c = compare(scores(result.samples, mine.name), scores(ref.samples, theirs.name), bound.metric, bound.vs)
+        c = compare(scores(result.samples, mine.name), scores(ref.samples, theirs.name), bound.metric, bound.vs or "")
         if c is None:
             return verdict(False, f"{bound.vs}'s cell shares no samples with this one; a paired test needs the same items")
         result.comparisons.append(c.as_dict() | {"reading": bound.reading, "max_drop": bound.max_drop})

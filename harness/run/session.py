@@ -48,7 +48,7 @@ class BenchSession:
         # it clears them too (results/memo.py)
         self.memo = ResultMemo(self.cache.root / "cells", settings.cache_mode)
         self._store: RunStore | None = None
-        self._rates = None
+        self._rates: throughput.Rates | None = None
         self.done: dict[str, CellResult] = {}  # by cell key, in the order the cells finished
         self.trained: dict[tuple, object] = {}  # (spec path, recipe) -> training.Trained, this session
         self.new_trainings: list[dict] = []      # training records since the last computed cell
@@ -99,15 +99,15 @@ class BenchSession:
         where the cell runs (this process, or a Ray actor holding the variant's model)."""
         started = time.perf_counter()
         reason = self.skip_reason(cell)
-        result = None
-        memo_key = None
+        result: CellResult | None = None
+        memo_key: str | None = None
         if reason is None and self.memo.mode != "off":
             try:
                 memo_key = reuse_key(cell, self.settings.limit)
             except Exception:     # what the key reads (data, weights) fails the cell below, as it should
                 memo_key = None
             kept = self.memo.get(memo_key) if memo_key else None
-            if kept is not None:
+            if kept is not None and memo_key is not None:
                 result = relabelled(kept, cell, memo_key, time.perf_counter() - started)
                 result.trainings = self.new_trainings
                 self.new_trainings = []
@@ -146,6 +146,9 @@ class BenchSession:
             result.status, result.reason = "skipped", reason
             if self.settings.strict:
                 result.status, result.reason = "error", f"would be skipped, and --llama-strict fails it: {reason}"
+        if result is None:     # every branch above sets it; a kind's run that returned nothing is an error
+            result = new_result(cell)
+            result.status, result.reason = "error", "the cell's run returned no result"
         if not result.wall_s:
             result.wall_s = time.perf_counter() - started
         if memo_key and result.status == "ok" and not result.extra_verdicts and not self.new_trainings:
@@ -229,7 +232,7 @@ class BenchSession:
 
     def _gate(self, cell: Cell, result: CellResult) -> Verdict:
         tolerance = kind_of(cell.task).regression_tolerance(cell.task)
-        found = result.baseline = baseline.gate(result, self.baseline, tolerance)
+        found = result.baseline = baseline.gate(result, self.baseline or {}, tolerance)
         lines = (found["regressions"] or found["improvements"] or found["notes"]) + found["reproducibility"]
         message = f"{found['status']} against baseline {self.settings.baseline}" + (
             ":\n  " + "\n  ".join(lines) if lines else "")

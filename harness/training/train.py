@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.backends.base import DTYPES
+from harness.data import DataUnavailable
 from harness.spec.recipes import Recipe
 from harness.training.examples import examples, load_rows, select
 from harness.training.keys import data_digest, library_versions, recipe_key
@@ -57,7 +58,7 @@ def _base_model(recipe: Recipe, location: str, device: str):
         warnings.simplefilter("ignore")
         model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     if "quantization_config" not in kwargs:
-        model = model.to(device)
+        model.to(device)  # type: ignore[arg-type]  # transformers' stubs take a model here
     else:
         from peft import prepare_model_for_kbit_training
 
@@ -154,7 +155,8 @@ def _train(recipe: Recipe, key: str, folder: Path, location: str, weights_id: st
     model = _base_model(recipe, location, device)
     lora = recipe.lora
     model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                             bias=lora.bias, target_modules=list(lora.target_modules),
+                                             bias=lora.bias,  # type: ignore[arg-type]  # the schema's enum
+                                             target_modules=list(lora.target_modules),
                                              task_type="CAUSAL_LM"))
     trainable, total = model.get_nb_trainable_parameters()
     checkpoints = folder / "checkpoints"
@@ -204,7 +206,7 @@ def _train(recipe: Recipe, key: str, folder: Path, location: str, weights_id: st
     }
     staged = folder / "adapter.tmp"
     shutil.rmtree(staged, ignore_errors=True)
-    trainer.model.save_pretrained(str(staged))
+    getattr(trainer.model, "save_pretrained")(str(staged))    # the peft model: its adapter only
     shutil.rmtree(folder / "adapter", ignore_errors=True)
     os.replace(staged, folder / "adapter")
     tmp = folder / f"{RECORD}.tmp"

@@ -12,6 +12,8 @@ bring in the runtime modules beside it when a variant of this backend runs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.spec.runtime import runtime
 from harness.backends.transformers import config
 
@@ -26,11 +28,11 @@ class Transformers:
 
     name = "transformers"
     description = "transformers in this process, the harness's own batched decode loop (default)"
-    packages = ()      # torch, transformers, bitsandbytes, peft, accelerate key every cache entry already
+    packages: tuple[str, ...] = ()      # torch, transformers, bitsandbytes, peft, accelerate key every cache entry already
     reads_gguf = False  # GGUF weights are dequantized once into a folder from_pretrained reads
-    engine_modules = ENGINE_MODULES
-    SCHEMA = config.SCHEMA
-    settings = config.TransformersConfig
+    engine_modules: tuple[str, ...] = ENGINE_MODULES
+    SCHEMA: dict[str, Any] = config.SCHEMA
+    settings: type = config.TransformersConfig
 
     def parse(self, checker, raw: dict, path: tuple) -> config.TransformersConfig:
         """The variant's transformers settings (config.py)."""

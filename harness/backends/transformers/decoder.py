@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from harness.backends.base import BatchTiming, Generated
 
@@ -65,7 +65,7 @@ class Decoder:
         tail = self.tokenizer.decode(tokens[-lookback:], skip_special_tokens=False)
         return any(s in tail for s in stops)
 
-    def generate(self, rows: list[list[int]], max_new_tokens: int, stops: list[str] = (),
+    def generate(self, rows: list[list[int]], max_new_tokens: int, stops: Sequence[str] = (),
                  temperature: float = 0.0, top_p: float = 1.0, generators: list | None = None,
                  timing: BatchTiming | None = None, batch_size: int | None = None,
                  refill: bool = True, ignore_eos: bool = False, share_prefix: bool = True,
@@ -165,7 +165,7 @@ class Decoder:
         cache = DynamicCache(config=self.model.config)
         ids = torch.tensor([first[:n]], dtype=torch.long, device=self.model.device)
         self.model(input_ids=ids, **with_cache(self.model, cache), use_cache=True, logits_to_keep=1)
-        return _Prefix(first[:n], [(layer.keys, layer.values) for layer in cache.layers])
+        return _Prefix(first[:n], [(getattr(layer, "keys"), getattr(layer, "values")) for layer in cache.layers])
 
     def _prefill(self, rows: list[list[int]], prefix: "_Prefix | None" = None) -> "_Batch":
         import torch
@@ -183,7 +183,7 @@ class Decoder:
                                                  for k, v in prefix.kv], config=self.model.config)
             mask = torch.cat([mask.new_ones((n, shared)), mask], dim=1)
         else:
-            cache = DynamicCache(config=self.model.config) if self.use_cache else None
+            cache = DynamicCache(config=self.model.config) if self.use_cache else None  # type: ignore[assignment]
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                             **with_cache(self.model, cache), use_cache=self.use_cache,
                             logits_to_keep=1).logits[:, -1, :]

@@ -90,7 +90,7 @@ class TransformersEngine:
             free_gb = available_memory_gb()
             if free_gb is None:    # memory cannot be read here: a modest fixed size
                 return 8
-            free = free_gb * 2**30
+            free = int(free_gb * 2**30)
         return max(1, min(64, int(free * 0.5 // per_row)))
 
     def timed(self, rows, new_tokens):

@@ -52,13 +52,12 @@ def load(source, variant):
         warnings.simplefilter("ignore")
         model = AutoModelForCausalLM.from_pretrained(weights.location, **kwargs)
         if quant is None and sharding.device_map is None:
-            model = model.to(device)
+            model.to(device)  # type: ignore[arg-type]  # transformers' stubs take a model here
         if variant.adapter is not None:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, variant.adapter.path)
-            if variant.adapter.mode == "merged":
-                model = model.merge_and_unload()
+            adapted: Any = PeftModel.from_pretrained(model, variant.adapter.path)
+            model = adapted.merge_and_unload() if variant.adapter.mode == "merged" else adapted
     model.eval()
     model.generation_config.use_cache = variant.use_cache
     tokenizer = load_tokenizer(source)

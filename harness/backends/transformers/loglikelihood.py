@@ -134,7 +134,7 @@ class LoglikelihoodScorer:
             units.setdefault(tuple(row.tokens[:row.first_read + 1]), []).append(row)
         out: list[_Group] = []
         run: list[_Row] = []
-        shared, last_key = 0, ()
+        shared, last_key = 0, tuple[int, ...]()
         for key, members in units.items():
             if run:
                 common = min(shared, _common_prefix(last_key, key))
@@ -161,9 +161,9 @@ class LoglikelihoodScorer:
                 prefixes = self._run_prefixes([g for g in chunk if g.shared])
                 work = []
                 for g in chunk:
-                    kv, last = prefixes.get(id(g), (None, None))
+                    kv, last = prefixes.get(id(g), (None, None))   # none: the group shares no prefix
                     for row in g.rows:
-                        if len(row.tokens) == g.shared:
+                        if len(row.tokens) == g.shared and last is not None:   # the row is its prefix
                             _read(row, last[None], results)
                         else:
                             work.append(_Work(row, g.shared, kv, last))
@@ -209,8 +209,8 @@ class LoglikelihoodScorer:
             last = F.log_softmax(logits.float(), dim=-1)
             self.stats.tokens_run += sum(g.shared for g in batch)
             for r, g in enumerate(batch):
-                kv = [(layer.keys[r:r + 1, :, width - g.shared:].clone(),
-                       layer.values[r:r + 1, :, width - g.shared:].clone()) for layer in cache.layers]
+                kv = [(k[r:r + 1, :, width - g.shared:].clone(), v[r:r + 1, :, width - g.shared:].clone())
+                      for k, v in ((getattr(la, "keys"), getattr(la, "values")) for la in cache.layers)]
                 kept[id(g)] = (kv, last[r])
                 self.stats.groups += 1
                 self.stats.prefix_tokens += g.shared * (len(g.rows) - 1)
@@ -336,7 +336,7 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def _chunks(groups: list[_Group], size_of, budget: int) -> list[list[_Group]]:
-    out, cur, used = [], [], 0
+    out, cur, used = [], list[_Group](), 0
     for g in groups:
         need = size_of(g)
         if cur and used + need > budget:

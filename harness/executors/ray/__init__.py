@@ -18,6 +18,7 @@ Ray is an extra: `pip install 'pytest-llama[ray]'`.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -53,7 +54,7 @@ def connect(where: str, timeout: float = 5.0):
                                      f"--port {port}`, or give --llama-ray-address (or RAY_ADDRESS)") from None
     began = time.monotonic()
     try:
-        ray.init(address=where, log_to_driver=False, logging_level="ERROR", configure_logging=False,
+        ray.init(address=where, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False,
                  ignore_reinit_error=True)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ClusterUnavailable(f"cannot join the Ray cluster at {where!r} after {time.monotonic() - began:.1f} s: "

@@ -22,19 +22,21 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from harness.backends.pool import variant_key
 from harness.executors.ray.actor import CellRunner
 from harness.executors.ray.placement import resources
 from harness.results.gencache import default_cache_dir
 from harness.results.record import new_result
+from harness.spec.cell import Cell
 
 RETRIES = 2
 
 
 @dataclass
 class _Actor:
-    handle: object
+    handle: Any                  # a Ray actor handle (CellRunner.remote)
     vkey: str
     busy: object = None          # the ObjectRef of the cell it computes, or None
 
@@ -42,7 +44,7 @@ class _Actor:
 @dataclass
 class _Flight:
     actor: int
-    cell: object
+    cell: Cell
     sent: float = field(default_factory=time.perf_counter)
 
 

@@ -156,6 +156,8 @@ class LocalCluster:
     def write_info(self) -> Path:
         """The cluster's address and folder in `<temp_dir>/cluster.json`: another process
         (a test's driver) rebuilds it with `LocalCluster.attach(temp_dir)`."""
+        if self.temp_dir is None:
+            raise RuntimeError("the cluster has no folder: start() it first")
         path = Path(self.temp_dir) / "cluster.json"
         path.write_text(json.dumps({"port": self.port, "workers": self.workers, "cpus": self.cpus,
                                     "object_store_mb": self.object_store_mb}))

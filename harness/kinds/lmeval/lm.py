@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from lm_eval.api.model import TemplateLM
 from lm_eval import utils as lm_utils
@@ -79,7 +80,7 @@ class HarnessLM(TemplateLM):
         self.generation = generation
         self.cache = cache
         self.stats = EngineStats()
-        self._engine = None      # the variant's backend engine (harness/backends/), made on first use
+        self._engine: Any = None      # the variant's backend engine (harness/backends/), made on first use
         self._tok_id = _tokenizer_id(self.tokenizer)
         self._fingerprint = loaded.fingerprint   # what decides outputs besides prompt and settings
         self.max_length = loaded.max_length

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable
 
 from harness.data import DataSource, DataUnavailable, resolve
-from harness.data.lmeval_index import UnknownTask
+from harness.data.lmeval_index import TaskCatalog, UnknownTask
 from harness.spec.cell import Cell
 from harness.spec.prompts import render_at
 
@@ -162,9 +162,9 @@ def tasks_for(cell: Cell, catalog: TaskCatalog, data_dir) -> CellTasks:
         return CellTasks(tree, task.lm_eval, task.filter or "none", label, digest, fewshot)
     kind = cell.kind
     base = catalog.base_config(task.lm_eval, resolve=kind.own_scoring()) if task.lm_eval else None
-    from_hub = base and isinstance(task.data, str) and task.data != "sample"
-    hub_path = base.get("dataset_path") if from_hub else None
-    hub_name = base.get("dataset_name") if from_hub else None
+    from_hub = base is not None and isinstance(task.data, str) and task.data != "sample"
+    hub_path = base.get("dataset_path") if base is not None and from_hub else None
+    hub_name = base.get("dataset_name") if base is not None and from_hub else None
     cfg = task_config(cell, resolve(task, hub_path, data_dir, dataset_name=hub_name), base)
     cfg, after = kind.adapt(cfg, cell)
     return CellTasks({task.name: build_task(cfg, keep)}, task.name, primary_filter(cfg, task.filter),

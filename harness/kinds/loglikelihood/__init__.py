@@ -37,7 +37,7 @@ class LogLikelihood(Accuracy):
 
     def claims_config(self, base: dict | None) -> bool:
         """lm-eval's multiple_choice and loglikelihood tasks."""
-        return bool(base) and base.get("output_type") in OUTPUTS
+        return base is not None and base.get("output_type") in OUTPUTS
 
     def parse(self, checker, raw: dict, path: tuple):
         """The inline task's choices: a field name or a tuple of templates; None for lm-eval's."""

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from harness.data import DataUnavailable
-from harness.judges.client import Call, EndpointClient, incomplete
+from harness.judges.client import Call, EndpointClient, Usage, incomplete
 from harness.kinds.pairwise import metrics, upstream
 from harness.results.record import Metric, new_result
 
@@ -30,7 +30,7 @@ def _folder(ctx) -> Path:
     return folder
 
 
-def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], object, str]:
+def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], Usage | None, str]:
     """Each instruction's annotation (preference 1..2 or NaN, the parser used), the usage, the judge."""
     import pandas as pd
 
@@ -138,7 +138,7 @@ def run_pairwise(cell, handle, ctx):
     result.n_samples = len(rows)
     result.primary_filter = "none"
     result.data_source = f"AlpacaEval 2.0 (tatsu-lab/alpaca_eval, {EVAL_SET}), first {n} of 805 instructions"
-    parsers = {}
+    parsers: dict[str, int] = {}
     for r in rated:
         parsers[r["parser"]] = parsers.get(r["parser"], 0) + 1
     result.engine["alpaca_eval"] = {

@@ -36,7 +36,7 @@ def root() -> Path:
     except metadata.PackageNotFoundError:
         raise Missing(f"alpaca_eval's judge prompt, parsers and leaderboard come from its wheel: "
                       f"pip install --no-deps {DIST}=={VERSION}") from None
-    return Path(dist.locate_file("alpaca_eval"))
+    return Path(str(dist.locate_file("alpaca_eval")))
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +47,7 @@ def modules() -> SimpleNamespace:
         spec = importlib.machinery.ModuleSpec("alpaca_eval", None, is_package=True)
         package = importlib.util.module_from_spec(spec)
         package.__path__ = [str(folder)]
-        package.__version__ = metadata.version(DIST)
+        setattr(package, "__version__", metadata.version(DIST))
         sys.modules["alpaca_eval"] = package
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")        # pkg_resources' deprecation, from alpaca_eval.utils
