@@ -54,8 +54,10 @@ lint: setup
 # every benchmark at its smallest size: a benchmark that no longer runs fails here, not later
 # (benchmarks/_*.py are their shared parts). bench-smoke: the ones that run in this process
 # and a pytest subprocess, on every `make test`; bench-slow: the ones that start a Ray cluster,
-# xdist workers or a server (minutes each, and the most exposed to a busy machine), in CI.
-SLOW_BENCHMARKS = benchmarks/executor_scaling.py benchmarks/xdist_scaling.py benchmarks/judge_endpoint.py
+# xdist workers or a server, or run a spec four times over (minutes each, and the most exposed
+# to a busy machine), in CI.
+SLOW_BENCHMARKS = benchmarks/executor_scaling.py benchmarks/xdist_scaling.py benchmarks/judge_endpoint.py \
+                  benchmarks/estimate_accuracy.py
 bench-smoke: setup
 	@for f in $(filter-out $(SLOW_BENCHMARKS),$(wildcard benchmarks/[!_]*.py)); do echo "== $$f --smallest"; LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/python $$f --smallest || exit 1; done
 

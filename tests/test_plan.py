@@ -62,6 +62,14 @@ def test_the_plan_counts_the_work_and_estimates_from_this_machines_rates(write_s
     assert by_cell["pick[nf4-t]"].seconds is None       # log-likelihood has no token rate to bound it
     assert any(line.startswith("estimate on this machine (m): at most 1 min") for line in plan.lines())
 
+    # cells whose results are kept (results/memo.py) cost nothing and load no model
+    fp32 = {c.key for c in cells if c.variant.name == "fp32"}
+    plan = estimate(cells, rates, kept=fp32)
+    by_cell = {c.name: c for c in plan.cells}
+    assert by_cell["arith[fp32-t]"].seconds == 0 and by_cell["pick[fp32-t]"].seconds == 0
+    assert plan.loads == 1 and plan.kept == 2
+    assert any(line.startswith("2 cell(s) kept from an earlier run") for line in plan.lines())
+
 
 def test_llama_plan_prints_the_plan_and_runs_nothing(pytester, run_nested, fresh_harness_cache, monkeypatch):
     pytester.makefile(".jsonl", rows="".join(f'{{"q": "{i}", "a": "{i}"}}\n' for i in range(30)))

@@ -38,6 +38,7 @@ class Plan:
     training_seconds: float | None = 0.0
     machine: str = ""
     skipped: dict[str, str] = field(default_factory=dict)     # cell -> why it will skip here
+    kept: int = 0                                              # cells whose results are kept: nothing to compute
 
     @property
     def seconds(self) -> float:
@@ -66,6 +67,9 @@ class Plan:
             for why, skipped in reasons.items():
                 out.append(f"{len(skipped)} more cell(s) will skip here: {why} ({', '.join(skipped[:3])}"
                            f"{', ...' if len(skipped) > 3 else ''})")
+        if self.kept:
+            out.append(f"{self.kept} cell(s) kept from an earlier run with the same inputs: nothing to compute "
+                       "(--llama-cache off computes them again)")
         measured = [c for c in self.cells if c.seconds is not None]
         if measured:
             bound = "at most " if any(c.upper for c in self.cells) else ""
@@ -145,11 +149,13 @@ def _by_tokens(cell, n: int | None, per_token: tuple[float, int] | None, catalog
 
 
 def estimate(cells, rates: Rates, data_dir: Path | None = None, catalog=None,
-             skips: dict[str, str] | None = None) -> Plan:
+             skips: dict[str, str] | None = None, kept: set[str] | None = None) -> Plan:
     """The plan of `cells` (spec.cell.Cell) with times from `rates`; `skips` (cell key -> reason)
-    are the cells that will skip on this machine, counted apart."""
+    are the cells that will skip on this machine, counted apart; `kept` (cell keys) those whose
+    results the result memo holds: no time, no model load."""
     plan = Plan(machine=rates.machine)
     skips = skips or {}
+    kept = kept or set()
     plan.skipped = {c.name: skips[c.key] for c in cells if c.key in skips}
     cells = [c for c in cells if c.key not in skips]
     sizes: dict[tuple, int | None] = {}
@@ -163,6 +169,10 @@ def estimate(cells, rates: Rates, data_dir: Path | None = None, catalog=None,
         model = cell.spec.model.label
         variant = setting(cell.variant.resolved())
         per = rates.per_item(model, variant, kind.name, task.name)
+        if cell.key in kept:
+            plan.kept += 1
+            plan.cells.append(CellPlan(cell.name, n, 0.0, "kept from an earlier run"))
+            continue
         if per and n:
             plan.cells.append(CellPlan(cell.name, n, per[0] * n, f"{per[0]:.2f} s/item over {per[1]} run(s) of {task.name}"))
         else:

@@ -102,6 +102,10 @@ class ResultMemo:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
+    def has(self, key: str) -> bool:
+        """Whether a result is kept under `key` (and the cache is read)."""
+        return self.mode != "off" and self._path(key).is_file()
+
     def get(self, key: str) -> CellResult | None:
         """The kept result, or None (always None when the cache is off)."""
         if self.mode == "off":

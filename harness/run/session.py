@@ -193,7 +193,16 @@ class BenchSession:
         from harness.plan.estimate import estimate
 
         skips = {c.key: why for c in cells if (why := self.skip_reason(c)) is not None}
-        return estimate(cells, self.rates, self.settings.data_dir, self.catalog, skips)
+        kept = {c.key for c in cells if c.key not in skips and self._kept(c)}
+        return estimate(cells, self.rates, self.settings.data_dir, self.catalog, skips, kept)
+
+    def _kept(self, cell: Cell) -> bool:
+        """Whether the cell's result is in the result memo (it will compute nothing)."""
+        try:
+            key = reuse_key(cell, self.settings.limit) if self.memo.mode != "off" else None
+        except Exception:     # noqa: BLE001 - what the key reads fails the cell when it runs
+            return False
+        return key is not None and self.memo.has(key)
 
     def adapted(self, cell: Cell):
         """The cell's variant with its recipe's adapter trained (or taken from the cache), and
