@@ -143,8 +143,11 @@ class LocalCluster:
         try:
             # no Ray Client server: it starts only with ray[client] installed, and then on a port
             # of its own (a dashboard is not started either)
+            # the head still starts a dashboard process with the dashboard off, on 8265 unless told
+            dashboard = free_ports(1, avoid=self.held)[0]
+            self.held.add(dashboard)
             self._ray("start", "--head", "--port", str(self.port), "--include-dashboard", "false",
-                      *self._node_args())
+                      "--dashboard-host", HOST, "--dashboard-port", str(dashboard), *self._node_args())
             for _ in range(self.workers):
                 self._ray("start", "--address", self.address, *self._node_args())
         except BaseException:
