@@ -71,6 +71,8 @@ def _cells(folder: Path) -> tuple[list[Path], list[dict]]:
 
 @pytest.mark.model
 def test_a_spec_on_two_ray_nodes_records_what_a_local_run_records(cluster, pytester):
+    """Slow (25 to 35 s here): the same spec run locally and on a two-node cluster, each in a
+    pytest process of its own with its own model loads, whose records are compared."""
     _write(pytester.path)
     common = ("-p", "no:cacheprovider", "--llama-cache", "off", "onray.yaml")
     local = pytester.runpytest_subprocess(*common, f"--llama-results={pytester.path / 'local'}")
@@ -133,7 +135,8 @@ sys.exit(int(code))
 
 @pytest.mark.model
 def test_a_lost_nodes_cells_run_again_elsewhere_and_are_recorded_once(cluster, pytester):
-    """Two variants on two one-CPU nodes: an actor on each. The node the driver is not
+    """Slow (20 to 35 s here): a node is killed mid-run and its cells run again elsewhere.
+    Two variants on two one-CPU nodes: an actor on each. The node the driver is not
     attached to is killed 5 s in (its actor is starting or mid-cell). The driver is a pytest
     run in a process of its own, as a user's is, which a thread of it can ask for its node."""
     _write(pytester.path)

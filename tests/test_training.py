@@ -96,6 +96,9 @@ def test_the_cache_key_changes_with_each_ingredient(data_file):
 
 @pytest.mark.model
 def test_a_stopped_training_resumes_from_its_last_checkpoint(data_file, tmp_path):
+    """Slow (20 to 35 s here): two trainings of the embedded model, one stopped at step 3 and
+    one resumed from its checkpoint to the end, each loading the model; a tiny random model
+    would not show that the real model's training state survives the restart."""
     r = recipe(data_file, seed=11, steps=6, eval_every=2)
     with pytest.raises(KeyboardInterrupt):
         train(r, tmp_path, stop_at=3)
@@ -195,6 +198,8 @@ def test_a_variant_naming_an_unknown_recipe_is_refused(tmp_path, data_file):
 
 @pytest.mark.model
 def test_a_spec_trains_once_and_reports_base_runtime_and_merged_side_by_side(tmp_path, data_file, monkeypatch):
+    """Slow (25 to 40 s here): two pytest runs of a spec that trains an adapter and evaluates
+    base, runtime and merged variants, as a user runs it; the second must reuse the training."""
     monkeypatch.setenv("LLAMA_ADAPTER_CACHE_DIR", str(tmp_path / "adapters"))
     spec = write_spec(tmp_path, data_file)
     results = tmp_path / "results"
