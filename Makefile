@@ -48,7 +48,7 @@ test-quick: setup lint
 # and the types: mypy over harness/ and pytest_llama/, the seams strict (pyproject.toml, [tool.mypy])
 lint: setup
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/ruff check harness pytest_llama
+	$(VENV)/bin/ruff check harness pytest_llama tests benchmarks scripts
 	$(VENV)/bin/mypy
 
 # every benchmark at its smallest size: a benchmark that no longer runs fails here, not later

@@ -61,7 +61,7 @@ def main() -> None:
                  {m: v["value"] for m, v in serial[k]["metrics"].items()} !=
                  {m: v["value"] for m, v in parallel[k]["metrics"].items()}]
     print(f"cores: {os.cpu_count()}; cells: {len(serial)} serial, {len(parallel)} with -n {args.workers}")
-    print(f"| run | wall s | cell s (sum) |\n|---|---:|---:|")
+    print("| run | wall s | cell s (sum) |\n|---|---:|---:|")
     for label, took, cells in (("serial", serial_s, serial), (f"-n {args.workers}", parallel_s, parallel)):
         print(f"| {label} | {took:.1f} | {sum(c['wall_s'] for c in cells.values()):.1f} |")
     print(f"serial / -n {args.workers} wall-time ratio: {serial_s / parallel_s:.2f} "

@@ -1,11 +1,9 @@
 """The generation cache's key covers everything that changes an output: each ingredient,
 changed alone, gives another key; and a changed engine misses the cache in a real run."""
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 
 import harness.backends.pool as models
 from harness.results.fingerprint import content_digest, hub_commit

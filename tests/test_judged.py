@@ -1,7 +1,6 @@
 """Judged tasks: MT-Bench's data and prompts, rating parsing, an endpoint judge whose key is
 never written, and the validation of `judge:`."""
 
-import json
 
 import pytest
 

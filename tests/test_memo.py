@@ -5,7 +5,6 @@ key, while what does not (where the task sits in its file) keeps it."""
 import json
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from harness.data.lmeval_index import TaskCatalog

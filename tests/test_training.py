@@ -7,7 +7,6 @@ reports them side by side."""
 from __future__ import annotations
 
 import json
-import textwrap
 from dataclasses import replace
 from pathlib import Path
 

@@ -62,9 +62,14 @@ class GenerationCache:
         """Keep a generation (not when the cache is off or read-only)."""
         if self.mode != "on":
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(value, fh, ensure_ascii=False)
-        os.replace(tmp, path)
+        write_atomic(self._path(key), value)
+
+
+def write_atomic(path: Path, value: Any) -> None:
+    """`value` as JSON at `path`, written to a temp file beside it and renamed: a reader never
+    sees half an entry, and a killed writer leaves none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(value, fh, ensure_ascii=False, default=str)
+    os.replace(tmp, path)

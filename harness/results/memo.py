@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from harness.results.gencache import write_atomic
 from harness.results.record import CellResult, Metric, Verdict
 
 FORMAT = 1
@@ -120,9 +119,4 @@ class ResultMemo:
         """Keep a result (not when the cache is off or read-only)."""
         if self.mode != "on":
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(to_data(result), fh, ensure_ascii=False, default=str)
-        os.replace(tmp, path)
+        write_atomic(self._path(key), to_data(result))

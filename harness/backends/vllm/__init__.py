@@ -62,7 +62,7 @@ class Vllm:
             have, need = runtime("harness.backends.vllm.load").gpu_count(), settings.gpus
             if settings.distributed_executor_backend == "ray":
                 if importlib.util.find_spec("ray") is None:
-                    return f"backend vllm: distributed_executor_backend ray needs Ray: pip install 'pytest-llama[ray]'"
+                    return "backend vllm: distributed_executor_backend ray needs Ray: pip install 'pytest-llama[ray]'"
             elif need > have:
                 return f"backend vllm: tensor_parallel_size {need} needs {need} GPUs; this machine has {have}"
         return None

@@ -115,7 +115,7 @@ def run_judged(cell, handle, ctx) -> Any:
     from harness.kinds.lmeval.lm import HarnessLM, chat_generate
     from harness.results.progress import Progress
 
-    task, spec = cell.task, cell.spec
+    task = cell.task
     result = new_result(cell)
     started = time.perf_counter()
     bench = load_bench()
