@@ -59,6 +59,19 @@ def test_what_decides_a_result_changes_its_key_and_nothing_else_does(tmp_path):
         assert keys["add[fp32-eq]"] != add, name
 
 
+def test_the_memo_follows_the_cache_mode(tmp_path):
+    from harness.results.memo import ResultMemo
+    from harness.results.record import CellResult, Metric
+
+    kept = CellResult(key="s::t[v-x]", spec="s.yaml", spec_name="s", item="t[v-x]", task="t", variant="v",
+                      template="x", metrics={"em": Metric("em", 0.5, 0.1, 0.3, 0.7, "wilson", 10)})
+    ResultMemo(tmp_path, "read-only").put("ab" * 32, kept)
+    assert not ResultMemo(tmp_path, "on").has("ab" * 32)                # read-only writes nothing
+    ResultMemo(tmp_path, "on").put("ab" * 32, kept)
+    assert ResultMemo(tmp_path, "read-only").get("ab" * 32) == kept      # and reads what is there
+    assert ResultMemo(tmp_path, "off").get("ab" * 32) is None and not ResultMemo(tmp_path, "off").has("ab" * 32)
+
+
 def test_a_data_directory_task_is_always_computed(tmp_path):
     (tmp_path / "gsm.yaml").write_text(
         "spec: 1\nname: g\nmodel: {embedded: smollm2-135m-instruct}\nvariants: {fp32: {}}\n"
@@ -104,8 +117,6 @@ def test_a_rerun_reuses_every_cell_loads_nothing_and_records_the_same(pytester, 
         assert w["metrics"] == c["metrics"] and w["engine"]["model_loads"] == 0
         assert [v["passed"] for v in w["verdicts"]] == [v["passed"] for v in c["verdicts"]]
     assert warm_samples == cold_samples and len(cold_samples) == 2 * 4
-    off, _, _ = run("off", "--llama-cache", "off")                     # the memo follows the cache's mode
-    assert not any(c["engine"].get("reused") for c in off.values())
     (pytester.path / "data.jsonl").write_text(rows.replace('"sum": 0', '"sum": 9'))   # the data changed
     changed, _, _ = run("changed")
     assert not any(c["engine"].get("reused") for c in changed.values())

@@ -41,12 +41,12 @@ def recipe(data_file: Path, **changes) -> Recipe:
     return replace(base, **changes)
 
 
-def train(r: Recipe, cache: Path, **kw):
+def train(r: Recipe, cache: Path, source: ModelSource = SOURCE, **kw):
     from harness.backends.weights import load_tokenizer, weights_location
     from harness.training.train import trained
 
-    w = weights_location(SOURCE)
-    return trained(r, w.location, w.id, load_tokenizer(SOURCE), True, None, cache, **kw)
+    w = weights_location(source)
+    return trained(r, w.location, w.id, load_tokenizer(source), True, None, cache, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -93,18 +93,16 @@ def test_the_cache_key_changes_with_each_ingredient(data_file):
                       versions) == key
 
 
-@pytest.mark.model
-def test_a_stopped_training_resumes_from_its_last_checkpoint(data_file, tmp_path):
-    """Slow (20 to 35 s here): two trainings of the embedded model, one stopped at step 3 and
-    one resumed from its checkpoint to the end, each loading the model; a tiny random model
-    would not show that the real model's training state survives the restart."""
+def test_a_stopped_training_resumes_from_its_last_checkpoint(data_file, tmp_path, tiny_model):
+    """Plumbing (checkpoints, the resumed step, the loss log), on the tiny random model."""
+    tiny = ModelSource("path", str(tiny_model), chat=True)
     r = recipe(data_file, seed=11, steps=6, eval_every=2)
     with pytest.raises(KeyboardInterrupt):
-        train(r, tmp_path, stop_at=3)
+        train(r, tmp_path, tiny, stop_at=3)
     folder = next(tmp_path.iterdir())
     assert [p.name for p in (folder / "checkpoints").iterdir()] == ["checkpoint-2"]
     assert not (folder / "record.json").exists()
-    done = train(r, tmp_path)
+    done = train(r, tmp_path, tiny)
     assert not done.reused and done.record["resumed_from"] == 2 and done.record["steps"] == 6
     assert [p["step"] for p in done.record["loss"]] == [1, 2, 3, 4, 5, 6]    # the log survives the restart
 
@@ -132,7 +130,7 @@ def test_the_adapter_loads_at_runtime_and_merged_with_the_same_greedy_output(wor
 
 SPEC = """\
 spec: 1
-model: {embedded: smollm2-135m-instruct, chat: true}
+model: %(model)s
 adapters:
   words:
     data:
@@ -161,7 +159,8 @@ tasks:
 
 def write_spec(folder: Path, data_file: Path, **fields) -> Path:
     (folder / "words.jsonl").write_text(data_file.read_text())
-    values = {"data": "jsonl: words.jsonl", "r": 8, "module": "v_proj", "optimizer": "adamw_torch"} | fields
+    values = {"data": "jsonl: words.jsonl", "r": 8, "module": "v_proj", "optimizer": "adamw_torch",
+              "model": "{embedded: smollm2-135m-instruct, chat: true}"} | fields
     path = folder / "spec.yaml"
     path.write_text(SPEC % values)
     return path
@@ -195,12 +194,13 @@ def test_a_variant_naming_an_unknown_recipe_is_refused(tmp_path, data_file):
         in str(err.value)
 
 
-@pytest.mark.model
-def test_a_spec_trains_once_and_reports_base_runtime_and_merged_side_by_side(tmp_path, data_file, monkeypatch):
-    """Slow (25 to 40 s here): two pytest runs of a spec that trains an adapter and evaluates
-    base, runtime and merged variants, as a user runs it; the second must reuse the training."""
+def test_a_spec_trains_once_and_reports_base_runtime_and_merged_side_by_side(tmp_path, data_file, monkeypatch,
+                                                                             tiny_model):
+    """Plumbing, on the tiny random model: two pytest runs of a spec that trains an adapter and
+    evaluates base, runtime and merged variants, as a user runs it; the second reuses the
+    training. (Whether training teaches the real model is the first test's question.)"""
     monkeypatch.setenv("LLAMA_ADAPTER_CACHE_DIR", str(tmp_path / "adapters"))
-    spec = write_spec(tmp_path, data_file)
+    spec = write_spec(tmp_path, data_file, model=f"{{path: {tiny_model}, chat: true}}")
     results = tmp_path / "results"
     args = [str(spec), "-p", "no:cacheprovider", "-q", "--llama-results", str(results)]
     assert pytest.main(args + ["--llama-run-id", "first"]) == 0
