@@ -11,6 +11,7 @@ export OMP_NUM_THREADS=1
 PY=.venv/bin/python
 load_dir=$(mktemp -d)
 logs=${SOAK_LOGS:-$(mktemp -d /tmp/ray-soak-logs.XXXX)}   # kept: each round's output
+mkdir -p "$logs"
 echo "logs: $logs"
 (
   while true; do
