@@ -109,6 +109,9 @@ def test_an_endpoint_judge_scores_both_turns_and_its_key_is_written_nowhere(writ
     ("judge: {url: 'https://x.example/v1', model: m}", "an endpoint judge needs api_key_env"),
     ("judge: {embedded: smollm2-135m-instruct, url: 'https://x.example/v1'}", "give exactly one of"),
     ("judge: {url: 'https://x.example/v1', model: m, api_key_env: 'sk-123 secret'}", "is not the name of an environment variable"),
+    # the spec's model and a judge share one source parser: a revision pins only a hub model
+    ("judge: {embedded: smollm2-135m-instruct, revision: abc}", "`revision` applies only to `hf:` judges"),
+    ("judge: {hf: org/judge}", "a hub judge needs a pinned `revision`"),
 ])
 def test_judge_errors_name_the_line(write_spec, judge, message):
     from harness.spec.errors import SpecInvalid
