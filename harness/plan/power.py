@@ -82,9 +82,9 @@ def _fail_mask(bound: Bound, n: int):
         fail |= hi < bound.min
     if bound.max is not None:
         fail |= lo > bound.max
-    if bound.paper is not None:
-        tolerance = bound.tolerance or 0.0     # validation gives paper and tolerance together
-        fail |= (hi < bound.paper - tolerance) | (lo > bound.paper + tolerance)
+    if bound.paper_band is not None:
+        low, high = bound.paper_band
+        fail |= (hi < low) | (lo > high)
     return fail
 
 
@@ -152,13 +152,11 @@ def absolute(bound: Bound, n: int, assumed: float | None = None, assumed_from: s
     mde = None
     if can_fail:
         sides = []
-        tolerance = bound.tolerance or 0.0
-        low_edge = bound.min if bound.min is not None else (
-            bound.paper - tolerance if bound.paper is not None else None)
+        band = bound.paper_band
+        low_edge = bound.min if bound.min is not None else (band[0] if band else None)
         if low_edge is not None and _p_fail(mask, n, 0.0) >= POWER:
             sides.append(low_edge - _bisect(lambda p: _p_fail(mask, n, p) >= POWER, 0.0, max(low_edge, 0.0)))
-        high_edge = bound.max if bound.max is not None else (
-            bound.paper + tolerance if bound.paper is not None else None)
+        high_edge = bound.max if bound.max is not None else (band[1] if band else None)
         if high_edge is not None and _p_fail(mask, n, 1.0) >= POWER:
             sides.append(_bisect(lambda p: _p_fail(mask, n, p) < POWER, min(high_edge, 1.0), 1.0) - high_edge)
         mde = max(sides) if sides else None

@@ -33,12 +33,11 @@ def check_bound(bound: Bound, metric: Metric | None, available: list[str]) -> Ve
         failures.append(f"below min {bound.min:g}")
     if bound.max is not None and low_end > bound.max:
         failures.append(f"above max {bound.max:g}")
-    if bound.paper is not None:
-        tolerance = bound.tolerance or 0.0     # validation gives paper and tolerance together
-        low, high = bound.paper - tolerance, bound.paper + tolerance
+    if bound.paper_band is not None:
+        low, high = bound.paper_band
         outside = (high_end < low or low_end > high) if use_ci else not (low <= v <= high)
         if outside:
-            failures.append(f"outside paper {bound.paper:g} ± {tolerance:g}")
+            failures.append(f"outside paper {bound.paper:g} ± {bound.tolerance or 0.0:g}")
     how = "95% CI" if use_ci else "value"
     paper = ""
     if bound.paper is not None:

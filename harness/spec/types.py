@@ -147,6 +147,14 @@ class Bound:
     line: int | None = field(default=None, compare=False)
 
     @property
+    def paper_band(self) -> tuple[float, float] | None:
+        """paper - tolerance, paper + tolerance; None without a paper value (validation gives
+        paper and tolerance together)."""
+        if self.paper is None:
+            return None
+        return self.paper - (self.tolerance or 0.0), self.paper + (self.tolerance or 0.0)
+
+    @property
     def how(self) -> str:
         """strict or interval: paper values are judged by their interval unless told otherwise."""
         return self.check or ("interval" if self.paper is not None else "strict")
