@@ -47,6 +47,7 @@ class BenchSession:
         # finished cells' results, inside the generation cache they were scored from: clearing
         # it clears them too (results/memo.py)
         self.memo = ResultMemo(self.cache.root / "cells", settings.cache_mode)
+        self._reuse_keys: dict[str, str | None] = {}   # cell key -> memo key, worked out once
         self._store: RunStore | None = None
         self._rates: throughput.Rates | None = None
         self.done: dict[str, CellResult] = {}  # by cell key, in the order the cells finished
@@ -101,11 +102,8 @@ class BenchSession:
         reason = self.skip_reason(cell)
         result: CellResult | None = None
         memo_key: str | None = None
-        if reason is None and self.memo.mode != "off":
-            try:
-                memo_key = reuse_key(cell, self.settings.limit)
-            except Exception:     # what the key reads (data, weights) fails the cell below, as it should
-                memo_key = None
+        if reason is None:
+            memo_key = self.reuse_key(cell)
             kept = self.memo.get(memo_key) if memo_key else None
             if kept is not None and memo_key is not None:
                 result = relabelled(kept, cell, memo_key, time.perf_counter() - started)
@@ -198,11 +196,20 @@ class BenchSession:
 
     def _kept(self, cell: Cell) -> bool:
         """Whether the cell's result is in the result memo (it will compute nothing)."""
-        try:
-            key = reuse_key(cell, self.settings.limit) if self.memo.mode != "off" else None
-        except Exception:     # noqa: BLE001 - what the key reads fails the cell when it runs
-            return False
+        key = self.reuse_key(cell)
         return key is not None and self.memo.has(key)
+
+    def reuse_key(self, cell: Cell) -> str | None:
+        """The cell's key in the result memo (run/reuse.py), once per session (the plan and the
+        run both ask); None when the memo is off or the cell is always computed."""
+        if self.memo.mode == "off":
+            return None
+        if cell.key not in self._reuse_keys:
+            try:
+                self._reuse_keys[cell.key] = reuse_key(cell, self.settings.limit)
+            except Exception:     # noqa: BLE001 - what the key reads (data, weights) fails the cell when it runs
+                self._reuse_keys[cell.key] = None
+        return self._reuse_keys[cell.key]
 
     def adapted(self, cell: Cell):
         """The cell's variant with its recipe's adapter trained (or taken from the cache), and
