@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--smallest", action="store_true", help="the smallest size: only that it still runs (CI)")
     args = parser.parse_args()
     if args.smallest:
-        args.items, args.repeats, args.scaling = 4, 1, ""
+        args.items, args.repeats, args.scaling = 2, 1, ""
 
     import logging
 

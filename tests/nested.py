@@ -16,6 +16,7 @@ and tests of what an installed plugin does from another folder.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -45,5 +46,13 @@ def keep_libraries() -> None:
 
 
 def run_inprocess(pytester: Pytester, *args: str) -> RunResult:
-    """`pytester.runpytest_inprocess(*args)`, with the libraries it imports kept afterwards."""
-    return pytester.runpytest_inprocess(*args)
+    """`pytester.runpytest_inprocess(*args)`, with the libraries it imports kept afterwards.
+
+    Under `pytest -n`, the worker's PYTEST_XDIST_* variables are hidden from the nested run:
+    it is a session of its own, not an xdist worker (pytest-benchmark, seeing
+    PYTEST_XDIST_WORKER, would switch itself off and write no --benchmark-json)."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("PYTEST_XDIST_")}
+    try:
+        return pytester.runpytest_inprocess(*args)
+    finally:
+        os.environ.update(saved)

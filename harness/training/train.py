@@ -58,7 +58,7 @@ def _base_model(recipe: Recipe, location: str, device: str):
         warnings.simplefilter("ignore")
         model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     if "quantization_config" not in kwargs:
-        model.to(device)  # type: ignore[arg-type]  # transformers' stubs take a model here
+        model.to(device)
     else:
         from peft import prepare_model_for_kbit_training
 
@@ -155,7 +155,7 @@ def _train(recipe: Recipe, key: str, folder: Path, location: str, weights_id: st
     model = _base_model(recipe, location, device)
     lora = recipe.lora
     model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                             bias=lora.bias,  # type: ignore[arg-type]  # the schema's enum
+                                             bias=lora.bias,
                                              target_modules=list(lora.target_modules),
                                              task_type="CAUSAL_LM"))
     trainable, total = model.get_nb_trainable_parameters()

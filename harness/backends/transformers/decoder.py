@@ -183,7 +183,7 @@ class Decoder:
                                                  for k, v in prefix.kv], config=self.model.config)
             mask = torch.cat([mask.new_ones((n, shared)), mask], dim=1)
         else:
-            cache = DynamicCache(config=self.model.config) if self.use_cache else None  # type: ignore[assignment]
+            cache = DynamicCache(config=self.model.config) if self.use_cache else None
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                             **with_cache(self.model, cache), use_cache=self.use_cache,
                             logits_to_keep=1).logits[:, -1, :]

@@ -52,7 +52,7 @@ def load(source, variant):
         warnings.simplefilter("ignore")
         model = AutoModelForCausalLM.from_pretrained(weights.location, **kwargs)
         if quant is None and sharding.device_map is None:
-            model.to(device)  # type: ignore[arg-type]  # transformers' stubs take a model here
+            model.to(device)
         if variant.adapter is not None:
             from peft import PeftModel
 
