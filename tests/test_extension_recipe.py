@@ -46,11 +46,10 @@ def test_a_toy_kind_backend_and_executor_added_as_the_readme_says_run_a_spec(tmp
     registry = src / "harness/backends/registry.py"
     _edit(registry, "from harness.backends.vllm import Vllm\n",
           "from harness.backends.vllm import Vllm\nfrom harness.backends.toy import ToyBackend\n")
-    _edit(registry, "(Transformers(), Vllm())", "(Transformers(), Vllm(), ToyBackend())")
-    _edit(pyproject, '\nmodules = ["harness.backends.transformers", "harness.backends.vllm"]',
-          '\nmodules = ["harness.backends.transformers", "harness.backends.vllm", "harness.backends.toy"]')
-    _edit(pyproject, 'forbidden_modules = ["harness.backends.transformers", "harness.backends.vllm"]',
-          'forbidden_modules = ["harness.backends.transformers", "harness.backends.vllm", "harness.backends.toy"]')
+    _edit(registry, "(Transformers(), Vllm(), Llamacpp())", "(Transformers(), Vllm(), Llamacpp(), ToyBackend())")
+    every = '"harness.backends.transformers", "harness.backends.vllm", "harness.backends.llamacpp"'
+    _edit(pyproject, f'\nmodules = [{every}]', f'\nmodules = [{every}, "harness.backends.toy"]')
+    _edit(pyproject, f'forbidden_modules = [{every}]', f'forbidden_modules = [{every}, "harness.backends.toy"]')
     # 3. an executor: its module and one line in EXECUTORS (and HELP)
     shutil.copy(TOYS / "executor.py", src / "harness/executors/toy.py")
     executors = src / "harness/executors/__init__.py"

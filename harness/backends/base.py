@@ -136,6 +136,12 @@ class Backend(Protocol):
         """A context window shorter than the model's that the settings impose, or None."""
         ...
 
+    def identity(self, weights: Any, variant: Variant) -> tuple[str, str]:
+        """What the variant runs, without loading it: (weights id, origin). The id keys its
+        cached outputs; the origin (the record's `weights_origin`) says how those weights were
+        made from the published ones. `weights` is `weights.weights_location`'s answer."""
+        ...
+
     def unavailable(self, variant: Variant) -> str | None:
         """Why the backend cannot run this variant on this machine, or None."""
         ...

@@ -49,8 +49,10 @@ class ModelHandle:
 
     def __init__(self, pool: "ModelPool", source: ModelSource, variant: Variant):
         self._pool, self.source, self.variant = pool, source, variant
-        weights = weights_location(source)
-        self.weights_id, self.origin = weights.id, weights.origin
+        backend = backend_of(variant)
+        self.dequantize = not backend.reads_gguf    # a backend that reads GGUF gets the file itself
+        weights = weights_location(source, self.dequantize)
+        self.weights_id, self.origin = backend.identity(weights, variant)
         self._max_length: int | None = None
 
     @property
@@ -73,7 +75,7 @@ class ModelHandle:
         """The tokenizer: the loaded model's, or one read from small files without the weights."""
         if self.is_loaded:
             return self.loaded.tokenizer
-        return self._pool.tokenizer(self.source)
+        return self._pool.tokenizer(self.source, self.dequantize)
 
     @property
     def device(self) -> str:
@@ -86,7 +88,7 @@ class ModelHandle:
         if self._max_length is None:
             from transformers import AutoConfig
 
-            weights = weights_location(self.source)
+            weights = weights_location(self.source, self.dequantize)
             self._max_length = context_length(AutoConfig.from_pretrained(
                 weights.location, trust_remote_code=self.source.trust_remote_code, **weights.kwargs))
             limit = backend_of(self.variant).context_limit(self.variant.backend_settings)
@@ -125,17 +127,19 @@ class ModelPool:
         self._key: str | None = None
         self._loaded: LoadedModel | None = None
         self.loads = 0
-        self._tokenizers: dict[ModelSource, Any] = {}
+        self._tokenizers: dict[tuple[ModelSource, bool], Any] = {}
 
     def handle(self, source: ModelSource, variant: Variant) -> ModelHandle:
         """A handle on a variant that loads on first use."""
         return ModelHandle(self, source, variant)
 
-    def tokenizer(self, source: ModelSource):
-        """The source's tokenizer without its weights, loaded once."""
-        if source not in self._tokenizers:
-            self._tokenizers[source] = load_tokenizer(source)
-        return self._tokenizers[source]
+    def tokenizer(self, source: ModelSource, dequantize: bool = True):
+        """The source's tokenizer without its weights, loaded once (`dequantize`: from the
+        dequantized folder of a GGUF source, else from the file)."""
+        key = (source, dequantize)
+        if key not in self._tokenizers:
+            self._tokenizers[key] = load_tokenizer(source, dequantize)
+        return self._tokenizers[key]
 
     def holds(self, source: ModelSource, variant: Variant) -> bool:
         """Whether this variant is the one loaded."""

@@ -28,11 +28,12 @@ from __future__ import annotations
 import copy
 
 from harness.backends.base import Backend
+from harness.backends.llamacpp import Llamacpp
 from harness.backends.transformers import Transformers
 from harness.backends.vllm import Vllm
 from harness.spec.schema import merge_fragments
 
-BACKENDS: tuple[Backend, ...] = (Transformers(), Vllm())
+BACKENDS: tuple[Backend, ...] = (Transformers(), Vllm(), Llamacpp())
 BY_NAME = {b.name: b for b in BACKENDS}
 DEFAULT = BACKENDS[0].name     # a variant that names no backend runs on the first
 

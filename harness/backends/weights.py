@@ -90,11 +90,13 @@ def resolve_device(variant: Variant) -> str:
     return default_device() if variant.device == "auto" else variant.device
 
 
-def load_tokenizer(source: ModelSource):
-    """The source's tokenizer, with a pad token (EOS where it has none)."""
+def load_tokenizer(source: ModelSource, dequantize: bool = True):
+    """The source's tokenizer, with a pad token (EOS where it has none). A backend that reads
+    GGUF files itself (`dequantize=False`) gets it from the GGUF file's own metadata, the same
+    tokens without writing a dequantized copy of the weights."""
     from transformers import AutoTokenizer
 
-    weights = weights_location(source)
+    weights = weights_location(source, dequantize)
     tokenizer = AutoTokenizer.from_pretrained(weights.location, trust_remote_code=source.trust_remote_code,
                                               **weights.kwargs)
     if tokenizer.pad_token_id is None:

@@ -42,6 +42,10 @@ class Transformers:
         """None: the model's own window."""
         return None
 
+    def identity(self, weights, variant) -> tuple[str, str]:
+        """The published weights' id and origin (a GGUF source's says it was dequantized to fp32)."""
+        return weights.id, weights.origin
+
     def unavailable(self, variant) -> str | None:
         """A setting this machine cannot run on transformers (skips.py), or None."""
         return runtime("harness.backends.transformers.skips").unavailable(variant)

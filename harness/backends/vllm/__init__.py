@@ -48,6 +48,10 @@ class Vllm:
         """`max_model_len`, when the variant sets one."""
         return settings.max_model_len if settings else None
 
+    def identity(self, weights, variant) -> tuple[str, str]:
+        """The published weights' id and origin (a GGUF source's says it was dequantized to fp32)."""
+        return weights.id, weights.origin
+
     def unavailable(self, variant) -> str | None:
         """Why vLLM cannot run this variant here (not installed, wrong device, too few GPUs), or None."""
         if importlib.util.find_spec("vllm") is None:

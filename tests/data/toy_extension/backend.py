@@ -51,6 +51,10 @@ class ToyBackend:
         """None: no limit of its own."""
         return None
 
+    def identity(self, weights, variant):
+        """The published weights, as they are."""
+        return weights.id, weights.origin
+
     def unavailable(self, variant):
         """It runs anywhere."""
         return None
