@@ -1,4 +1,5 @@
-"""The one fake OpenAI-compatible chat endpoint of the tests and benchmarks: a script decides
+"""The one fake OpenAI-compatible endpoint of the tests and benchmarks (chat and completions
+replies, and a /v1/models listing): a script decides
 what request n gets (a reply, an error status, a hang, broken JSON), and it keeps what it saw
 (each request's JSON body and Authorization header, how many were in flight at once).
 benchmarks/judge_endpoint.py imports it too."""
@@ -27,11 +28,31 @@ def completion(text="M", logprobs=True):
                                                                "total_tokens": 51}})
 
 
+def text_completion(text="M", finish="length"):
+    """A completions-API reply (the endpoint backend's), with `text` as the completion."""
+    return 200, {}, json.dumps({"id": "x", "object": "text_completion", "created": 0, "model": "fake-model",
+                                "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+                                "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}})
+
+
 def serve():
     """Start the server on a free port of 127.0.0.1: (use, stop); use(script_fn) -> (base URL, Script)."""
     holder = {}
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.rstrip("/").endswith("/models"):
+                out = json.dumps({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"}
+                                                             for m in holder.get("models", ())]}).encode()
+                self.send_response(200)
+            else:
+                out = b'{"detail": "Not Found"}'
+                self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
         def do_POST(self):
             script = holder["script"]
             raw = self.rfile.read(int(self.headers["Content-Length"]))
@@ -68,8 +89,9 @@ def serve():
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
 
-    def use(fn):
+    def use(fn, models=("fake-judge", "fake-model")):
         holder["script"] = Script(fn)
+        holder["models"] = models
         return f"http://127.0.0.1:{httpd.server_port}/v1", holder["script"]
 
     return use, httpd.shutdown

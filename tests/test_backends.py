@@ -31,7 +31,7 @@ def spec_with(tmp_path, variants: str, axes: str = ""):
 
 def test_every_backend_states_its_contract_and_its_keys_reach_the_schema():
     keys = schema()["$defs"]["variant"]["properties"]
-    assert keys["backend"]["enum"] == [b.name for b in BACKENDS] == ["transformers", "vllm", "llamacpp"]
+    assert keys["backend"]["enum"] == [b.name for b in BACKENDS] == ["transformers", "vllm", "llamacpp", "openai"]
     for backend in BACKENDS:
         for attr in ("parse", "context_limit", "identity", "unavailable", "unsupported", "load", "engine", "release"):
             assert callable(getattr(backend, attr)), (backend.name, attr)

@@ -46,8 +46,8 @@ def test_a_toy_kind_backend_and_executor_added_as_the_readme_says_run_a_spec(tmp
     registry = src / "harness/backends/registry.py"
     _edit(registry, "from harness.backends.vllm import Vllm\n",
           "from harness.backends.vllm import Vllm\nfrom harness.backends.toy import ToyBackend\n")
-    _edit(registry, "(Transformers(), Vllm(), Llamacpp())", "(Transformers(), Vllm(), Llamacpp(), ToyBackend())")
-    every = '"harness.backends.transformers", "harness.backends.vllm", "harness.backends.llamacpp"'
+    _edit(registry, "(Transformers(), Vllm(), Llamacpp(), Openai())", "(Transformers(), Vllm(), Llamacpp(), Openai(), ToyBackend())")
+    every = '"harness.backends.transformers", "harness.backends.vllm", "harness.backends.llamacpp", "harness.backends.openai"'
     _edit(pyproject, f'\nmodules = [{every}]', f'\nmodules = [{every}, "harness.backends.toy"]')
     _edit(pyproject, f'forbidden_modules = [{every}]', f'forbidden_modules = [{every}, "harness.backends.toy"]')
     # 3. an executor: its module and one line in EXECUTORS (and HELP)

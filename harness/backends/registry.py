@@ -29,11 +29,12 @@ import copy
 
 from harness.backends.base import Backend
 from harness.backends.llamacpp import Llamacpp
+from harness.backends.openai import Openai
 from harness.backends.transformers import Transformers
 from harness.backends.vllm import Vllm
 from harness.spec.schema import merge_fragments
 
-BACKENDS: tuple[Backend, ...] = (Transformers(), Vllm(), Llamacpp())
+BACKENDS: tuple[Backend, ...] = (Transformers(), Vllm(), Llamacpp(), Openai())
 BY_NAME = {b.name: b for b in BACKENDS}
 DEFAULT = BACKENDS[0].name     # a variant that names no backend runs on the first
 

@@ -10,19 +10,16 @@ no cache key, record or message.
 
 from __future__ import annotations
 
-import email.utils
 import os
-import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from harness.backends.retry import backoff, retry_after
 from harness.judges.spec import Judge
 from harness.results.gencache import cache_key
-
-BACKOFF_BASE, BACKOFF_CAP, RETRY_AFTER_CAP = 0.5, 60.0, 120.0
 
 
 class EndpointUnset(Exception):
@@ -98,26 +95,6 @@ class _Budget:
     def use(self, tokens: int) -> None:
         with self.lock:
             self.used += tokens
-
-
-def retry_after(exc) -> float | None:
-    """Seconds a 429 or 503 asks to wait: Retry-After (seconds or an HTTP date) or retry-after-ms."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time()) if when else None
 
 
 class EndpointClient:
@@ -218,9 +195,7 @@ class EndpointClient:
                     self.cache.put(self._key(call), {k: v for k, v in asdict(reply).items() if k != "cached"})
                 return reply
             if attempt < self.judge.max_retries:
-                delay = min(wait, RETRY_AFTER_CAP) if wait is not None else \
-                    min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * random.uniform(0.5, 1.0)
-                self.sleep(delay)
+                self.sleep(backoff(attempt, wait))
         with lock:
             usage.failed += 1
             usage.errors.append(error or "unknown error")

@@ -1,0 +1,85 @@
+"""The OpenAI-compatible endpoint backend's own settings of a variant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+SCHEMA = {
+    "properties": {
+        "base_url": {"type": "string", "pattern": "^https?://",
+                     "description": "openai: the server's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"},
+        "served_model": {"type": "string", "minLength": 1,
+                         "description": "openai: the model name the server serves (its /v1/models id)"},
+        "api": {"enum": ["completions"],
+                "description": "openai: completions: the harness renders and sends the prompt text (the chat API, "
+                               "where the server applies its own template, is not offered yet)"},
+        "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                        "description": "openai: the NAME of the environment variable holding the key; the key is "
+                                       "read when requests are sent and written nowhere"},
+        "concurrency": {"type": "integer", "minimum": 1, "maximum": 256,
+                        "description": "openai: requests in flight at once (default 8)"},
+        "timeout": {"type": "number", "exclusiveMinimum": 0,
+                    "description": "openai: seconds one request may take (default 120)"},
+        "max_retries": {"type": "integer", "minimum": 0, "maximum": 20,
+                        "description": "openai: retries on 429, 5xx, timeouts and malformed replies (default 4)"},
+        "extra_body": {"type": "object",
+                       "description": "openai: fields added to every request, for a server's own sampling settings; "
+                                      "llama-cpp-python's server applies repeat_penalty 1.1 unless it gets "
+                                      "`{repeat_penalty: 1.0}`, so its greedy outputs are not greedy without it"},
+    },
+}
+
+
+def without_credentials(url: str) -> str:
+    """The URL as records and cache keys keep it: no user, password, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+@dataclass(frozen=True)
+class OpenaiSettings:
+    """Where the server is, which model it serves, how to ask it, and how hard to try."""
+
+    base_url: str = ""
+    served_model: str = ""
+    api: str = "completions"
+    api_key_env: str | None = None
+    concurrency: int = 8
+    timeout: float = 120.0
+    max_retries: int = 4
+    extra_body: tuple[tuple[str, Any], ...] = ()     # sorted (key, value) pairs: hashable, like every setting
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """`extra_body` as the request's dict."""
+        return dict(self.extra_body)
+
+    def recorded(self) -> dict[str, Any]:
+        """What decides outputs: the server (without credentials), the model and the API; the
+        key's variable name, concurrency, timeouts and retries change no output."""
+        out: dict[str, Any] = {"base_url": without_credentials(self.base_url), "served_model": self.served_model, "api": self.api}
+        if self.extra_body:
+            out["extra_body"] = self.extra
+        return out
+
+
+def parse(checker, raw: dict, path: tuple) -> OpenaiSettings:
+    """A variant's endpoint settings; what is missing or contradictory goes to `checker.error`."""
+    for key in ("base_url", "served_model"):
+        if key not in raw:
+            checker.error(path, f"backend openai needs `{key}:`",
+                          "for example `base_url: http://127.0.0.1:8000/v1` and `served_model: <its /v1/models id>`")
+    for key in ("precision", "adapter", "attn", "use_cache", "device"):
+        if key in raw:
+            checker.error(path + (key,), f"`{key}:` is decided by the server, not by the harness, on backend openai",
+                          f"remove {key} (start the server with what you want to measure)")
+    keys = OpenaiSettings.__dataclass_fields__
+    given = {k: raw[k] for k in keys if k in raw}
+    if "extra_body" in given:
+        given["extra_body"] = tuple(sorted(given["extra_body"].items()))
+    return OpenaiSettings(**given)

@@ -1,0 +1,231 @@
+"""`backend: openai`: a model behind an OpenAI-compatible server. Against llama.cpp's real
+server (llama-cpp-python's, on the embedded GGUF file) its greedy outputs equal the llama.cpp
+backend's in-process ones, its latency batches stream the tokens asked, and its log-likelihoods
+are refused with the server's known fault named; against the fake server, the faults: nothing
+listening, a model not served, 429 with Retry-After, broken JSON, and a key that appears
+nowhere it is written."""
+
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+import time
+import textwrap
+import urllib.request
+
+import pytest
+
+from harness.backends.openai.config import OpenaiSettings
+from harness.spec.types import ModelSource, Variant
+
+HAVE_SERVER = all(importlib.util.find_spec(m) for m in ("llama_cpp", "uvicorn", "fastapi"))
+needs_server = pytest.mark.skipif(not HAVE_SERVER, reason="llama-cpp-python's server is not installed here: "
+                                  "pip install '.[llamacpp]' (compiles llama.cpp; `make setup` does it)")
+SOURCE = ModelSource("embedded", "smollm2-135m-instruct")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def endpoint(url: str, model: str = "smollm2", **kw) -> Variant:
+    return Variant("ep", backend="openai", backend_settings=OpenaiSettings(base_url=url, served_model=model, **kw))
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    """llama-cpp-python's OpenAI-compatible server on a free loopback port, on the embedded
+    GGUF file, one thread (beside the test process), ready when /v1/models answers."""
+    from harness.backends.gguf import embedded_gguf
+
+    port = _free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
+                             str(embedded_gguf("smollm2-135m-instruct")), "--host", "127.0.0.1", "--port", str(port),
+                             "--model_alias", "smollm2", "--n_ctx", "2048", "--n_threads", "1", "--logits_all", "true",
+                             "--interrupt_requests", "false"],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, env={**__import__("os").environ,
+                                                                                  "OMP_NUM_THREADS": "1"})
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/models", timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"llama.cpp's server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.mark.model
+@needs_server
+def test_served_greedy_outputs_equal_the_llamacpp_backend_in_process(llama_server):
+    """The same GGUF file, the same kernels: the server's greedy completions of the 20 default
+    prompts equal the in-process llama.cpp backend's token for token (llama-cpp-python's server
+    applies repeat_penalty 1.1 unless told otherwise: extra_body sets 1.0)."""
+    from harness.backends.llamacpp.config import LlamacppSettings
+    from harness.backends.pool import load_variant
+    from harness.kinds.latency.runner import load_prompts
+
+    served = load_variant(SOURCE, endpoint(llama_server, concurrency=4, extra_body=(("repeat_penalty", 1.0),)))
+    assert served.weights_id.startswith("served:smollm2@http://127.0.0.1:")
+    assert "served by http://127.0.0.1:" in served.origin and "'smollm2'" in served.origin
+    native = load_variant(SOURCE, Variant("q4_1", backend="llamacpp", backend_settings=LlamacppSettings()))
+    rows = [native.tokenizer.encode(p) for p in load_prompts("default")]
+    want = native.engine().generate(rows, 24)
+    got = served.engine().generate(rows, 24)
+    same = sum(a.tokens == b.tokens for a, b in zip(want, got))
+    print(f"served vs in-process llama.cpp: {same}/{len(rows)} greedy outputs identical")
+    assert same == len(rows)
+    assert [a.finish for a in want] == [b.finish for b in got]
+    native.model.close()
+
+
+@pytest.mark.model
+@needs_server
+def test_served_latency_batches_stream_exactly_the_tokens_asked(llama_server):
+    from harness.backends.pool import load_variant
+    from harness.kinds.latency.runner import load_prompts
+
+    served = load_variant(SOURCE, endpoint(llama_server, concurrency=2))
+    rows = [served.tokenizer.encode(p) for p in load_prompts("default")[:2]]
+    engine = served.engine()
+    timing = engine.timed(rows, 12)
+    assert timing.new_tokens == 2 * 12
+    assert 0 < timing.first_token_s < timing.total_s
+    assert engine.timer == "perf_counter-client"
+
+
+@pytest.mark.model
+@needs_server
+def test_log_likelihoods_over_llamacpp_server_are_refused_naming_its_fault(llama_server):
+    """llama-cpp-python's server echoes each prompt token's log-probability given itself
+    (abetlen/llama-cpp-python#1983): scoring through it would be wrong, so the engine compares
+    a token's echoed and generated log-probabilities first and refuses."""
+    from harness.backends.openai.engine import NoLogprobs
+    from harness.backends.pool import load_variant
+
+    served = load_variant(SOURCE, endpoint(llama_server))
+    tok = served.tokenizer
+    pairs = [(tok.encode("The capital of France is"), tok.encode(" Paris", add_special_tokens=False))]
+    with pytest.raises(NoLogprobs) as err:
+        served.engine().score(pairs, 2048)
+    assert "#1983" in str(err.value) and "backend: llamacpp" in str(err.value)
+
+
+# --- faults, against the fake server ----------------------------------------------------------
+
+def test_nothing_listening_is_an_error_within_seconds_naming_the_url():
+    from harness.backends.openai.load import EndpointDown, ask_server
+
+    port = _free_port()
+    began = time.monotonic()
+    with pytest.raises(EndpointDown) as err:
+        ask_server(OpenaiSettings(base_url=f"http://127.0.0.1:{port}/v1", served_model="m"))
+    assert time.monotonic() - began < 6
+    assert f"127.0.0.1:{port}" in str(err.value) and "start it, or fix base_url" in str(err.value)
+
+
+def test_a_model_the_server_does_not_serve_lists_the_ones_it_does(server):
+    from harness.backends.openai.load import EndpointDown, ask_server
+    from fake_openai import text_completion
+
+    url, _ = server(lambda n: text_completion())
+    with pytest.raises(EndpointDown) as err:
+        ask_server(OpenaiSettings(base_url=url, served_model="gpt-7"))
+    assert "does not serve 'gpt-7'" in str(err.value) and "fake-judge, fake-model" in str(err.value)
+
+
+@pytest.mark.model
+def test_429_with_retry_after_and_broken_json_are_retried_then_answered(server, monkeypatch):
+    from harness.backends.pool import load_variant
+    from fake_openai import text_completion
+
+    def script(n):
+        if n == 0:
+            return 429, {"Retry-After": "0.2"}, json.dumps({"error": {"message": "slow down"}})
+        if n == 1:
+            return 200, {}, "{not json"
+        return text_completion(" 42", finish="stop")
+
+    url, seen = server(script)
+    served = load_variant(SOURCE, endpoint(url, model="fake-model", concurrency=1, max_retries=3))
+    engine = served.engine()
+    began = time.monotonic()
+    (out,) = engine.generate([served.tokenizer.encode("2 + 40 =")], 4)
+    assert served.tokenizer.decode(out.tokens) == " 42" and out.finish == "eos"
+    assert seen.n == 3 and engine.retries == 2 and time.monotonic() - began >= 0.2
+
+
+@pytest.mark.model
+def test_a_request_that_keeps_failing_errors_after_its_retries_keeping_the_answered_rows(server):
+    from harness.backends.pool import load_variant
+    from harness.backends.retry import GaveUp
+    from fake_openai import text_completion
+
+    def script(n):
+        body = json.loads(json.dumps(seen.requests[n]))
+        return (500, {}, "{}") if "broken" in body["prompt"] else text_completion(" ok")
+
+    url, seen = server(script)
+    served = load_variant(SOURCE, endpoint(url, model="fake-model", concurrency=1, max_retries=1))
+    done = {}
+    tok = served.tokenizer
+    with pytest.raises(GaveUp) as err:
+        served.engine().generate([tok.encode("fine"), tok.encode("broken"), tok.encode("fine too")], 4,
+                                 on_done=lambda i, g: done.__setitem__(i, g))
+    assert "HTTP 500" in str(err.value) and "2 attempt(s)" in str(err.value)
+    assert 0 in done      # what was answered before the failure reached the caller (the cache keeps it)
+
+
+@pytest.mark.model
+def test_the_key_is_sent_and_written_nowhere(server, monkeypatch, tmp_path, run_nested, pytester):
+    """A spec run on the fake endpoint with a key in the environment: the server gets it as a
+    bearer token; no file of the run (records, report, cache) contains it."""
+    from fake_openai import text_completion
+
+    secret = "sk-test-" + "7" * 24
+    monkeypatch.setenv("FAKE_ENDPOINT_KEY", secret)
+    url, seen = server(lambda n: text_completion(" 5", finish="stop"))
+    pytester.makefile(".yaml", ep=textwrap.dedent(f"""\
+        spec: 1
+        model: {{embedded: smollm2-135m-instruct}}
+        variants:
+          served: {{backend: openai, base_url: "{url}", served_model: fake-model, api_key_env: FAKE_ENDPOINT_KEY}}
+        generation: {{max_new_tokens: 4, temperature: 0}}
+        templates:
+          q: '{{{{ a }}}} + {{{{ b }}}} ='
+        tasks:
+          add:
+            data: {{test: add.jsonl}}
+            target: '{{{{ sum }}}}'
+            templates: [q]
+            expect:
+              exact_match: {{min: 0.5}}
+        """))
+    (pytester.path / "add.jsonl").write_text("".join(json.dumps({"a": a, "b": 5 - a, "sum": 5}) + "\n"
+                                                     for a in range(5)))
+    results = pytester.path / "results"
+    out = run_nested("-p", "no:cacheprovider", f"--llama-results={results}")
+    out.assert_outcomes(passed=1)
+    assert set(seen.auth) == {f"Bearer {secret}"}
+    (run_dir,) = results.iterdir()
+    cell = json.loads((run_dir / "cells.jsonl").read_text().splitlines()[0])
+    assert cell["weights_id"].startswith("served:fake-model@http://127.0.0.1:")
+    (exact,) = [m for name, m in cell["metrics"].items() if name.startswith("exact_match")]
+    assert exact["value"] == 1.0 and exact["n"] == 5      # every item got the served " 5"
+    assert "served by http://127.0.0.1:" in cell["weights_origin"]
+    from harness.data.cache import cache_root
+
+    for folder in (pytester.path, cache_root()):
+        for path in folder.rglob("*"):
+            if path.is_file() and path.stat().st_size < 50_000_000:
+                assert secret.encode() not in path.read_bytes(), path
