@@ -170,7 +170,7 @@ def test_a_gguf_type_is_made_once_from_the_shipped_file_and_cached_by_content(na
     from harness.backends.pool import load_variant
 
     q8 = load_variant(SOURCE, Variant("q8", backend="llamacpp", backend_settings=LlamacppSettings(gguf="Q8_0")))
-    assert "re-quantized to Q8_0" in q8.origin and "no more precise" in q8.origin
+    assert "quantizer to GGUF Q8_0 (Q8_0 x" in q8.origin and "no more precise" in q8.origin
     rows = _rows(q8.tokenizer, 2)
     assert all(g.tokens for g in q8.engine().generate(rows, 8))
     q8.model.close()

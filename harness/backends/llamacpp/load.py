@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.backends.base import LoadedModel
 from harness.backends.llamacpp.config import LlamacppSettings
+from harness.backends.gguf import gguf_origin
 from harness.backends.llamacpp.gguf_file import made, shipped_type
 from harness.backends.weights import load_tokenizer, resolve_device, weights_location
 
@@ -32,20 +33,32 @@ def threads(settings: LlamacppSettings) -> int:
     return torch.get_num_threads()
 
 
-def origin(published: str, settings: LlamacppSettings, shipped: str | None) -> str:
-    """How the weights a variant runs were made from the published file."""
-    if settings.gguf is None or settings.gguf == shipped:
+def origin(published: str, settings: LlamacppSettings, shipped: str | None, made_file: Path | None = None) -> str:
+    """How the weights a variant runs were made from the published file; a made file's own
+    tensor types are named (llama.cpp falls back to other types for tensors whose rows do not
+    divide into a type's blocks, as most of this model's do for the K types)."""
+    if made_file is None:
         return f"{published}, run as shipped by llama.cpp"
-    return (f"{published}, re-quantized to {settings.gguf} by llama.cpp's quantizer "
+    return (f"{published}, re-quantized by llama.cpp's quantizer to {gguf_origin(made_file)} "
             f"(from the {shipped or 'published'} weights: no more precise than they are)")
 
 
 def origin_of(weights, variant) -> str:
-    """The record's `weights_origin` for a variant, from the published file, without making it."""
+    """The record's `weights_origin` for a variant (a GGUF type it names is made now, once)."""
     settings: LlamacppSettings = variant.backend_settings or LlamacppSettings()
     if weights.gguf is None:
         return weights.origin
-    return origin(weights.origin, settings, shipped_type(Path(weights.gguf)))
+    path, kind, _ = gguf_file(Path(weights.gguf), settings)
+    return origin(weights.origin, settings, kind, None if path == Path(weights.gguf) else path)
+
+
+def gguf_file(shipped: Path, settings: LlamacppSettings) -> tuple[Path, str | None, float]:
+    """(the file the variant runs, the shipped type, seconds spent making it)."""
+    kind = shipped_type(shipped)
+    if settings.gguf is None or settings.gguf == kind:
+        return shipped, kind, 0.0
+    path, took = made(shipped, settings.gguf, settings.n_threads)
+    return path, kind, took
 
 
 def gguf_for(source, settings: LlamacppSettings) -> tuple[Path, str, str | None, float]:
@@ -56,11 +69,8 @@ def gguf_for(source, settings: LlamacppSettings) -> tuple[Path, str, str | None,
                       f"({weights.origin}); give the model as `gguf: <file>` or `embedded:`, or run it "
                       "on the transformers backend")
     shipped = Path(weights.gguf)
-    kind = shipped_type(shipped)
-    if settings.gguf is None or settings.gguf == kind:
-        return shipped, origin(weights.origin, settings, kind), kind, 0.0
-    path, took = made(shipped, settings.gguf, settings.n_threads)
-    return path, origin(weights.origin, settings, kind), kind, took
+    path, kind, took = gguf_file(shipped, settings)
+    return path, origin(weights.origin, settings, kind, None if path == shipped else path), kind, took
 
 
 class LlamaModel:
