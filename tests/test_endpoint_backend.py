@@ -229,3 +229,45 @@ def test_the_key_is_sent_and_written_nowhere(server, monkeypatch, tmp_path, run_
         for path in folder.rglob("*"):
             if path.is_file() and path.stat().st_size < 50_000_000:
                 assert secret.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.model
+def test_a_server_that_dies_mid_cell_loses_nothing_answered_and_a_rerun_sends_only_the_rest(server, pytester,
+                                                                                            run_nested):
+    """The server answers three of five items, then drops every connection: the cell errors,
+    naming the failure; the three answers are cached, and a re-run against a live server sends
+    only the two that were missing."""
+    from fake_openai import text_completion
+
+    def dying(n):
+        if n >= 3:
+            raise ConnectionResetError("the server died")
+        return text_completion(" 5", finish="stop")
+
+    url, seen = server(dying)
+    pytester.makefile(".yaml", ep=textwrap.dedent(f"""\
+        spec: 1
+        model: {{embedded: smollm2-135m-instruct}}
+        variants:
+          served: {{backend: openai, base_url: "{url}", served_model: fake-model, concurrency: 1, max_retries: 1}}
+        generation: {{max_new_tokens: 4, temperature: 0}}
+        templates:
+          q: 'Sum: {{{{ a }}}} + {{{{ b }}}} ='
+        tasks:
+          add:
+            data: {{test: add.jsonl}}
+            target: '{{{{ sum }}}}'
+            templates: [q]
+        """))
+    (pytester.path / "add.jsonl").write_text("".join(json.dumps({"a": a, "b": 5 - a, "sum": 5}) + "\n"
+                                                     for a in range(5)))
+    first = run_nested("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'r1'}")
+    first.assert_outcomes(failed=1)
+    assert "connection failed" in first.stdout.str()
+    answered = seen.n
+    assert answered >= 4                     # 3 answered, then the dropped ones with their retries
+    url_again, again = server(lambda n: text_completion(" 5", finish="stop"))
+    assert url_again == url
+    second = run_nested("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'r2'}")
+    second.assert_outcomes(passed=1)
+    assert again.n == 2                      # only the two items the dead server never answered

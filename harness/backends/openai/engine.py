@@ -88,13 +88,20 @@ class OpenaiEngine:
                 "stop" if isinstance(stop_reason, str) else "eos")
             return Generated(tokens, finish)
 
+        errors: list[BaseException] = []
         with self._pool() as pool:
             futures = {pool.submit(one, i): i for i in range(len(rows))}
             for future in as_completed(futures):
                 i = futures[future]
-                out[i] = future.result()
+                try:
+                    out[i] = future.result()
+                except Exception as exc:  # noqa: BLE001 - every other answer is still handed over first
+                    errors.append(exc)
+                    continue
                 if on_done:
                     on_done(i, out[i])
+        if errors:
+            raise errors[0]
         return out
 
     def _check_echo(self, context: str) -> None:
