@@ -61,7 +61,7 @@ lint: setup
 # and a pytest subprocess, on every `make test`; bench-slow: the ones that start a Ray cluster,
 # xdist workers or a server, or run a spec four times over (minutes each, and the most exposed
 # to a busy machine), in CI.
-SLOW_BENCHMARKS = benchmarks/executor_scaling.py benchmarks/xdist_scaling.py benchmarks/judge_endpoint.py \
+SLOW_BENCHMARKS = benchmarks/executor_scaling.py benchmarks/xdist_scaling.py benchmarks/judge_endpoint.py benchmarks/backends_speed.py \
                   benchmarks/estimate_accuracy.py
 bench-smoke: setup
 	@for f in $(filter-out $(SLOW_BENCHMARKS),$(wildcard benchmarks/[!_]*.py)); do echo "== $$f --smallest"; LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/python $$f --smallest || exit 1; done

@@ -7,12 +7,8 @@ nowhere it is written."""
 
 import importlib.util
 import json
-import socket
-import subprocess
-import sys
 import time
 import textwrap
-import urllib.request
 
 import pytest
 
@@ -26,9 +22,9 @@ SOURCE = ModelSource("embedded", "smollm2-135m-instruct")
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from llama_server import free_port
+
+    return free_port()
 
 
 def endpoint(url: str, model: str = "smollm2", **kw) -> Variant:
@@ -38,31 +34,13 @@ def endpoint(url: str, model: str = "smollm2", **kw) -> Variant:
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
     """llama-cpp-python's OpenAI-compatible server on a free loopback port, on the embedded
-    GGUF file, one thread (beside the test process), ready when /v1/models answers."""
+    GGUF file, one thread (beside the test process): tests/llama_server.py."""
     from harness.backends.gguf import embedded_gguf
+    from llama_server import llama_server as start
 
-    port = _free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
-                             str(embedded_gguf("smollm2-135m-instruct")), "--host", "127.0.0.1", "--port", str(port),
-                             "--model_alias", "smollm2", "--n_ctx", "2048", "--n_threads", "1", "--logits_all", "true",
-                             "--interrupt_requests", "false"],
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, env={**__import__("os").environ,
-                                                                                  "OMP_NUM_THREADS": "1"})
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/models", timeout=1).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"llama.cpp's server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with start(embedded_gguf("smollm2-135m-instruct"), log) as url:
+        yield url
 
 
 @pytest.mark.model
@@ -271,3 +249,30 @@ def test_a_server_that_dies_mid_cell_loses_nothing_answered_and_a_rerun_sends_on
     second = run_nested("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'r2'}")
     second.assert_outcomes(passed=1)
     assert again.n == 2                      # only the two items the dead server never answered
+
+
+@pytest.mark.model
+@needs_server
+def test_lm_evals_local_completions_on_the_same_server_gets_the_same_generations(llama_server):
+    """The reference harness's own client for this API (lm-eval's `local-completions`) and ours,
+    on the same server, the same prompts and stop strings, greedy: the same texts, item by item."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.openai_completions import LocalCompletionsAPI
+
+    from harness.backends.pool import load_variant
+    from harness.kinds.latency.runner import load_prompts
+
+    prompts = load_prompts("default")[:8]
+    kwargs = {"until": ["\n\n"], "max_gen_toks": 24, "temperature": 0, "repeat_penalty": 1.0}
+    theirs = LocalCompletionsAPI(base_url=llama_server + "/completions", model="smollm2", tokenizer_backend=None,
+                                 tokenized_requests=False, max_length=2048, num_concurrent=1)
+    want = theirs.generate_until([Instance("generate_until", {}, (p, dict(kwargs)), i)
+                                  for i, p in enumerate(prompts)], disable_tqdm=True)
+    served = load_variant(SOURCE, endpoint(llama_server, extra_body=(("repeat_penalty", 1.0),)))
+    tok = served.tokenizer
+    got = [tok.decode(g.tokens, skip_special_tokens=True).split("\n\n")[0]
+           for g in served.engine().generate([tok.encode(p) for p in prompts], 24, stops=["\n\n"])]
+    same = sum(a == b for a, b in zip(want, got))
+    print(f"lm-eval local-completions vs backend openai: {same}/{len(prompts)} identical")
+    assert same == len(prompts), list(zip(want, got))
+    assert any(w.strip() for w in want)       # something was generated to compare

@@ -1,0 +1,59 @@
+"""llama-cpp-python's OpenAI-compatible server on a free loopback port, for the tests and
+benchmarks that need a real server: started on a GGUF file, ready when /v1/models answers,
+stopped by its own pid. benchmarks/backends_speed.py imports it too."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class ServerFailed(RuntimeError):
+    """The server exited or did not answer in time; the message holds its log's tail."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def llama_server(gguf: Path, log: Path, threads: int = 1, alias: str = "smollm2", n_ctx: int = 2048,
+                 timeout_s: float = 60.0):
+    """`with llama_server(file, log) as url:` the server's API root (http://127.0.0.1:<port>/v1).
+    Started with `--interrupt_requests false` (else a second request cuts a streaming one) and
+    `--logits_all true` (what its echo needs)."""
+    port = free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+                                 "--host", "127.0.0.1", "--port", str(port), "--model_alias", alias,
+                                 "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--logits_all", "true",
+                                 "--interrupt_requests", "false"],
+                                stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                urllib.request.urlopen(url + "/models", timeout=1).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise ServerFailed(f"llama.cpp's server did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
