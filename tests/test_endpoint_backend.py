@@ -276,3 +276,27 @@ def test_lm_evals_local_completions_on_the_same_server_gets_the_same_generations
     print(f"lm-eval local-completions vs backend openai: {same}/{len(prompts)} identical")
     assert same == len(prompts), list(zip(want, got))
     assert any(w.strip() for w in want)       # something was generated to compare
+
+
+@pytest.mark.model
+def test_a_hanging_connection_times_out_is_retried_and_then_named(server):
+    """A server that accepts the request and never answers: each attempt ends at `timeout`,
+    is retried, and the failure names the timeout; a later answer is taken."""
+    from harness.backends.pool import load_variant
+    from harness.backends.retry import GaveUp
+    from fake_openai import text_completion
+
+    def hang(n):
+        time.sleep(3)
+        return text_completion(" late")
+
+    url, seen = server(hang)
+    served = load_variant(SOURCE, endpoint(url, model="fake-model", concurrency=1, max_retries=1, timeout=0.5))
+    began = time.monotonic()
+    with pytest.raises(GaveUp) as err:
+        served.engine().generate([served.tokenizer.encode("2 + 2 =")], 4)
+    assert "timed out after 0.5 s" in str(err.value) and "2 attempt(s)" in str(err.value)
+    assert seen.n == 2 and time.monotonic() - began < 3
+    server(lambda n: time.sleep(0.2 * (n == 0)) or text_completion(" 4", finish="stop"))
+    (out,) = served.engine().generate([served.tokenizer.encode("2 + 2 =")], 4)
+    assert served.tokenizer.decode(out.tokens) == " 4"
