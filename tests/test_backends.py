@@ -8,6 +8,7 @@ import importlib.util
 import textwrap
 
 import pytest
+from choice_pairs import choice_pairs
 
 from harness.backends.registry import BACKENDS, backend_of, named, owner, skip_reason
 from harness.backends.vllm.config import VllmSettings
@@ -189,12 +190,7 @@ def test_vllm_gives_the_transformers_greedy_tokens_or_diverges_only_at_a_near_ti
 def test_vllm_log_likelihoods_equal_the_transformers_engine(both_engines):
     ours, fast, loaded = both_engines
     tok = loaded.tokenizer
-    pairs = []
-    for question, choices in [("The capital of France is", [" Paris", " Rome", " a city in Europe"]),
-                              ("2 + 2 =", [" 4", " 5", " four"]),
-                              ("Water boils at", [" 100 degrees Celsius", " 0 degrees"])]:
-        ctx = tok.encode(question)
-        pairs += [(ctx, tok.encode(c, add_special_tokens=False)) for c in choices]
+    pairs = choice_pairs(tok)
     x = ours.score(pairs, 2048)
     y = fast.score(pairs, 2048)
     assert max(abs(p[0] - q[0]) for p, q in zip(x, y)) < 1e-3, (x, y)

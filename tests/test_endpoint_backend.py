@@ -31,6 +31,26 @@ def endpoint(url: str, model: str = "smollm2", **kw) -> Variant:
     return Variant("ep", backend="openai", backend_settings=OpenaiSettings(base_url=url, served_model=model, **kw))
 
 
+def served_spec(pytester, variant: str, template: str, expect: str = "") -> None:
+    """A one-task spec (`ep.yaml`, five additions summing to 5) whose only variant is `variant`."""
+    pytester.makefile(".yaml", ep=textwrap.dedent(f"""\
+        spec: 1
+        model: {{embedded: smollm2-135m-instruct}}
+        variants:
+          served: {{{variant}}}
+        generation: {{max_new_tokens: 4, temperature: 0}}
+        templates:
+          q: '{template}'
+        tasks:
+          add:
+            data: {{test: add.jsonl}}
+            target: '{{{{ sum }}}}'
+            templates: [q]
+        """) + expect)
+    (pytester.path / "add.jsonl").write_text("".join(json.dumps({"a": a, "b": 5 - a, "sum": 5}) + "\n"
+                                                     for a in range(5)))
+
+
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
     """llama-cpp-python's OpenAI-compatible server on a free loopback port, on the embedded
@@ -173,24 +193,8 @@ def test_the_key_is_sent_and_written_nowhere(server, monkeypatch, tmp_path, run_
     secret = "sk-test-" + "7" * 24
     monkeypatch.setenv("FAKE_ENDPOINT_KEY", secret)
     url, seen = server(lambda n: text_completion(" 5", finish="stop"))
-    pytester.makefile(".yaml", ep=textwrap.dedent(f"""\
-        spec: 1
-        model: {{embedded: smollm2-135m-instruct}}
-        variants:
-          served: {{backend: openai, base_url: "{url}", served_model: fake-model, api_key_env: FAKE_ENDPOINT_KEY}}
-        generation: {{max_new_tokens: 4, temperature: 0}}
-        templates:
-          q: '{{{{ a }}}} + {{{{ b }}}} ='
-        tasks:
-          add:
-            data: {{test: add.jsonl}}
-            target: '{{{{ sum }}}}'
-            templates: [q]
-            expect:
-              exact_match: {{min: 0.5}}
-        """))
-    (pytester.path / "add.jsonl").write_text("".join(json.dumps({"a": a, "b": 5 - a, "sum": 5}) + "\n"
-                                                     for a in range(5)))
+    served_spec(pytester, f'backend: openai, base_url: "{url}", served_model: fake-model, api_key_env: FAKE_ENDPOINT_KEY',
+                "{{ a }} + {{ b }} =", "    expect:\n      exact_match: {min: 0.5}\n")
     results = pytester.path / "results"
     out = run_nested("-p", "no:cacheprovider", f"--llama-results={results}")
     out.assert_outcomes(passed=1)
@@ -223,22 +227,8 @@ def test_a_server_that_dies_mid_cell_loses_nothing_answered_and_a_rerun_sends_on
         return text_completion(" 5", finish="stop")
 
     url, seen = server(dying)
-    pytester.makefile(".yaml", ep=textwrap.dedent(f"""\
-        spec: 1
-        model: {{embedded: smollm2-135m-instruct}}
-        variants:
-          served: {{backend: openai, base_url: "{url}", served_model: fake-model, concurrency: 1, max_retries: 1}}
-        generation: {{max_new_tokens: 4, temperature: 0}}
-        templates:
-          q: 'Sum: {{{{ a }}}} + {{{{ b }}}} ='
-        tasks:
-          add:
-            data: {{test: add.jsonl}}
-            target: '{{{{ sum }}}}'
-            templates: [q]
-        """))
-    (pytester.path / "add.jsonl").write_text("".join(json.dumps({"a": a, "b": 5 - a, "sum": 5}) + "\n"
-                                                     for a in range(5)))
+    served_spec(pytester, f'backend: openai, base_url: "{url}", served_model: fake-model, concurrency: 1, max_retries: 1',
+                "Sum: {{ a }} + {{ b }} =")
     first = run_nested("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'r1'}")
     first.assert_outcomes(failed=1)
     assert "connection failed" in first.stdout.str()

@@ -9,6 +9,7 @@ import importlib.util
 import textwrap
 
 import pytest
+from choice_pairs import choice_pairs
 
 from harness.backends.llamacpp.config import LlamacppSettings
 from harness.backends.registry import skip_reason
@@ -127,12 +128,7 @@ def test_log_likelihoods_are_close_to_the_dequantized_fp32_and_prefix_reuse_chan
     close, not equal. Prefix reuse inside llama.cpp must not change a value by more than float
     noise."""
     tok = native.tokenizer
-    pairs = []
-    for question, choices in [("The capital of France is", [" Paris", " Rome", " a city in Europe"]),
-                              ("2 + 2 =", [" 4", " 5", " four"]),
-                              ("Water boils at", [" 100 degrees Celsius", " 0 degrees"])]:
-        ctx = tok.encode(question)
-        pairs += [(ctx, tok.encode(c, add_special_tokens=False)) for c in choices]
+    pairs = choice_pairs(tok)
     engine = native.engine()
     got = engine.score(pairs, 2048)
     again = native.engine().score(pairs, 2048, share_prefixes=False)
