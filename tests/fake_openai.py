@@ -42,7 +42,8 @@ def serve():
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             if self.path.rstrip("/").endswith("/models"):
-                out = json.dumps({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"}
+                out = json.dumps({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake",
+                                                              "root": holder.get("root")}
                                                              for m in holder.get("models", ())]}).encode()
                 self.send_response(200)
             else:
@@ -89,9 +90,9 @@ def serve():
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
 
-    def use(fn, models=("fake-judge", "fake-model")):
+    def use(fn, models=("fake-judge", "fake-model"), root=None):
         holder["script"] = Script(fn)
-        holder["models"] = models
+        holder["models"], holder["root"] = models, root
         return f"http://127.0.0.1:{httpd.server_port}/v1", holder["script"]
 
     return use, httpd.shutdown

@@ -120,3 +120,31 @@ def test_a_rerun_reuses_every_cell_loads_nothing_and_records_the_same(pytester, 
     (pytester.path / "data.jsonl").write_text(rows.replace('"sum": 0', '"sum": 9'))   # the data changed
     changed, _, _ = run("changed")
     assert not any(c["engine"].get("reused") for c in changed.values())
+
+
+def test_a_served_models_kept_result_is_keyed_by_what_its_server_says(tmp_path, server):
+    """Two models behind the same URL and name (the /v1/models entry differs: another `root`)
+    get different memo keys, so a kept result of one never stands for the other; a server
+    that does not answer leaves the cell to be computed (and to fail, naming it)."""
+    from fake_openai import text_completion
+
+    from harness.backends.openai.load import ask_server
+
+    url, _ = server(lambda n: text_completion(), root="/models/a")
+    spec = SPEC.replace("  nf4: {{precision: nf4}}\n",
+                        f"  served: {{{{backend: openai, base_url: '{url}', served_model: fake-model}}}}\n")
+
+    def keys():
+        ask_server.cache_clear()
+        folder = tmp_path / "s"
+        folder.mkdir(exist_ok=True)
+        (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+        (folder / "memo.yaml").write_text(spec.format(template="{{ a }} + {{ b }} =", padding=""))
+        return {c.name: reuse_key(c, None) for c in expand(load_spec(folder / "memo.yaml", catalog=TaskCatalog()))}
+
+    first = keys()["add[served-eq]"]
+    assert first and first == keys()["add[served-eq]"]
+    server(lambda n: text_completion(), root="/models/b")
+    assert keys()["add[served-eq]"] not in (None, first)
+    server(lambda n: text_completion(), models=("another-model",))
+    assert keys()["add[served-eq]"] is None

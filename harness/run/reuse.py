@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.backends.pool import fingerprint
+from harness.backends.registry import backend_of
 from harness.backends.weights import resolve_device, weights_location
 from harness.kinds.registry import kind_of
 from harness.results.fingerprint import package_versions
@@ -43,11 +44,18 @@ def reuse_key(cell: Cell, limit: int | None) -> str | None:
     data = data_identity(cell)
     if data is None:
         return None
-    weights = weights_location(cell.spec.model)
+    backend = backend_of(cell.variant)
+    weights = weights_location(cell.spec.model, dequantize=not backend.reads_gguf)
+    try:
+        # what answers: a served model's id digests what its server says of it, so a result
+        # kept for another model behind the same URL and name is not taken
+        weights_id, _ = backend.identity(weights, cell.variant)
+    except (RuntimeError, OSError, ImportError):
+        return None          # what would answer cannot be named now (a server down): computed
     return memo_key({
         "task": plain(cell.task), "template": plain(cell.template), "variant": plain(cell.variant),
         "model": plain(cell.spec.model), "data": data, "limit": limit,
-        "fingerprint": fingerprint(weights.id, cell.variant, resolve_device(cell.variant)),
+        "fingerprint": fingerprint(weights_id, cell.variant, resolve_device(cell.variant)),
         "scoring": package_versions(SCORING_PACKAGES),
     })
 
