@@ -7,11 +7,13 @@ in one process, one after another, through each engine's own `timed` (what laten
 1. transformers, the dequantized fp32 weights, batch 1 and batch 8;
 2. llama.cpp in process (`backend: llamacpp`): the Q4_1 file as shipped, and Q8_0;
 3. `backend: openai` over llama-cpp-python's server on the same Q4_1 file, at concurrency 1 and
-   8, against llama.cpp in process at the same batch: what the HTTP hop costs.
+   8, against llama.cpp in process at the same batch: what the HTTP hop costs;
+4. where vLLM is installed (run this file with .venv-vllm/bin/python): vLLM in process, and
+   `backend: openai` over vLLM's own server on the same fp32 folder, at 1 and 8 in flight.
 
 Every engine is timed with the same prompts and token count, one at a time (nothing else of
 this benchmark runs beside it), the best of the rounds kept. The server gets the threads the
-in-process engines use. vLLM's CPU build lives in .venv-vllm: run this file there to add it.
+in-process engines use. .venv-vllm has no llama.cpp, .venv no vLLM: each gives its own rows.
 """
 
 from __future__ import annotations
@@ -97,16 +99,38 @@ def main() -> int:
                     base_url=url, served_model="smollm2", concurrency=concurrency)))
                 table.append((f"openai over llama.cpp's server, concurrency {concurrency}", concurrency,
                               *best(served.engine(), rows, args.new_tokens, concurrency, args.rounds)))
+    if importlib.util.find_spec("vllm") is not None:
+        from llama_server import vllm_server
+
+        from harness.backends.registry import named
+        from harness.backends.vllm.config import VllmSettings
+        from harness.backends.weights import weights_location
+
+        inproc = load_variant(source, Variant("vllm", backend="vllm", backend_settings=VllmSettings(max_model_len=2048)))
+        for batch in (1, batch8):
+            table.append(("vLLM fp32, in process", batch, *best(inproc.engine(), rows, args.new_tokens, batch,
+                                                                args.rounds)))
+        named("vllm").release(inproc)
+        del inproc
+        with tempfile.TemporaryDirectory() as tmp, \
+                vllm_server(Path(weights_location(source).location), Path(tmp) / "vllm.log") as url:
+            for concurrency in (1, batch8):
+                served = load_variant(source, Variant("served", backend="openai", backend_settings=OpenaiSettings(
+                    base_url=url, served_model="smollm2", concurrency=concurrency)))
+                table.append((f"openai over vLLM's server, concurrency {concurrency}", concurrency,
+                              *best(served.engine(), rows, args.new_tokens, concurrency, args.rounds)))
     print()
     print(f"{'engine':55} {'batch':>5} {'tokens/s':>9} {'TTFT p50 ms':>12}")
     for name, batch, speed, ttft in table:
         print(f"{name:55} {batch:>5} {speed:>9.1f} {ttft:>12.0f}")
     by = {(n.split(",")[0] if n.startswith("openai") else n, b): s for n, b, s, _ in table}
-    for batch in (1, batch8):
-        served, native = by.get(("openai over llama.cpp's server", batch)), by.get(("llama.cpp Q4_1, in process", batch))
-        if served and native:
-            print(f"endpoint / in process at {batch} in flight: {served / native:.3f} tokens/s "
-                  f"(goal >= 0.90 at concurrency >= 8)")
+    for server, engine in (("openai over llama.cpp's server", "llama.cpp Q4_1, in process"),
+                           ("openai over vLLM's server", "vLLM fp32, in process")):
+        for batch in (1, batch8):
+            served, native = by.get((server, batch)), by.get((engine, batch))
+            if served and native:
+                print(f"{server} / {engine} at {batch} in flight: {served / native:.3f} tokens/s "
+                      f"(goal >= 0.90 at concurrency >= 8)")
     return 0
 
 
