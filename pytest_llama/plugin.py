@@ -76,6 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Markers, the run id, and the benchmark session every cell runs in."""
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    if not config.pluginmanager.hasplugin("xdist"):     # cells carry it either way: no unknown-mark warning
+        config.addinivalue_line("markers", "xdist_group(name): cells that share a loaded model (pytest-xdist's "
+                                "--dist loadgroup; pytest-xdist is not installed)")
     worker = getattr(config, "workerinput", None)
     run_id = (worker or {}).get("llama_run_id") or config.getoption("llama_run_id") or new_run_id()
     config.option.llama_run_id = run_id

@@ -39,6 +39,16 @@ def _write(pytester, broken: bool = True):
     pytester.makefile(".yaml", other="name: a YAML file that is not a spec\n")
 
 
+def test_cells_collect_without_pytest_xdist_and_no_unknown_mark_warning(pytester):
+    """Every cell carries an xdist_group mark; without pytest-xdist that mark is still known."""
+    _write(pytester, broken=False)
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:xdist",
+                                           "-W", "error::pytest.PytestUnknownMarkWarning")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*4 tests collected*"])
+    result.stdout.no_fnmatch_line("*PytestUnknownMarkWarning*")
+
+
 def test_ids_and_keyword_selection(pytester):
     _write(pytester, broken=False)
     result = pytester.runpytest_subprocess("--collect-only", "-q")
