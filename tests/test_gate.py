@@ -63,7 +63,8 @@ def test_gate_passes_a_rerun_fails_a_planted_drop_and_reports_new_cells(pytester
     changed = _run(pytester, run_nested, broken, "[add]", f"--llama-baseline={base}", "--llama-strict")
     changed.assert_outcomes(failed=1)
     out = changed.stdout.str()
-    assert "incomparable against baseline" in out and "resolved_variant:" in out
+    assert "not compared with baseline" in out and "resolved_variant:" in out and "not a regression" in out
+    assert "no significant regression" not in out        # an edit does not read as a regression
 
 
 def test_the_gate_says_when_the_baseline_was_computed_on_other_kernels():
@@ -89,3 +90,26 @@ def test_the_gate_says_when_the_baseline_was_computed_on_other_kernels():
     assert found["status"] == "same"          # a note, not a failure: the scores decide that
     old = gate(result, {"cells": {result.key: cell}})
     assert "records no kernels" in old["reproducibility"][0]
+
+
+def test_a_changed_setting_is_named_and_reads_as_not_compared():
+    """A baseline cell whose config hash differs because max_new_tokens changed: the gate says
+    `max_new_tokens 32 -> 3` and "not compared (not a regression)", and how to re-baseline."""
+    from harness.results.record import CellResult
+    from harness.run.baseline import gate
+
+    result = CellResult(key="s::t[fp32-p]", spec="s.yaml", spec_name="s", item="t[fp32-p]", task="t", variant="fp32",
+                        template="p", kind="accuracy", status="ok", config_hash="new", data_source="d",
+                        resolved_variant={"precision": "fp32"}, device="cpu",
+                        generation={"effective": {"max_new_tokens": 3, "temperature": 0}},
+                        prompt={"num_fewshot": 5})
+    base = {"cells": {result.key: {"config_hash": "old", "data_source": "d", "resolved_variant": {"precision": "fp32"},
+                                   "device": "cpu", "generation": {"max_new_tokens": 32, "temperature": 0},
+                                   "prompt": {"num_fewshot": 5}, "metrics": {}, "samples": {}}}}
+    found = gate(result, base)
+    assert found["status"] == "incomparable"
+    (note,) = found["notes"]
+    assert "max_new_tokens 32 -> 3" in note and "temperature" not in note
+    assert "not compared (not a regression)" in note and "--llama-save-baseline" in note
+    del base["cells"][result.key]["generation"], base["cells"][result.key]["prompt"]   # an older baseline
+    assert "config_hash: 'old' in the baseline, 'new' now" in gate(result, base)["notes"][0]

@@ -50,6 +50,8 @@ def from_run(run_dir: Path) -> dict[str, Any]:
             "variant": rec["variant"], "resolved_variant": rec.get("resolved_variant"),
             "data_source": rec.get("data_source"), "config_hash": rec.get("config_hash"),
             "device": rec.get("device"), "weights_id": rec.get("weights_id"),
+            # what the config hash digests, kept to say what changed when it differs
+            "generation": (rec.get("generation") or {}).get("effective"), "prompt": rec.get("prompt"),
             "reproducibility": rec.get("reproducibility") or {},
             "metrics": {name: {k: m[k] for k in ("value", "ci_low", "ci_high", "n")}
                         for name, m in rec["metrics"].items()},
@@ -91,6 +93,22 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
+def setting_changes(then: dict | None, now: dict | None) -> list[str]:
+    """`key old -> new` for every setting that differs between two flat settings dicts."""
+    then, now = then or {}, now or {}
+    return [f"{k} {then.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(then) | set(now), key=str)
+            if then.get(k) != now.get(k)]
+
+
+def _what_differs(key: str, base: dict[str, Any], result: CellResult) -> str:
+    if key == "config_hash" and (base.get("generation") is not None or base.get("prompt") is not None):
+        changes = (setting_changes(base.get("generation"), (result.generation or {}).get("effective"))
+                   + setting_changes(base.get("prompt"), result.prompt))
+        if changes:
+            return "the task's settings changed since the baseline: " + ", ".join(changes)
+    return f"{key}: {base.get(key)!r} in the baseline, {getattr(result, key)!r} now"
+
+
 def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None = None) -> dict[str, Any]:
     """Findings for one cell: status new | same | regressed | improved, and one line per metric."""
     base = baseline["cells"].get(result.key)
@@ -98,11 +116,11 @@ def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None =
         return {"status": "new", "regressions": [], "improvements": [],
                 "notes": ["not in the baseline: reported as new"], "reproducibility": []}
     kernels = kernel_differences(base.get("reproducibility"), result.reproducibility)
-    differs = [f"{k}: {base.get(k)!r} in the baseline, {getattr(result, k)!r} now"
-               for k in LIKE_FOR_LIKE if base.get(k) != getattr(result, k)]
+    differs = [_what_differs(k, base, result) for k in LIKE_FOR_LIKE if base.get(k) != getattr(result, k)]
     if differs:
         return {"status": "incomparable", "regressions": [], "improvements": [],
-                "notes": ["not compared, the cell is not the baseline's: " + "; ".join(differs)],
+                "notes": ["not compared (not a regression): the cell is not the baseline's: " + "; ".join(differs)
+                          + "; if the change is intended, save a new baseline (--llama-save-baseline)"],
                 "reproducibility": kernels}
     regressions: list[str] = []
     improvements: list[str] = []

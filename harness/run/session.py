@@ -253,6 +253,10 @@ class BenchSession:
         message = f"{found['status']} against baseline {self.settings.baseline}" + (
             ":\n  " + "\n  ".join(lines) if lines else "")
         bad = {"regressed"} | ({"incomparable"} if self.settings.strict else set())
+        if found["status"] == "incomparable":      # an edit, not a regression: say so
+            bound = "compared with the baseline" + (" (strict: a cell not compared fails)" if self.settings.strict else "")
+            return Verdict("baseline", bound, found["status"] not in bad,
+                           f"not compared with baseline {self.settings.baseline}:\n  " + "\n  ".join(lines))
         return Verdict("baseline", "no significant regression vs baseline" + (" (strict)" if self.settings.strict else ""),
                        found["status"] not in bad, message)
 
