@@ -34,13 +34,16 @@ def test_corpus_scores_equal_sacrebleus_cli(metric, tmp_path):
 
 
 @pytest.mark.model
-def test_a_spec_scored_by_bleu_and_chrf_records_sacrebleus_score_and_signature(pytester, run_nested, tmp_path):
+def test_a_spec_scored_by_bleu_and_chrf_records_sacrebleus_score_and_signature(pytester, run_nested, tmp_path,
+                                                                                   caplog):
     for f in DATA.iterdir():
         shutil.copy(f, pytester.path / f.name)
     results = pytester.path / "r"
     out = run_nested("-p", "no:cacheprovider", "translation.yaml", "-k", "fp32",
                                         f"--llama-results={results}")
     out.assert_outcomes(passed=2)
+    # sentence BLEU with effective_order: sacrebleu's advice is taken, not repeated once an item
+    assert not [r for r in caplog.records if "effective_order" in r.getMessage()]
     (run,) = results.iterdir()
     cells = {c["task"]: c for c in map(json.loads, (run / "cells.jsonl").read_text().splitlines())}
     samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]

@@ -28,8 +28,13 @@ def corpus_score(name: str, pairs) -> float:
 
 
 def sentence_score(name: str, reference: str, hypothesis: str) -> float:
-    """The one item's own score (for browsing samples; the cell's metric is the corpus score)."""
-    return _metric(name).sentence_score(str(hypothesis), [str(reference)]).score / 100
+    """The one item's own score (for browsing samples; the cell's metric is the corpus score).
+    Sentence BLEU counts only the n-gram orders the sentence has (`effective_order`, as
+    sacrebleu advises; without it, it warns once per item and most short sentences score 0)."""
+    from sacrebleu import metrics
+
+    metric = metrics.BLEU(effective_order=True) if name == "bleu" else _metric(name)
+    return metric.sentence_score(str(hypothesis), [str(reference)]).score / 100
 
 
 def signature(name: str, pairs) -> str:
