@@ -88,3 +88,6 @@ def test_validate_lists_every_error_without_a_traceback(tmp_path):
     for name, (_, line, message) in BROKEN.items():
         if name != "boom.yaml":
             assert f"{tmp_path / name}:{line}:" in run.stdout and message in run.stdout, name
+    # a template that does not parse is said once, not again as failing on the first row
+    jinja = run.stdout.split(str(tmp_path / "jinja_syntax.yaml") + ":", 1)[1].split(".yaml:", 1)[0]
+    assert "1 error(s)" in jinja and "fails on the first row" not in run.stdout

@@ -107,7 +107,8 @@ class RowChecks:
         columns = sorted({k for _, _, row in rows for k in row})
         problems: list[tuple[Path, Problem]] = []
         absent: set[str] = set()
-        used = {where: _fields(text) or set() for where, text, _ in texts}   # parsed once, not once per row
+        parsed = {where: _fields(text) for where, text, _ in texts}        # parsed once, not once per row
+        used = {where: fields or set() for where, fields in parsed.items()}
         for where, text, line in texts:
             for field in sorted(used[where]):
                 if all(field not in row for _, _, row in rows):
@@ -116,7 +117,9 @@ class RowChecks:
                     hint = did_you_mean(field, columns) or f"the rows have: {', '.join(columns)}"
                     self.add(at, where, f"uses {{{{ {field} }}}}, which the rows of {origin} do not have", hint, col)
         name = f"tasks.{task.name}"
-        broken: set[tuple] = set()       # texts that fail on the first row: the template's mistake, said once
+        # texts that fail on the first row (the template's mistake, said once), and those that do
+        # not parse (said where the template is checked): no row is rendered with them
+        broken: set[tuple] = {where for where, fields in parsed.items() if fields is None}
         for index, (file, line, row) in enumerate(rows):
             bad = False
             for where, text, text_line in texts:
