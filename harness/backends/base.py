@@ -72,6 +72,33 @@ class LoadedModel:
     is_loaded = True
 
 
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two sequences share."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class StopCheck:
+    """Whether a generation has completed one of its stop strings: only its tail is decoded,
+    as many tokens as the longest stop string takes plus two (a stop string can end inside a
+    token), not the whole output at every step."""
+
+    def __init__(self, tokenizer: Any, stops: Sequence[str]) -> None:
+        self.tokenizer = tokenizer
+        self.stops = [s for s in stops if s]
+        self.lookback = max((len(tokenizer.encode(s, add_special_tokens=False)) for s in self.stops), default=0) + 2
+
+    def __call__(self, tokens: list[int]) -> bool:
+        """True when the generation's tail holds a stop string."""
+        if not self.stops:
+            return False
+        tail = self.tokenizer.decode(tokens[-self.lookback:], skip_special_tokens=False)
+        return any(s in tail for s in self.stops)
+
+
 def context_length(cfg: Any) -> int:
     """A model config's context window (2048 when it names none)."""
     for attr in ("max_position_embeddings", "n_positions", "max_seq_len"):

@@ -10,17 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.backends.base import BatchTiming, Generated
-
-
-def common_prefix(done, row) -> int:
-    """How many leading tokens two sequences share."""
-    n = 0
-    for a, b in zip(done, row):
-        if a != b:
-            break
-        n += 1
-    return n
+from harness.backends.base import BatchTiming, Generated, StopCheck, common_prefix
 
 
 def eos_ids(loaded) -> set[int]:
@@ -57,10 +47,6 @@ class LlamacppEngine:
         self.prefix_tokens_shared = 0
         self._scoring: LlamacppScoring | None = None
 
-    def _stop_hit(self, tokens: list[int], stops: list[str], lookback: int) -> bool:
-        tail = self.tokenizer.decode(tokens[-lookback:], skip_special_tokens=False)
-        return any(s in tail for s in stops)
-
     def _sampling(self, temperature: float, top_p: float) -> dict:
         # greedy at temperature 0; otherwise only temperature and top-p, as the other backends
         # sample (llama.cpp's own defaults add top-k 40 and min-p 0.05)
@@ -72,8 +58,7 @@ class LlamacppEngine:
         """New tokens for each row, one row at a time; llama.cpp keeps the KV cache of the
         prefix a row shares with the one before it (`share_prefix`)."""
         llm = self.model.generator
-        stops = [s for s in stops if s]
-        lookback = max((len(self.tokenizer.encode(s, add_special_tokens=False)) for s in stops), default=0) + 2
+        stop_hit = StopCheck(self.tokenizer, stops)
         self.prefix_tokens_shared = 0
         out: list = []
         for i, row in enumerate(rows):
@@ -94,7 +79,7 @@ class LlamacppEngine:
                     finish = "eos"
                     break
                 tokens.append(int(tok))
-                if stops and self._stop_hit(tokens, stops, lookback):
+                if stop_hit(tokens):
                     finish = "stop"
                     break
                 if len(tokens) >= min(max_new_tokens, room):

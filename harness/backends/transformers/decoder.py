@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from harness.backends.base import BatchTiming, Generated
+from harness.backends.base import BatchTiming, Generated, StopCheck
 
 
 MIN_SHARED_PREFIX = 16      # shorter common prefixes are prefilled with each row
@@ -61,10 +61,6 @@ class Decoder:
         self._mergeable = plain_dynamic_cache(model.config)
         self.prefix_tokens_shared = 0       # prefill tokens the last `generate` call saved
 
-    def _stop_hit(self, tokens: list[int], stops: list[str], lookback: int) -> bool:
-        tail = self.tokenizer.decode(tokens[-lookback:], skip_special_tokens=False)
-        return any(s in tail for s in stops)
-
     def generate(self, rows: list[list[int]], max_new_tokens: int, stops: Sequence[str] = (),
                  temperature: float = 0.0, top_p: float = 1.0, generators: list | None = None,
                  timing: BatchTiming | None = None, batch_size: int | None = None,
@@ -88,8 +84,7 @@ class Decoder:
         """
         import torch
 
-        stops = [s for s in stops if s]
-        lookback = max((len(self.tokenizer.encode(s, add_special_tokens=False)) for s in stops), default=0) + 2
+        stop_hit = StopCheck(self.tokenizer, stops)
         size = min(batch_size or len(rows), len(rows))
         timing = timing or BatchTiming()
         out_tokens: list[list[int]] = [[] for _ in rows]
@@ -124,7 +119,7 @@ class Decoder:
                     else:
                         out_tokens[row].append(tok)
                         timing.new_tokens += 1
-                        if stops and self._stop_hit(out_tokens[row], stops, lookback):
+                        if stop_hit(out_tokens[row]):
                             finish[row] = "stop"
                         elif len(out_tokens[row]) < max_new_tokens:
                             keep.append(j)

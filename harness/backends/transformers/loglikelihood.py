@@ -26,6 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Any, Sequence
 
+from harness.backends.base import common_prefix
 from harness.backends.transformers.kvsize import kv_bytes_per_token
 from harness.backends.transformers.decoder import left_padded, plain_dynamic_cache, with_cache
 
@@ -137,7 +138,7 @@ class LoglikelihoodScorer:
         shared, last_key = 0, tuple[int, ...]()
         for key, members in units.items():
             if run:
-                common = min(shared, _common_prefix(last_key, key))
+                common = min(shared, common_prefix(last_key, key))
                 apart = _cost(run, shared) + _cost(members, len(key))
                 if common >= self.min_shared and _cost(run + members, common) < apart:
                     run, shared, last_key = run + members, common, key
@@ -325,14 +326,6 @@ def _cost(rows: list[_Row], shared: int) -> int:
     if len(rows) == 1:
         return len(rows[0].tokens)
     return shared + sum(len(r.tokens) - shared for r in rows)
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def _chunks(groups: list[_Group], size_of, budget: int) -> list[list[_Group]]:
