@@ -44,33 +44,21 @@ def origin(published: str, settings: LlamacppSettings, shipped: str | None, made
 
 
 def origin_of(weights, variant) -> str:
-    """The record's `weights_origin` for a variant (a GGUF type it names is made now, once)."""
-    settings: LlamacppSettings = variant.backend_settings or LlamacppSettings()
+    """The record's `weights_origin` for a variant (a GGUF type it names is made now, once);
+    a source that is no GGUF file keeps its own (its cells fail at load, saying why)."""
     if weights.gguf is None:
         return weights.origin
-    path, kind, _ = gguf_file(Path(weights.gguf), settings)
-    return origin(weights.origin, settings, kind, None if path == Path(weights.gguf) else path)
+    return gguf_for(weights, variant.backend_settings or LlamacppSettings())[1]
 
 
-def gguf_file(shipped: Path, settings: LlamacppSettings) -> tuple[Path, str | None, float]:
-    """(the file the variant runs, the shipped type, seconds spent making it)."""
+def gguf_for(weights, settings: LlamacppSettings) -> tuple[Path, str]:
+    """The file a variant runs, the shipped one or one made as its `gguf:` type, and its origin."""
+    shipped = Path(weights.gguf)
     kind = shipped_type(shipped)
     if settings.gguf is None or settings.gguf == kind:
-        return shipped, kind, 0.0
-    path, took = made(shipped, settings.gguf, settings.n_threads)
-    return path, kind, took
-
-
-def gguf_for(source, settings: LlamacppSettings) -> tuple[Path, str, str | None, float]:
-    """The file the variant runs: (path, origin, the shipped type, seconds spent making it)."""
-    weights = weights_location(source, dequantize=False)
-    if weights.gguf is None:
-        raise NotGguf(f"backend llamacpp runs GGUF files, and this model is {weights.location!r} "
-                      f"({weights.origin}); give the model as `gguf: <file>` or `embedded:`, or run it "
-                      "on the transformers backend")
-    shipped = Path(weights.gguf)
-    path, kind, took = gguf_file(shipped, settings)
-    return path, origin(weights.origin, settings, kind, None if path == shipped else path), kind, took
+        return shipped, origin(weights.origin, settings, kind)
+    path, _ = made(shipped, settings.gguf, settings.n_threads)
+    return path, origin(weights.origin, settings, kind, path)
 
 
 class LlamaModel:
@@ -112,10 +100,14 @@ def load(source, variant) -> LoadedModel:
     """llama.cpp over the variant's GGUF file (as shipped, or made as the variant's type)."""
     started = time.perf_counter()
     settings: LlamacppSettings = variant.backend_settings or LlamacppSettings()
-    path, published, _, _ = gguf_for(source, settings)
+    weights = weights_location(source, dequantize=False)
+    if weights.gguf is None:
+        raise NotGguf(f"backend llamacpp runs GGUF files, and this model is {weights.location!r} "
+                      f"({weights.origin}); give the model as `gguf: <file>` or `embedded:`, or run it "
+                      "on the transformers backend")
+    path, published = gguf_for(weights, settings)
     device = resolve_device(variant)
     model = LlamaModel(path, settings, gpu=device == "cuda")
-    weights = weights_location(source, dequantize=False)
     return LoadedModel(model=model, tokenizer=load_tokenizer(source, dequantize=False), source=source,
                        variant=variant, weights_id=weights.id, device=device,
                        load_seconds=time.perf_counter() - started, footprint_bytes=path.stat().st_size,
