@@ -28,6 +28,17 @@ def completion(text="M", logprobs=True):
                                                                "total_tokens": 51}})
 
 
+def chat_reply(content, reasoning=None, finish="stop"):
+    """A chat-completions reply with `content`, and the thinking a server's reasoning parser
+    puts apart (`reasoning_content`, as vLLM's and SGLang's do) when given."""
+    message = {"role": "assistant", "content": content}
+    if reasoning is not None:
+        message["reasoning_content"] = reasoning
+    return 200, {}, json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "fake-model",
+                                "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+                                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+
+
 def text_completion(text="M", finish="length"):
     """A completions-API reply (the endpoint backend's), with `text` as the completion."""
     return 200, {}, json.dumps({"id": "x", "object": "text_completion", "created": 0, "model": "fake-model",

@@ -325,3 +325,84 @@ def test_over_vllms_server_outputs_and_log_likelihoods_equal_the_transformers_en
     differ = [i for i, (x, y) in enumerate(zip(a, b)) if x.tokens != y.tokens]
     print(f"vLLM's server vs transformers: {len(rows) - len(differ)}/{len(rows)} greedy outputs identical")
     assert len(differ) <= 2, differ
+
+
+@pytest.mark.model
+@needs_server
+def test_the_chat_api_answers_as_the_harness_template_does_and_as_lm_evals_chat_client(llama_server, pytester,
+                                                                                     run_nested):
+    """`api: chat` sends the conversation and the server applies its own chat template (the
+    GGUF's): its greedy answers equal those of `api: completions` with the harness's template,
+    item by item, and those of lm-eval's `local-chat-completions` on the same server; a
+    log-likelihood task on the chat API is skipped at collection, naming why."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.openai_completions import LocalChatCompletion
+    from lm_eval.models.api_models import JsonChatStr
+
+    common = f'backend: openai, base_url: "{llama_server}", served_model: smollm2, extra_body: {{repeat_penalty: 1.0}}'
+    served_spec(pytester, common + ", api: chat", "What is {{ a }} plus {{ b }}? Answer with the number.")
+    spec = pytester.path / "ep.yaml"
+    text = spec.read_text().replace("model: {embedded: smollm2-135m-instruct}",
+                                    "model: {embedded: smollm2-135m-instruct, chat: true}")
+    text = text.replace("generation: {max_new_tokens: 4, temperature: 0}", "generation: {max_new_tokens: 16, temperature: 0}")
+    text = text.replace("variants:\n", f"variants:\n  text: {{{common}}}\n")
+    spec.write_text(text + "\n  mc:\n    lm_eval: arc_easy\n    limit: 2\n    variants: [served]\n")
+    results = pytester.path / "results"
+    out = run_nested("-p", "no:cacheprovider", f"--llama-results={results}", "-rs")
+    out.assert_outcomes(passed=2, skipped=1)
+    assert "api: chat: log-likelihood tasks need the completions API" in out.stdout.str()
+    (run_dir,) = results.iterdir()
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    chat = {r["doc_id"]: r for r in rows if r["variant"] == "served"}
+    text_api = {r["doc_id"]: r for r in rows if r["variant"] == "text"}
+    assert len(chat) == len(text_api) == 5
+    assert json.loads(chat[0]["prompt"]) == [{"role": "user", "content": "What is 0 plus 5? Answer with the number."}]
+    assert text_api[0]["prompt"].startswith("<|im_start|>")
+    same = sum(chat[i]["output"] == text_api[i]["output"] for i in chat)
+    print(f"api chat (server's template) vs api completions (harness's template): {same}/5 identical")
+    assert same == 5, [(chat[i]["output"], text_api[i]["output"]) for i in chat]
+    theirs = LocalChatCompletion(base_url=llama_server + "/chat/completions", model="smollm2", tokenizer_backend=None,
+                                 max_length=2048, num_concurrent=1)
+    kwargs = {"until": [], "max_gen_toks": 16, "temperature": 0, "repeat_penalty": 1.0}
+    want = theirs.generate_until([Instance("generate_until", {}, (JsonChatStr(chat[i]["prompt"]), dict(kwargs)), i)
+                                  for i in sorted(chat)], disable_tqdm=True)
+    same = sum(w == chat[i]["output"] for w, i in zip(want, sorted(chat)))
+    print(f"lm-eval local-chat-completions vs backend openai api chat: {same}/5 identical")
+    assert same == 5, list(zip(want, [chat[i]["output"] for i in sorted(chat)]))
+
+
+@pytest.mark.model
+def test_a_reasoning_models_thinking_is_kept_apart_and_censored_outputs_are_counted(server, pytester, run_nested):
+    """Five served answers: thinking in `reasoning_content`, thinking between tags, thinking
+    cut off by the token limit (twice: in the text and in the field), and a plain answer. The
+    thinking is stored in the sample and never scored (the cut-off one would score if it were:
+    it ends in the right number); the censored rate is 2/5, and a bound capping it at 20% fails."""
+    from fake_openai import chat_reply
+
+    replies = [chat_reply(" 5", reasoning="0 + 5: count up 5 times"),
+               chat_reply("<think>1 and 4, that is 6? no</think> 5"),
+               chat_reply("<think>2 + 3 is 5", finish="length"),
+               chat_reply("", reasoning="3 + 2, let me see, 3, 4", finish="length"),
+               chat_reply("5")]
+    url, seen = server(lambda n: replies[int(seen.requests[n]["messages"][0]["content"][0])])
+    served_spec(pytester, f'backend: openai, base_url: "{url}", served_model: fake-model, api: chat, concurrency: 1',
+                "{{ a }} + {{ b }} =", "    expect:\n      censored_rate: {max: 0.2}\n")
+    spec = pytester.path / "ep.yaml"
+    spec.write_text(spec.read_text().replace("model: {embedded: smollm2-135m-instruct}",
+                                             "model: {embedded: smollm2-135m-instruct, chat: true}")
+                    .replace("temperature: 0}", "temperature: 0, reasoning_tags: ['<think>', '</think>']}"))
+    results = pytester.path / "results"
+    out = run_nested("-p", "no:cacheprovider", f"--llama-results={results}")
+    out.assert_outcomes(failed=1)
+    assert "censored_rate" in out.stdout.str()
+    (run_dir,) = results.iterdir()
+    cell = json.loads((run_dir / "cells.jsonl").read_text().splitlines()[0])
+    assert cell["metrics"]["censored_rate"]["value"] == pytest.approx(0.4)
+    (exact,) = [m for name, m in cell["metrics"].items() if name.startswith("exact_match")]
+    assert exact["value"] == pytest.approx(0.6)       # the censored two score 0, not their thinking's 5
+    rows = {r["doc_id"]: r for r in map(json.loads, (run_dir / "samples.jsonl").read_text().splitlines())}
+    assert rows[0]["reasoning"] == "0 + 5: count up 5 times" and rows[0]["output"] == " 5"
+    assert rows[1]["reasoning"] == "1 and 4, that is 6? no" and rows[1]["output"] == "5"
+    assert rows[2]["censored"] and rows[2]["reasoning"] == "2 + 3 is 5" and rows[2]["output"] == ""
+    assert rows[3]["censored"] and rows[3]["output"] == ""
+    assert "reasoning" not in rows[4] and not rows[4].get("censored")

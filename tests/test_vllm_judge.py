@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.model    # a server on the embedded model: not for `make test-quick`
 
 
 @pytest.fixture(scope="module")

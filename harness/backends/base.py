@@ -24,6 +24,8 @@ DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 class Generated:
     tokens: list[int]
     finish: str  # eos | stop | length
+    text: str | None = None        # the text as the server sent it (an endpoint), else decoded from tokens
+    reasoning: str | None = None   # a served reasoning model's thinking (its reasoning_content), kept apart
 
 
 @dataclass
@@ -175,6 +177,11 @@ class Backend(Protocol):
 
     def unsupported(self, variant: Variant) -> str | None:
         """A setting of the variant the backend cannot honour, or None."""
+        ...
+
+    def refuses(self, variant: Variant, calls: tuple[str, ...]) -> str | None:
+        """Why the variant cannot serve a kind that makes these engine calls ("generate",
+        "score", "timed"; the kind's `engine_calls`), or None."""
         ...
 
     def load(self, source: ModelSource, variant: Variant) -> LoadedModel:

@@ -13,8 +13,9 @@ class with:
   `parse(checker, raw, path)` makes one, errors through `checker.error`;
   `context_limit(settings)`: a window shorter than the model's it imposes, or None;
 - `unavailable(variant)`: why it cannot run here (not installed, no device), or None;
-  `unsupported(variant)`: a setting of the variant it cannot honour, or None. Either is the
-  cell's skip reason;
+  `unsupported(variant)`: a setting of the variant it cannot honour, or None;
+  `refuses(variant, calls)`: why the variant cannot make the engine calls a kind makes (its
+  `engine_calls`), or None. Any of these is the cell's skip reason;
 - `load(source, variant)`: a `base.LoadedModel`; `engine(loaded)`: a fresh `base.Engine` over
   it, one per cell; `release(loaded)`: let go of it (the pool loads one variant at a time).
 
@@ -65,10 +66,10 @@ def owned_keys() -> set[str]:
     return {key for b in BACKENDS for key in b.SCHEMA.get("properties", {})}
 
 
-def skip_reason(variant) -> str | None:
-    """Why the variant's backend cannot run it here, or None."""
+def skip_reason(variant, calls: tuple[str, ...] = ()) -> str | None:
+    """Why the variant's backend cannot run it here (for a kind making these engine calls), or None."""
     backend = backend_of(variant)
-    return backend.unavailable(variant) or backend.unsupported(variant)
+    return backend.unavailable(variant) or backend.unsupported(variant) or backend.refuses(variant, calls)
 
 
 def merge_schema(schema: dict) -> dict:

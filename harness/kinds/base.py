@@ -63,6 +63,7 @@ class Kind:
     claim_keys: tuple[str, ...] = ()
     claim_values: dict[str, tuple] = {}   # a claim key this kind claims only with these values
     unit = "items"              # what one item costs, in the plan printed before a run
+    engine_calls: tuple[str, ...] = ("generate", "score")   # what its cells ask of an engine (a backend may refuse)
 
     def size(self, task) -> int | None:
         """Items of a task that has no data rows of its own (a kind with rows: None)."""

@@ -41,6 +41,7 @@ class KindChecks(Protocol):
     claim_values: dict[str, tuple[Any, ...]]
     templated: bool
     rows: bool
+    engine_calls: tuple[str, ...]   # what its cells ask of an engine (generate, score, timed): a backend may refuse
 
     def claims_config(self, base: dict[str, Any] | None) -> bool:
         """Whether lm-eval's config of a task makes it this kind."""

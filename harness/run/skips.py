@@ -21,7 +21,7 @@ def skip_reason(cell, machine: Machine, hub_reachable) -> str | None:
         return f"needs {req.min_memory_gb:g} GiB of free memory; this machine does not say how much it has"
     if req.min_memory_gb and machine.memory_gb < req.min_memory_gb:
         return f"needs {req.min_memory_gb:g} GiB of free memory; {machine.memory_gb:.1f} GiB is available"
-    reason = backend_skip(variant)      # not installed here, or a setting it cannot honour
+    reason = backend_skip(variant, kind_of(cell.task).engine_calls)   # not installed, or cannot honour it
     if reason is not None:
         return reason
     reason = kind_of(cell.task).skip(cell.task, os.environ)   # e.g. an endpoint judge's variables unset

@@ -96,9 +96,12 @@ class Generation:
     max_new_tokens: int | None = None
     seed: int = 1234            # sampling: each item's seed derives from it, the item and the repeat
     batch_size: int | str = 8
+    reasoning_tags: tuple[str, str] | None = None   # a reasoning model's thinking between these, kept apart
 
     def merged(self, override: dict[str, Any] | None) -> "Generation":
         """These settings with a task's overrides."""
+        if override and override.get("reasoning_tags") is not None:
+            override = override | {"reasoning_tags": tuple(override["reasoning_tags"])}
         return replace(self, **override) if override else self
 
     def given(self) -> dict[str, Any]:

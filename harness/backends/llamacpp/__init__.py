@@ -71,6 +71,10 @@ class Llamacpp:
             return "backend llamacpp: llama.cpp always keeps its KV cache; use_cache: false applies to transformers"
         return None
 
+    def refuses(self, variant, calls) -> str | None:
+        """None: it generates, scores and times."""
+        return None
+
     def load(self, source, variant):
         """The GGUF file (as shipped, or made as the variant's type) loaded by llama.cpp (load.py)."""
         return runtime("harness.backends.llamacpp.load").load(source, variant)

@@ -59,6 +59,16 @@ class Openai:
         """None: what the server cannot do is known only when it answers."""
         return None
 
+    def refuses(self, variant, calls) -> str | None:
+        """The chat API has no log-likelihoods: chat completions give logprobs of generated
+        tokens only, never of a given continuation."""
+        settings = variant.backend_settings
+        if "score" in calls and settings is not None and settings.api == "chat":
+            return ("backend openai with api: chat: log-likelihood tasks need the completions API with echo "
+                    "and logprobs, which chat completions do not offer; use `api: completions` "
+                    "(vLLM's server has it)")
+        return None
+
     def load(self, source, variant):
         """The server asked what it serves (load.py): an error within seconds when nothing answers."""
         return runtime("harness.backends.openai.load").load(source, variant)

@@ -12,9 +12,10 @@ SCHEMA = {
                      "description": "openai: the server's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"},
         "served_model": {"type": "string", "minLength": 1,
                          "description": "openai: the model name the server serves (its /v1/models id)"},
-        "api": {"enum": ["completions"],
-                "description": "openai: completions: the harness renders and sends the prompt text (the chat API, "
-                               "where the server applies its own template, is not offered yet)"},
+        "api": {"enum": ["completions", "chat"],
+                "description": "openai: completions (default): the harness renders the prompt, chat template "
+                               "included, and sends its text; chat: the harness sends the conversation's messages "
+                               "and the server applies its own template (a hosted chat model; no log-likelihoods)"},
         "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
                         "description": "openai: the NAME of the environment variable holding the key; the key is "
                                        "read when requests are sent and written nowhere"},
@@ -53,6 +54,11 @@ class OpenaiSettings:
     timeout: float = 120.0
     max_retries: int = 4
     extra_body: tuple[tuple[str, Any], ...] = ()     # sorted (key, value) pairs: hashable, like every setting
+
+    @property
+    def takes_messages(self) -> bool:
+        """Whether conversations go to the server as messages (the chat API)."""
+        return self.api == "chat"
 
     @property
     def extra(self) -> dict[str, Any]:

@@ -12,6 +12,27 @@ from harness.backends.base import BatchTiming, Generated
 from harness.backends.retry import with_retries
 
 
+def _is_conversation(row) -> bool:
+    """A row of messages (the chat API) rather than of token ids."""
+    return bool(row) and isinstance(row[0], dict)
+
+
+def _answer(choice, chat: bool) -> tuple[str, str | None]:
+    """A reply's text and the thinking a server's reasoning parser put apart (`reasoning_content`,
+    vLLM's and SGLang's; `reasoning` in newer vLLM), or None."""
+    if chat:
+        message = choice.message
+        text = message.content
+        extra = getattr(message, "model_extra", None) or {}
+        reasoning = getattr(message, "reasoning_content", None) or extra.get("reasoning_content") or extra.get("reasoning")
+        if text is None and reasoning is None:
+            raise ValueError("a chat completion without content")
+        return text or "", reasoning or None
+    if choice.text is None:
+        raise ValueError("a completion without text")
+    return choice.text, None
+
+
 class NoLogprobs(RuntimeError):
     """The server echoed a prompt without per-token logprobs: log-likelihood cells cannot run on it."""
 
@@ -45,13 +66,13 @@ class OpenaiEngine:
     def _text(self, row) -> str:
         return self.tokenizer.decode(list(row), skip_special_tokens=False)
 
-    def _complete(self, **kwargs):
+    def _complete(self, chat: bool = False, **kwargs):
         client = self.endpoint.client()
-
+        api = client.chat.completions if chat else client.completions
         extra = self.settings.extra or None
 
         def send():
-            out = client.completions.create(model=self.settings.served_model, extra_body=extra, **kwargs)
+            out = api.create(model=self.settings.served_model, extra_body=extra, **kwargs)
             out.choices[0]        # noqa: B018 - a reply without choices is malformed: retried
             return out
 
@@ -71,22 +92,24 @@ class OpenaiEngine:
         out: list = [None] * len(rows)
 
         def one(i: int) -> Generated:
-            kwargs: dict = {"prompt": self._text(rows[i]), "max_tokens": max_new_tokens,
-                            "temperature": temperature, "top_p": top_p}
+            chat = _is_conversation(rows[i])
+            kwargs: dict = {"max_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p}
+            if chat:
+                kwargs["messages"] = rows[i]
+            else:
+                kwargs["prompt"] = self._text(rows[i])
             if stops:
                 kwargs["stop"] = stops
             if seeds and temperature > 0:
                 kwargs["seed"] = int(seeds[i])
-            reply, _ = self._complete(**kwargs)
+            reply, _ = self._complete(chat=chat, **kwargs)
             choice = reply.choices[0]
-            text = choice.text
-            if text is None:
-                raise ValueError("a completion without text")
-            tokens = self.tokenizer.encode(text, add_special_tokens=False)
+            text, reasoning = _answer(choice, chat)
+            tokens = self.tokenizer.encode(text + (reasoning or ""), add_special_tokens=False)
             stop_reason = getattr(choice, "stop_reason", None)     # vLLM: the stop string, or None for EOS
             finish = "length" if choice.finish_reason == "length" else (
                 "stop" if isinstance(stop_reason, str) else "eos")
-            return Generated(tokens, finish)
+            return Generated(tokens, finish, text=text, reasoning=reasoning)
 
         errors: list[BaseException] = []
         with self._pool() as pool:

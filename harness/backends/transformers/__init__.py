@@ -54,6 +54,10 @@ class Transformers:
         """None: transformers honours every variant setting."""
         return None
 
+    def refuses(self, variant, calls) -> str | None:
+        """None: it generates, scores and times."""
+        return None
+
     def load(self, source, variant):
         """The variant loaded in this process (load.py)."""
         return runtime("harness.backends.transformers.load").load(source, variant)

@@ -89,6 +89,10 @@ class Vllm:
                     "own GPUs) or serve with `vllm serve --data-parallel-size N`")
         return None
 
+    def refuses(self, variant, calls) -> str | None:
+        """None: it generates, scores and times."""
+        return None
+
     def load(self, source, variant):
         """vLLM's engine over the variant (load.py)."""
         return runtime("harness.backends.vllm.load").load(source, variant)

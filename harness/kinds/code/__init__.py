@@ -57,6 +57,7 @@ def pass_ks(repeats: int) -> tuple[int, ...]:
 
 class Code(Accuracy):
     name = "code"
+    engine_calls = ("generate",)
     unit = "programs"
     reusable = False    # a program's verdict can hang on the sandbox's time limit on this machine
     description = "a code-execution cell (programs run in the sandbox; pass@k)"

@@ -33,6 +33,7 @@ SCHEMA = {
 
 class Generation(Accuracy):
     name = "generation"
+    engine_calls = ("generate",)
     unit = "generations"
     description = "a generation accuracy cell (the model writes answers; lm-eval generate_until or inline)"
     SCHEMA = fragment(FAMILY, SCHEMA)
@@ -70,7 +71,7 @@ class Generation(Accuracy):
         if task.lm_eval:
             return super().reported(task, row, base)
         scorer = _resolved(task.settings, task.target, row)
-        return {scorer.metric}, {scorer.filter_name}
+        return {scorer.metric} | ({"censored_rate"} if task.generation.reasoning_tags else set()), {scorer.filter_name}
 
     def hashed(self, task) -> dict[str, Any]:
         """What decides scoring beyond lm-eval's config, under the config hash's names."""

@@ -30,6 +30,7 @@ class Judged(Kind):
     """Answers rated by a judge; see the module's docstring."""
 
     name = "judged"
+    engine_calls = ("generate",)
     unit = "MT-Bench questions (two judged turns each)"
     description = "a judged cell (answers rated by a judge model or endpoint)"
     markers = ()

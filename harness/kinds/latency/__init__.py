@@ -50,6 +50,7 @@ class Latency(Kind):
     """Timed generation and memory; see the module's docstring."""
 
     name = "latency"
+    engine_calls = ("timed",)
     unit = "timed prompts"
     description = "a latency cell (timed generation, memory)"
     markers = ()

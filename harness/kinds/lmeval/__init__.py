@@ -101,8 +101,12 @@ class Accuracy(Kind):
     SCHEMA = FAMILY
 
     def reported(self, task, row, base):
-        """The metric and filter names lm-eval's config declares."""
-        return lm_eval_reported(base)
+        """The metric and filter names lm-eval's config declares, and `censored_rate` when the
+        task keeps a reasoning model's thinking apart (`reasoning_tags`)."""
+        named = lm_eval_reported(base)
+        if named is not None and task.generation.reasoning_tags:
+            return named[0] | {"censored_rate"}, named[1]
+        return named
 
     def task_problems(self, task, catalog):
         """lm-eval's task index: an unknown task name, a filter the task does not have."""

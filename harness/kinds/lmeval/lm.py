@@ -20,6 +20,7 @@ from harness import __version__
 from harness.results.gencache import GenerationCache, cache_key
 from harness.backends.base import LoadedModel
 from harness.backends.pool import ModelHandle
+from harness.kinds.lmeval.reasoning import split
 from harness.spec.types import Generation
 
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default when a task names none
@@ -32,6 +33,8 @@ class EngineStats:
     new_tokens: int = 0
     generate_s: float = 0.0
     prefix_tokens_shared: int = 0   # prefill tokens saved by running a shared prefix once
+    reasoned: int = 0     # outputs with thinking kept apart from the answer (reasoning.py)
+    censored: int = 0     # outputs cut off inside their thinking
     records: list[dict] = field(default_factory=list)  # one per generate_until request
     settings: list[dict] = field(default_factory=list)  # each distinct (task's, effective) pair
 
@@ -57,6 +60,23 @@ def effective_settings(gen_kwargs: dict, generation: Generation) -> tuple[dict, 
     """(task's settings, effective settings): the spec's explicit values over the task's."""
     own = task_settings(gen_kwargs)
     return own, own | generation.given() | {"seed": generation.seed}
+
+
+class ChatPrompt(str):
+    """A conversation sent as messages (an endpoint's chat API applies its own template): the
+    JSON of the messages, as lm-eval's API models pass it through its tasks."""
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        """The conversation."""
+        return json.loads(self)
+
+
+def sends_messages(loaded) -> bool:
+    """Whether the variant's backend takes a conversation rather than rendered text (an
+    endpoint's chat API; `takes_messages` on the backend's settings)."""
+    settings = getattr(getattr(loaded, "variant", None), "backend_settings", None)
+    return bool(getattr(settings, "takes_messages", False))
 
 
 def item_seed(seed: int, prompt: str, repeat: int) -> int:
@@ -87,6 +107,7 @@ class HarnessLM(TemplateLM):
         # the variant's own batch size (the batch-size axis): every generation batch and
         # log-likelihood pass holds at most this many rows, and its outputs are cached apart
         self.batch_size = getattr(getattr(loaded, "variant", None), "batch_size", None)
+        self.messages = sends_messages(loaded)
 
     @property
     def engine(self):
@@ -120,8 +141,20 @@ class HarnessLM(TemplateLM):
             kw = {"add_special_tokens": False}
         return self.tokenizer.encode(string, **kw)
 
+    def _local_text(self, context: str) -> str:
+        """The prompt as the local tokenizer counts it (a conversation through its own template)."""
+        if isinstance(context, ChatPrompt):
+            return self.tokenizer.apply_chat_template(context.messages, tokenize=False, add_generation_prompt=True)
+        return context
+
     def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-        """The chat as one prompt, by the model's chat template."""
+        """The chat as one prompt, by the model's chat template; for a backend that takes
+        messages, the messages themselves (`ChatPrompt`), and the server applies its template."""
+        if self.messages:
+            if not add_generation_prompt:
+                raise ValueError("the chat API cannot continue a final assistant message (a task's gen_prefix); "
+                                 "use `api: completions`")
+            return ChatPrompt(json.dumps(chat_history, ensure_ascii=False))
         return self.tokenizer.apply_chat_template(chat_history, tokenize=False,
                                                   add_generation_prompt=add_generation_prompt,
                                                   continue_final_message=not add_generation_prompt)
@@ -145,6 +178,30 @@ class HarnessLM(TemplateLM):
                          repeat=repeat, item_seed=seed, harness=__version__)
 
     # -- generation --------------------------------------------------------------------------
+    def _record(self, i: int, prompt: str, raw: str, reasoning: str | None, finish: str, **fields) -> str:
+        """The answer scored for request i (the thinking kept apart, reasoning.py), recorded."""
+        parts = split(raw, finish, self.generation.reasoning_tags, reasoning)
+        extra: dict = {}
+        if parts.reasoning is not None:
+            self.stats.reasoned += 1
+            extra["reasoning"] = parts.reasoning
+        if parts.censored:
+            self.stats.censored += 1
+            extra["censored"] = True
+        self.stats.records.append({"index": i, "prompt": prompt, "output": parts.answer, "finish": finish,
+                                   **fields, **extra})
+        return parts.answer
+
+    def _payload(self, context: str, tokens: list[int], room: int):
+        """What the engine is sent for one request: the conversation for a backend that takes
+        messages (the server fits it to its context), else the prompt's last `room` tokens."""
+        if isinstance(context, ChatPrompt):
+            return context.messages
+        if self.messages:
+            raise ValueError("`api: chat` sends conversations, and this task's prompt is plain text; set "
+                             "`chat: true` on the model (or the task), or use `api: completions`")
+        return tokens[-room:]
+
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         """lm-eval hands a request with `repeats: k` over k times in a row; the i-th copy is
         repeat i. Sampled repeats are generated each with its own seed; greedy repeats are
@@ -171,13 +228,12 @@ class HarnessLM(TemplateLM):
             hit = self.cache.get(key) if self.cache else None
             self.stats.requests += 1
             if hit is not None:
-                results[i] = hit["text"]
                 self.stats.cached += 1
-                self.stats.records.append({"index": i, "prompt": context, "output": hit["text"], "repeat": repeat,
-                                           "new_tokens": hit["new_tokens"], "finish": hit["finish"],
-                                           "cached": True})
+                results[i] = self._record(i, context, hit["text"], hit.get("reasoning"), hit["finish"],
+                                          repeat=repeat, new_tokens=hit["new_tokens"], cached=True)
                 continue
-            pending.setdefault(group, []).append((i, key, self.tok_encode(context), seed, repeat))
+            tokens = self.tok_encode(self._local_text(context))
+            pending.setdefault(group, []).append((i, key, tokens, seed, repeat))
         if self.progress is not None:
             self.progress.begin(sum(len(items) for items in pending.values()), "generations")
         for group, items in pending.items():
@@ -190,21 +246,21 @@ class HarnessLM(TemplateLM):
 
             def done(j: int, out, _items=items, _s=s) -> None:
                 i, key, _, _, repeat = _items[j]
-                text = self.tokenizer.decode(out.tokens, skip_special_tokens=True)
+                text = out.text if out.text is not None else self.tokenizer.decode(out.tokens, skip_special_tokens=True)
                 for stop in _s["until"]:
                     text = text.split(stop)[0]
-                results[i] = text
                 self.stats.new_tokens += len(out.tokens)
                 if self.progress is not None:
                     self.progress.advance(1, len(out.tokens))
                 if self.cache:
-                    self.cache.put(key, {"text": text, "new_tokens": len(out.tokens), "finish": out.finish})
-                self.stats.records.append({"index": i, "prompt": requests[i].args[0], "output": text,
-                                           "repeat": repeat, "new_tokens": len(out.tokens),
-                                           "finish": out.finish, "cached": False})
+                    kept = {"reasoning": out.reasoning} if out.reasoning is not None else {}
+                    self.cache.put(key, {"text": text, "new_tokens": len(out.tokens), "finish": out.finish, **kept})
+                results[i] = self._record(i, requests[i].args[0], text, out.reasoning, out.finish, repeat=repeat,
+                                          new_tokens=len(out.tokens), cached=False)
 
             began = time.perf_counter()
-            self.engine.generate([it[2][-room:] for it in items], s["max_new_tokens"], s["until"],
+            self.engine.generate([self._payload(requests[it[0]].args[0], it[2], room) for it in items],
+                                 s["max_new_tokens"], s["until"],
                                  s["temperature"], s["top_p"], seeds=seeds, batch_size=step,
                                  share_prefix=self.share_prefixes, on_done=done)
             self.stats.generate_s += time.perf_counter() - began

@@ -86,6 +86,8 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
     result.samples = _samples(logged, lm, plan.primary_filter, leaves)
     result.n_samples = len(result.samples)
     result.metrics = _metrics(out["results"][plan.name], result.samples, group=plan.name not in {name for name, _ in logged})
+    if cell.task.generation.reasoning_tags or lm.stats.reasoned:
+        result.metrics["censored_rate"] = censored_rate(lm.stats.records)
     if cell.task.repeats > 1:
         result.metrics.update(_repeat_metrics(result.samples, logged, leaves, plan.primary_filter,
                                               cell.task.repeats, cell.kind.repeat_metric))
@@ -99,6 +101,15 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
     if plan.after is not None:
         plan.after(result, logged)
     return result
+
+
+def censored_rate(records: list[dict]) -> Metric:
+    """The share of outputs cut off inside their thinking (reasoning.py), with its interval:
+    they are scored as wrong answers, and this says how many of the wrong ones never answered."""
+    values = [1.0 if r.get("censored") else 0.0 for r in records]
+    interval, method = proportion_interval(values)
+    return Metric(name="censored_rate", value=sum(values) / len(values) if values else 0.0, stderr=None,
+                  ci_low=interval.low, ci_high=interval.high, ci_method=method, n=len(values))
 
 
 def _generation_record(lm: HarnessLM, own: bool) -> dict:
@@ -193,6 +204,9 @@ def _samples(logged: list[tuple[str, dict]], lm: HarnessLM, chosen: str, leaves:
             row["new_tokens"] = engine["new_tokens"]
             row["finish"] = engine["finish"]
             row["cached"] = engine["cached"]
+            for kept in ("reasoning", "censored"):
+                if kept in engine:
+                    row[kept] = engine[kept]
     rows = [docs[k] for k in sorted(docs)]
     for row in rows:
         row["extracted_answer"] = row["extracted"].get(chosen)

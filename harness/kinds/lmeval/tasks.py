@@ -71,7 +71,8 @@ def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
     body["target"] = cell.task.target
     body.update(cell.kind.hashed(cell.task))   # what scores an inline task
     body["data_source"] = cfg["metadata"]["data_source"]
-    body["generation"] = {k: v for k, v in asdict(cell.task.generation).items() if k != "batch_size"}
+    body["generation"] = {k: v for k, v in asdict(cell.task.generation).items()
+                          if k != "batch_size" and not (k == "reasoning_tags" and v is None)}
     body["seeds"] = asdict(cell.task.seeds)
     body["repeats"] = cell.task.repeats
     body["chat"] = cell.task.uses_chat(cell.spec.model)

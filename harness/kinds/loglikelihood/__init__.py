@@ -29,6 +29,7 @@ SCHEMA = {
 
 class LogLikelihood(Accuracy):
     name = "loglikelihood"
+    engine_calls = ("score",)
     unit = "log-likelihood items"
     description = "a log-likelihood accuracy cell (choices scored by likelihood; lm-eval multiple_choice or inline)"
     SCHEMA = fragment(FAMILY, SCHEMA)

@@ -38,6 +38,7 @@ class Pairwise(Kind):
     """Outputs judged against a reference's; see the module's docstring."""
 
     name = "pairwise"
+    engine_calls = ("generate",)
     unit = "instructions judged"
     description = "a pairwise-judged cell (the model's output against a reference's: AlpacaEval 2.0)"
     markers = ("judged",)

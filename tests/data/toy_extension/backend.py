@@ -63,6 +63,10 @@ class ToyBackend:
         """It honours every setting (by ignoring them)."""
         return None
 
+    def refuses(self, variant, calls):
+        """It generates, scores and times."""
+        return None
+
     def load(self, source, variant):
         """Nothing to load."""
         return LoadedModel(model=None, tokenizer=None, source=source, variant=variant, weights_id="toy",
