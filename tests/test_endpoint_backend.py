@@ -406,3 +406,4 @@ def test_a_reasoning_models_thinking_is_kept_apart_and_censored_outputs_are_coun
     assert rows[2]["censored"] and rows[2]["reasoning"] == "2 + 3 is 5" and rows[2]["output"] == ""
     assert rows[3]["censored"] and rows[3]["output"] == ""
     assert "reasoning" not in rows[4] and not rows[4].get("censored")
+    assert "censored_rate" in (run_dir / "report.md").read_text()     # beside the score in the report

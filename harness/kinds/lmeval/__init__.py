@@ -182,4 +182,7 @@ class Accuracy(Kind):
     def shown(self, cell: dict) -> list[str]:
         """The metrics of the primary filter."""
         metrics = cell.get("metrics") or {}
-        return [k for k in metrics if k.endswith("," + cell.get("primary_filter", ""))] or list(metrics)
+        shown = [k for k in metrics if k.endswith("," + cell.get("primary_filter", ""))] or list(metrics)
+        if "censored_rate" in metrics and "censored_rate" not in shown:
+            shown.append("censored_rate")      # beside the score: how many wrong answers never answered
+        return shown
