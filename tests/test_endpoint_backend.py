@@ -407,3 +407,38 @@ def test_a_reasoning_models_thinking_is_kept_apart_and_censored_outputs_are_coun
     assert rows[3]["censored"] and rows[3]["output"] == ""
     assert "reasoning" not in rows[4] and not rows[4].get("censored")
     assert "censored_rate" in (run_dir / "report.md").read_text()     # beside the score in the report
+
+
+@pytest.mark.model
+@needs_server
+def test_a_latency_cell_on_a_server_is_a_load_test_at_each_concurrency_of_the_axis(llama_server, pytester,
+                                                                                   run_nested):
+    """`axes: {concurrency: [1, 2]}` on the served model: two cells, each a load test that
+    streams every prompt with that many in flight and records each request's times; the
+    objective's goodput is in the record, and a bound on it is judged."""
+    pytester.makefile(".yaml", load=textwrap.dedent(f"""\
+        spec: 1
+        model: {{embedded: smollm2-135m-instruct, chat: true}}
+        axes:
+          backend: [{{backend: openai, base_url: "{llama_server}", served_model: smollm2}}]
+          concurrency: [1, 2]
+        tasks:
+          speed:
+            latency: {{limit: 4, new_tokens: 8, rounds: 1, warmup: 0, slo: {{ttft_ms: 60000}}}}
+            expect:
+              slo_attainment: {{min: 1.0}}
+        """))
+    results = pytester.path / "results"
+    out = run_nested("-p", "no:cacheprovider", f"--llama-results={results}")
+    out.assert_outcomes(passed=2)
+    (run_dir,) = results.iterdir()
+    cells = {c["variant"]: c for c in map(json.loads, (run_dir / "cells.jsonl").read_text().splitlines())}
+    assert set(cells) == {"c1", "c2"}
+    for level, cell in ((1, cells["c1"]), (2, cells["c2"])):
+        m, engine = cell["metrics"], cell["engine"]
+        assert engine["load_test"] and engine["concurrency"] == level and engine["requests"] == 4
+        assert m["concurrency"]["value"] == level and m["slo_attainment"]["value"] == 1.0
+        assert 0 < m["ttft_ms.p50"]["value"] <= m["ttft_ms.p99"]["value"] < m["e2e_ms.p99"]["value"]
+        assert m["requests_per_s"]["value"] == pytest.approx(m["goodput_rps"]["value"])
+        assert m["tokens_per_s"]["value"] == pytest.approx(8 * m["requests_per_s"]["value"])
+    assert "concurrency 2:" in out.stdout.str() and "req/s" in out.stdout.str()

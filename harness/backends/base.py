@@ -29,6 +29,57 @@ class Generated:
 
 
 @dataclass
+class RequestTiming:
+    """One streamed request of a load test, stamped client-side: when it was sent, when each
+    piece of text arrived, and how many tokens the server says it generated."""
+
+    sent: float
+    stamps: list[float]
+    tokens: int
+
+    @property
+    def ttft_s(self) -> float:
+        """Time to the first token."""
+        return self.stamps[0] - self.sent
+
+    @property
+    def e2e_s(self) -> float:
+        """Time to the last token."""
+        return self.stamps[-1] - self.sent
+
+    @property
+    def gaps_s(self) -> list[float]:
+        """Inter-token latencies: the time between consecutive pieces of text."""
+        return [b - a for a, b in zip(self.stamps, self.stamps[1:])]
+
+    @property
+    def tpot_s(self) -> float:
+        """Time per output token after the first (vLLM's serving benchmark's TPOT)."""
+        return (self.stamps[-1] - self.stamps[0]) / (self.tokens - 1) if self.tokens > 1 else 0.0
+
+
+@dataclass
+class LoadRun:
+    """A load test's round: every prompt sent, `concurrency` in flight, each request timed."""
+
+    concurrency: int
+    began: float
+    ended: float
+    requests: list[RequestTiming]
+
+    @property
+    def wall_s(self) -> float:
+        """From the first send to the last token."""
+        return self.ended - self.began
+
+
+def takes_messages(variant: Variant) -> bool:
+    """Whether the variant's backend takes conversations as messages rather than rendered
+    text (an endpoint's chat API: `takes_messages` on its settings)."""
+    return bool(getattr(variant.backend_settings, "takes_messages", False))
+
+
+@dataclass
 class BatchTiming:
     """Time split of one `generate` call, read by latency cells: time to the first token
     (prefill and first pick) and each later step; `marks` are the raw timer marks."""
@@ -143,6 +194,18 @@ class Engine(Protocol):
 
     def peak_memory(self) -> AbstractContextManager[Any]:
         """A context manager measuring peak memory the way this backend holds it."""
+
+
+@runtime_checkable
+class ServedEngine(Protocol):
+    """An engine in front of a server that batches what is in flight: latency cells on it are
+    load tests (every prompt streamed, `concurrency` in flight, each request timed)."""
+
+    concurrency: int
+
+    def load(self, rows: list[Any], new_tokens: int) -> LoadRun:
+        """Every row sent, `concurrency` in flight, each generating exactly `new_tokens`, streamed."""
+        ...
 
 
 @runtime_checkable

@@ -111,8 +111,11 @@ class ModelHandle:
 
 
 def variant_key(source: ModelSource, variant: Variant) -> str:
-    """A short digest of what decides the loaded model: equal keys share one load."""
-    blob = json.dumps({"source": source.__dict__, "variant": variant.settings()}, sort_keys=True)
+    """A short digest of what decides the loaded model and how its engine runs: equal keys
+    share one load. Every backend setting counts, those that change no output too (an
+    endpoint's `concurrency`: a load test at c8 must not run on the c1 variant's engine)."""
+    held = repr(variant.backend_settings) if variant.backend_settings is not None else None
+    blob = json.dumps({"source": source.__dict__, "variant": variant.settings(), "held": held}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -17,7 +17,7 @@ from harness.spec.sources import parse_source
 from harness.spec.types import (MODEL_SOURCES, Adapter, BackendSettings, Generation, ModelSource, Nf4, Requires,
                                 Seeds, Spec, Template, Variant)
 
-AXIS_ORDER = ("backend", "precision", "attn", "use_cache", "adapter", "batch_size")
+AXIS_ORDER = ("backend", "precision", "attn", "use_cache", "adapter", "batch_size", "concurrency")
 AXIS_WITH_SETTINGS = ("backend", "precision", "attn")   # an axis value may carry its own settings
 
 
@@ -183,6 +183,8 @@ def _axis_label(key: str, value: Any) -> str:
         return "cache" if value else "nocache"
     if key == "batch_size":
         return f"b{value}"
+    if key == "concurrency":
+        return f"c{value}"
     if key == "adapter":
         if value is None:
             return "base"

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from harness.backends.base import BatchTiming, Generated
+from harness.backends.base import BatchTiming, Generated, LoadRun, RequestTiming
 from harness.backends.retry import with_retries
 
 
@@ -214,38 +214,60 @@ class OpenaiEngine:
         """Rows per call: the server batches what is in flight; a chunk of 4 x concurrency."""
         return asked if isinstance(asked, int) else 4 * self.settings.concurrency
 
-    def timed(self, rows, new_tokens):
-        """The batch's rows sent at once, streamed, every row exactly `new_tokens` (EOS banned
-        through logit_bias). Stamped client-side as tokens arrive: time to the first token is
-        from the first send to the last row's first token (the batch's prefill, as the other
-        backends time it); the steps split the time from there to the last token evenly."""
+    @property
+    def concurrency(self) -> int:
+        """Requests in flight at once (the variant's `concurrency`)."""
+        return self.settings.concurrency
+
+    def _streamed(self, row, new_tokens: int) -> RequestTiming:
+        """One request streamed to exactly `new_tokens` (EOS banned through logit_bias), each
+        piece of text stamped as it arrives; the token count is the server's (its usage)."""
         eos = self.tokenizer.eos_token_id
         client = self.endpoint.client()
-
-        def one(row):
-            began = time.perf_counter()
-            stamps: list[float] = []
-            used = None
-            stream = client.completions.create(model=self.settings.served_model, prompt=self._text(row),
-                                               max_tokens=new_tokens, temperature=0.0, stream=True,
-                                               logit_bias={str(eos): -100} if eos is not None else None,
-                                               stream_options={"include_usage": True},
-                                               extra_body=self.settings.extra or None)
-            for chunk in stream:
-                if chunk.choices and chunk.choices[0].text:
+        kwargs: dict = {"model": self.settings.served_model, "max_tokens": new_tokens, "temperature": 0.0,
+                        "stream": True, "logit_bias": {str(eos): -100} if eos is not None else None,
+                        "stream_options": {"include_usage": True}, "extra_body": self.settings.extra or None}
+        chat = _is_conversation(row)
+        sent = time.perf_counter()
+        if chat:
+            stream = client.chat.completions.create(messages=row, **kwargs)
+        else:
+            stream = client.completions.create(prompt=self._text(row), **kwargs)
+        stamps: list[float] = []
+        used = None
+        for chunk in stream:
+            if chunk.choices:
+                piece = chunk.choices[0].delta if chat else chunk.choices[0]
+                got = (piece.content or getattr(piece, "reasoning_content", None)) if chat else piece.text
+                if got:
                     stamps.append(time.perf_counter())
-                if getattr(chunk, "usage", None) is not None:
-                    used = chunk.usage.completion_tokens
-            return began, stamps, used if used is not None else len(stamps)
-
-        with ThreadPoolExecutor(max_workers=max(1, min(len(rows), self.settings.concurrency))) as pool:
-            answers = list(pool.map(one, rows))
-        timing = BatchTiming(new_tokens=sum(a[2] for a in answers))
-        if not all(a[1] for a in answers):
+            if getattr(chunk, "usage", None) is not None:
+                used = chunk.usage.completion_tokens
+        if not stamps:
             raise RuntimeError("a streamed completion returned no text")
-        start = min(a[0] for a in answers)
-        first = max(a[1][0] for a in answers)
-        last = max(a[1][-1] for a in answers)
+        return RequestTiming(sent, stamps, used if used is not None else len(stamps))
+
+    def load(self, rows, new_tokens: int) -> LoadRun:
+        """Every row sent, `concurrency` in flight (closed loop: a request leaves as one
+        finishes, as `vllm bench serve --max-concurrency` sends them), each streamed and timed."""
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            began = time.perf_counter()
+            timings = list(pool.map(lambda row: self._streamed(row, new_tokens), rows))
+            ended = time.perf_counter()
+        return LoadRun(self.concurrency, began, ended, timings)
+
+    def timed(self, rows, new_tokens):
+        """The batch's rows sent at once, streamed, every row exactly `new_tokens`. Time to the
+        first token is from the first send to the last row's first token (the batch's prefill,
+        as the other backends time it); the steps split the time from there to the last token
+        evenly. (A latency cell on this backend is a load test, `load`; this serves callers
+        that time one batch.)"""
+        with ThreadPoolExecutor(max_workers=max(1, min(len(rows), self.concurrency))) as pool:
+            answers = list(pool.map(lambda row: self._streamed(row, new_tokens), rows))
+        timing = BatchTiming(new_tokens=sum(a.tokens for a in answers))
+        start = min(a.sent for a in answers)
+        first = max(a.stamps[0] for a in answers)
+        last = max(a.stamps[-1] for a in answers)
         timing.first_token_s = first - start
         steps = max(1, new_tokens - 1)
         timing.step_s = [(last - first) / steps] * steps

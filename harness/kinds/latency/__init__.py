@@ -16,8 +16,9 @@ from harness.spec.runtime import runtime
 
 METRICS = ("ttft_ms", "e2e_ms", "token_ms", "tokens_per_s", "decode_tokens_per_s", "peak_rss_mb",
            "peak_gpu_mb", "footprint_mb")
-PERCENTILES = ("p50", "p95")
-SPREAD = ("ttft_ms", "e2e_ms", "token_ms")    # reported as a mean and at each percentile
+LOAD_METRICS = ("tpot_ms", "requests_per_s", "goodput_rps", "slo_attainment", "concurrency")   # a served model's load test
+PERCENTILES = ("p50", "p95", "p99")
+SPREAD = ("ttft_ms", "e2e_ms", "token_ms", "tpot_ms")    # reported as a mean and at each percentile
 SCHEMA = {
     "properties": {"latency": {"$ref": "#/$defs/latency"}},
     "$defs": {"latency": {
@@ -30,6 +31,10 @@ SCHEMA = {
             "warmup": {"type": "integer", "minimum": 0},
             "batch_size": {"type": "integer", "minimum": 1},
             "new_tokens": {"type": "integer", "minimum": 1},
+            "slo": {"type": "object", "additionalProperties": False, "minProperties": 1,
+                    "properties": {k: {"type": "number", "exclusiveMinimum": 0} for k in ("ttft_ms", "tpot_ms", "e2e_ms")},
+                    "description": "a served model's load test: the objective each request must meet (ms); the "
+                                   "cell reports goodput_rps (requests/s that met all of it) and slo_attainment"},
             "regression_tolerance": {"type": "number", "exclusiveMinimum": 0,
                                      "description": "against a baseline: fail when a time grows by more than this fraction"}}}},
 }
@@ -44,6 +49,7 @@ class LatencySettings:
     batch_size: int = 1
     new_tokens: int = 64
     regression_tolerance: float = 0.25
+    slo: tuple[tuple[str, float], ...] | None = None   # a load test's objective: (ttft_ms|tpot_ms|e2e_ms, limit)
 
 
 class Latency(Kind):
@@ -65,7 +71,8 @@ class Latency(Kind):
         prompts = given.get("prompts", "default")
         if prompts != "default":
             prompts = checker.local_path(prompts, path + ("latency", "prompts"), want_dir=False)
-        return LatencySettings(**{**given, "prompts": prompts})
+        slo = tuple(sorted(given["slo"].items())) if given.get("slo") else None
+        return LatencySettings(**{**given, "prompts": prompts, "slo": slo})
 
     def size(self, task) -> int | None:
         """Its prompts (the default set, or its file's rows), capped by `limit`."""
@@ -81,7 +88,7 @@ class Latency(Kind):
 
     def reported(self, task, row, base):
         """Times (mean and percentiles), throughput and memory."""
-        return set(METRICS) | {f"{m}.{p}" for m in SPREAD for p in PERCENTILES}, set()
+        return set(METRICS) | set(LOAD_METRICS) | {f"{m}.{p}" for m in SPREAD for p in PERCENTILES}, set()
 
     def metric_problem(self, task, name: str) -> tuple[str, str] | None:
         """Percentiles it does not compute."""
@@ -113,6 +120,12 @@ class Latency(Kind):
     def summary(self, r) -> str:
         """Throughput, TTFT, weights and peak RSS."""
         m = r.metrics
+        if "requests_per_s" in m:      # a served model's load test (load.py)
+            good = f", goodput {m['goodput_rps'].value:.2f} req/s" if "goodput_rps" in m else ""
+            return (f"concurrency {m['concurrency'].value:.0f}: {m['requests_per_s'].value:.2f} req/s{good}, "
+                    f"{m['tokens_per_s'].value:.1f} tokens/s, TTFT p50 {m['ttft_ms.p50'].value:.0f} ms "
+                    f"p99 {m['ttft_ms.p99'].value:.0f} ms, ITL p50 {m['token_ms.p50'].value:.1f} ms "
+                    f"p99 {m['token_ms.p99'].value:.1f} ms")
         return (f"{m['tokens_per_s'].value:.1f} tokens/s, TTFT p50 {m['ttft_ms.p50'].value:.0f} ms, "
                 f"p95 {m['ttft_ms.p95'].value:.0f} ms, weights {m['footprint_mb'].value:.0f} MB, "
                 f"peak RSS {m['peak_rss_mb'].value:.0f} MB")

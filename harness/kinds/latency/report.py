@@ -45,7 +45,7 @@ def plot_tradeoffs(rows: list[dict], path: Path, title: str) -> Path:
 
     with_acc = [r for r in rows if r["accuracy"] is not None]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    biggest = max(r["footprint_mb"] for r in rows)
+    biggest = max(r["footprint_mb"] for r in rows) or 1.0    # served models: no weights here (0 MB)
     for i, r in enumerate(sorted(with_acc or rows, key=lambda r: r["tokens_per_s"])):  # alternate labels up/down
         acc = r["accuracy"]
         y = 100 * acc["value"] if with_acc else r["footprint_mb"]

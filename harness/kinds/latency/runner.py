@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from harness.backends.base import BatchTiming
+from harness.backends.base import BatchTiming, LoadRun, ServedEngine, takes_messages
 from harness.spec.cell import Cell
 from harness.results.record import CellResult, Metric
 
@@ -61,10 +61,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-def _spread(name: str, values_s: list[float], out: dict[str, Metric]) -> None:
+def spread(name: str, values_s: list[float], out: dict[str, Metric]) -> None:
+    """Times (seconds) as `name` in ms: the mean, and p50, p95 and p99."""
     ms = [1000 * v for v in values_s]
-    out[name] = Metric(name, sum(ms) / len(ms), None, None, None, "mean", len(ms))
-    for q in (50, 95):
+    out[name] = Metric(name, sum(ms) / len(ms) if ms else float("nan"), None, None, None, "mean", len(ms))
+    for q in (50, 95, 99):
         out[f"{name}.p{q}"] = Metric(f"{name}.p{q}", percentile(ms, q / 100), None, None, None, f"p{q}", len(ms))
 
 
@@ -81,9 +82,9 @@ def summarize(timings: list[tuple[int, BatchTiming]], peak_rss_mb: float, gpu_mb
         total += t.total_s
         decode_s += sum(t.step_s)
     out: dict[str, Metric] = {}
-    _spread("ttft_ms", ttft, out)
-    _spread("e2e_ms", e2e, out)
-    _spread("token_ms", steps, out)
+    spread("ttft_ms", ttft, out)
+    spread("e2e_ms", e2e, out)
+    spread("token_ms", steps, out)
     decode_tokens = tokens - sum(rows for rows, _ in timings)
     for name, value in (("tokens_per_s", tokens / total),
                         ("decode_tokens_per_s", decode_tokens / decode_s if decode_s else float("nan")),
@@ -100,7 +101,9 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
     started = time.perf_counter()
     tokenizer = loaded.tokenizer
     prompts = load_prompts(settings.prompts, settings.limit)
-    if cell.spec.model.chat:
+    if cell.spec.model.chat and takes_messages(cell.variant):   # the server applies its own template
+        rows: list = [[{"role": "user", "content": p}] for p in prompts]
+    elif cell.spec.model.chat:
         texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                                add_generation_prompt=True) for p in prompts]
         rows = [tokenizer.encode(t, add_special_tokens=False) for t in texts]
@@ -108,6 +111,8 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
         rows = [tokenizer.encode(p) for p in prompts]
     batches = [rows[i:i + settings.batch_size] for i in range(0, len(rows), settings.batch_size)]
     engine = loaded.engine()         # the backend times its own batches (harness/backends/)
+    if isinstance(engine, ServedEngine):
+        return _load_test(cell, loaded, engine, rows, prompts, result, rounds_runner, started)
     counted: list[tuple[int, BatchTiming]] = []
     short: list[int] = []
     state = {"round": 0}
@@ -138,4 +143,43 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
                      "prompt_tokens": sum(len(r) for r in rows)}
     if engine.memory_note:
         result.engine["memory_note"] = engine.memory_note
+    return result
+
+
+def _load_test(cell: Cell, loaded, engine: ServedEngine, rows: list, prompts: list[str], result: CellResult,
+               rounds_runner: RoundRunner, started: float) -> CellResult:
+    """A latency cell on a served model: a load test (load.py) per round, warm-up rounds not counted."""
+    from harness.kinds.latency import load
+
+    settings = cell.task.settings
+    runs: list[LoadRun] = []
+    state = {"round": 0}
+
+    def one_round() -> None:
+        state["round"] += 1
+        run = engine.load(rows, settings.new_tokens)
+        short = [r for r in run.requests if r.tokens != settings.new_tokens]
+        if short:
+            raise RuntimeError(f"{len(short)} requests generated other than {settings.new_tokens} tokens "
+                               f"(e.g. {short[0].tokens}): the server ignored max_tokens or the EOS ban")
+        if state["round"] > settings.warmup:
+            runs.append(run)
+
+    with engine.peak_memory() as peak:      # type: ignore[attr-defined]
+        rounds_runner(one_round, settings.rounds, settings.warmup)
+    slo = dict(settings.slo) if settings.slo else None
+    result.metrics = load.summarize(runs, slo)
+    for name, value in (("peak_rss_mb", peak.rss_peak_mb), ("footprint_mb", loaded.footprint_bytes / 2**20)):
+        result.metrics[name] = Metric(name, value, None, None, None, "", len(prompts))
+    result.n_samples = len(prompts)
+    result.data_source = "default latency prompts (20, shipped)" if settings.prompts == "default" else settings.prompts
+    result.weights_id = loaded.weights_id
+    result.weights_origin = loaded.origin
+    result.wall_s = time.perf_counter() - started
+    result.engine = {"device": loaded.device, "prompts": len(prompts), "new_tokens": settings.new_tokens,
+                     "rounds": settings.rounds, "warmup": settings.warmup, "timer": engine.timer,  # type: ignore[attr-defined]
+                     "load_s": round(loaded.load_seconds, 2), **load.record(runs, slo)}
+    note = getattr(engine, "memory_note", None)
+    if note:
+        result.engine["memory_note"] = note
     return result

@@ -18,7 +18,7 @@ from lm_eval import utils as lm_utils
 
 from harness import __version__
 from harness.results.gencache import GenerationCache, cache_key
-from harness.backends.base import LoadedModel
+from harness.backends.base import LoadedModel, takes_messages
 from harness.backends.pool import ModelHandle
 from harness.kinds.lmeval.reasoning import split
 from harness.spec.types import Generation
@@ -72,13 +72,6 @@ class ChatPrompt(str):
         return json.loads(self)
 
 
-def sends_messages(loaded) -> bool:
-    """Whether the variant's backend takes a conversation rather than rendered text (an
-    endpoint's chat API; `takes_messages` on the backend's settings)."""
-    settings = getattr(getattr(loaded, "variant", None), "backend_settings", None)
-    return bool(getattr(settings, "takes_messages", False))
-
-
 def item_seed(seed: int, prompt: str, repeat: int) -> int:
     """A sampled item's own seed: from the spec seed, the item's prompt and the repeat index,
     so its sample does not depend on batching, order, resumption or cache hits."""
@@ -107,7 +100,7 @@ class HarnessLM(TemplateLM):
         # the variant's own batch size (the batch-size axis): every generation batch and
         # log-likelihood pass holds at most this many rows, and its outputs are cached apart
         self.batch_size = getattr(getattr(loaded, "variant", None), "batch_size", None)
-        self.messages = sends_messages(loaded)
+        self.messages = takes_messages(loaded.variant)
 
     @property
     def engine(self):
