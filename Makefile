@@ -62,6 +62,7 @@ lint: setup
 # xdist workers or a server, or run a spec four times over (minutes each, and the most exposed
 # to a busy machine), in CI.
 SLOW_BENCHMARKS = benchmarks/executor_scaling.py benchmarks/xdist_scaling.py benchmarks/judge_endpoint.py benchmarks/backends_speed.py \
+                  benchmarks/serving_agreement.py \
                   benchmarks/estimate_accuracy.py
 bench-smoke: setup
 	@for f in $(filter-out $(SLOW_BENCHMARKS),$(wildcard benchmarks/[!_]*.py)); do echo "== $$f --smallest"; LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/python $$f --smallest || exit 1; done

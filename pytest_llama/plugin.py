@@ -144,6 +144,9 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         _print_plan(session.config, bench.plan(cells))
     if session.config.getoption("llama_plan"):
         return True          # the plan is all that was asked for: run nothing
+    problems = bench.preflight(cells)
+    if problems:
+        raise pytest.UsageError("nothing ran: " + "\n".join(problems))
     bench.executor.start(bench, cells)
     return None
 

@@ -132,6 +132,23 @@ def test_nothing_listening_is_an_error_within_seconds_naming_the_url():
     assert f"127.0.0.1:{port}" in str(err.value) and "start it, or fix base_url" in str(err.value)
 
 
+def test_a_run_against_a_server_that_is_not_there_stops_before_any_cell_naming_the_variants_line(pytester):
+    """The user's run (a nested pytest in its own process) on a spec whose variant points at a
+    port nothing listens on: a usage error within seconds, before the first cell, naming the
+    spec's line and the URL; a local variant's cells do not start either."""
+    port = _free_port()
+    served_spec(pytester, f'backend: openai, base_url: "http://127.0.0.1:{port}/v1", served_model: m',
+                "{{ a }} + {{ b }} =")
+    began = time.monotonic()
+    out = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--llama-results={pytester.path / 'r'}")
+    assert out.ret == pytest.ExitCode.USAGE_ERROR
+    err = out.stderr.str()
+    assert "nothing ran" in err and f"ep.yaml:4: variant served: no OpenAI-compatible server answers at " \
+        f"http://127.0.0.1:{port}/v1" in err, err
+    assert time.monotonic() - began < 60         # the process start and collection; the probe takes < 6 s
+    assert not (pytester.path / "r").exists() or not any((pytester.path / "r").rglob("cells.jsonl"))
+
+
 def test_a_model_the_server_does_not_serve_lists_the_ones_it_does(server):
     from harness.backends.openai.load import EndpointDown, ask_server
     from fake_openai import text_completion

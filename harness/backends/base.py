@@ -247,6 +247,11 @@ class Backend(Protocol):
         "score", "timed"; the kind's `engine_calls`), or None."""
         ...
 
+    def preflight(self, variant: Variant) -> str | None:
+        """What stops the variant before any cell runs (nothing answers at an endpoint), or None;
+        asked once per run for the variants with cells to compute."""
+        ...
+
     def load(self, source: ModelSource, variant: Variant) -> LoadedModel:
         """The variant's weights loaded."""
         ...

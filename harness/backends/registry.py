@@ -16,6 +16,8 @@ class with:
   `unsupported(variant)`: a setting of the variant it cannot honour, or None;
   `refuses(variant, calls)`: why the variant cannot make the engine calls a kind makes (its
   `engine_calls`), or None. Any of these is the cell's skip reason;
+- `preflight(variant)`: what stops the run before any cell runs (an endpoint that does not
+  answer), or None;
 - `load(source, variant)`: a `base.LoadedModel`; `engine(loaded)`: a fresh `base.Engine` over
   it, one per cell; `release(loaded)`: let go of it (the pool loads one variant at a time).
 

@@ -194,6 +194,23 @@ class BenchSession:
         kept = {c.key for c in cells if c.key not in skips and self._kept(c)}
         return estimate(cells, self.rates, self.settings.data_dir, self.catalog, skips, kept)
 
+    def preflight(self, cells: list[Cell]) -> list[str]:
+        """What stops the run before any cell runs: each variant with cells to compute (not
+        skipped, not kept in the memo) asked once of its backend (an endpoint that does not
+        answer), as `<spec>:<line>: variant <name>: <why>`."""
+        from harness.backends.registry import backend_of
+
+        problems, asked = [], set()
+        for cell in cells:
+            variant = cell.variant
+            if (cell.spec.path, variant.name) in asked or self.skip_reason(cell) is not None or self._kept(cell):
+                continue
+            asked.add((cell.spec.path, variant.name))
+            why = backend_of(variant).preflight(variant)
+            if why:
+                problems.append(f"{cell.spec.path}:{variant.line or cell.spec.line}: variant {variant.name}: {why}")
+        return problems
+
     def _kept(self, cell: Cell) -> bool:
         """Whether the cell's result is in the result memo (it will compute nothing)."""
         key = self.reuse_key(cell)

@@ -75,6 +75,10 @@ class Llamacpp:
         """None: it generates, scores and times."""
         return None
 
+    def preflight(self, variant):
+        """None: a missing file or package fails the cell that needs it, naming it."""
+        return None
+
     def load(self, source, variant):
         """The GGUF file (as shipped, or made as the variant's type) loaded by llama.cpp (load.py)."""
         return runtime("harness.backends.llamacpp.load").load(source, variant)

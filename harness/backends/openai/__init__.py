@@ -69,6 +69,16 @@ class Openai:
                     "(vLLM's server has it)")
         return None
 
+    def preflight(self, variant) -> str | None:
+        """The server asked what it serves (load.py, once per run): nothing answering, or not
+        serving the model, stops the run within seconds, before any cell runs."""
+        load = runtime("harness.backends.openai.load")
+        try:
+            load.ask_server(variant.backend_settings)
+        except load.EndpointDown as exc:
+            return str(exc)
+        return None
+
     def load(self, source, variant):
         """The server asked what it serves (load.py): an error within seconds when nothing answers."""
         return runtime("harness.backends.openai.load").load(source, variant)

@@ -4,6 +4,7 @@ streamed tokens, stamped as they arrive."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -221,28 +222,34 @@ class OpenaiEngine:
 
     def _streamed(self, row, new_tokens: int) -> RequestTiming:
         """One request streamed to exactly `new_tokens` (EOS banned through logit_bias), each
-        piece of text stamped as it arrives; the token count is the server's (its usage)."""
+        event with text stamped as it arrives (server-sent events read as vLLM's serving
+        benchmark reads them: one JSON parse per event); the token count is the server's usage."""
         eos = self.tokenizer.eos_token_id
-        client = self.endpoint.client()
-        kwargs: dict = {"model": self.settings.served_model, "max_tokens": new_tokens, "temperature": 0.0,
-                        "stream": True, "logit_bias": {str(eos): -100} if eos is not None else None,
-                        "stream_options": {"include_usage": True}, "extra_body": self.settings.extra or None}
         chat = _is_conversation(row)
-        sent = time.perf_counter()
-        if chat:
-            stream = client.chat.completions.create(messages=row, **kwargs)
-        else:
-            stream = client.completions.create(prompt=self._text(row), **kwargs)
+        body: dict = {"model": self.settings.served_model, "max_tokens": new_tokens, "temperature": 0.0,
+                      "stream": True, "stream_options": {"include_usage": True}, **self.settings.extra}
+        if eos is not None:
+            body["logit_bias"] = {str(eos): -100}
+        body["messages" if chat else "prompt"] = row if chat else self._text(row)
         stamps: list[float] = []
         used = None
-        for chunk in stream:
-            if chunk.choices:
-                piece = chunk.choices[0].delta if chat else chunk.choices[0]
-                got = (piece.content or getattr(piece, "reasoning_content", None)) if chat else piece.text
-                if got:
-                    stamps.append(time.perf_counter())
-            if getattr(chunk, "usage", None) is not None:
-                used = chunk.usage.completion_tokens
+        sent = time.perf_counter()
+        with self.endpoint.stream("/chat/completions" if chat else "/completions", body) as reply:
+            for raw in reply:
+                line = raw.decode().strip()
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                event = json.loads(data)
+                choices = event.get("choices") or []
+                if choices:
+                    piece = choices[0].get("delta") or {} if chat else choices[0]
+                    if piece.get("content") or piece.get("reasoning_content") or piece.get("text"):
+                        stamps.append(time.perf_counter())
+                if event.get("usage"):
+                    used = event["usage"].get("completion_tokens")
         if not stamps:
             raise RuntimeError("a streamed completion returned no text")
         return RequestTiming(sent, stamps, used if used is not None else len(stamps))

@@ -50,6 +50,17 @@ class Endpoint:
                                   timeout=self.settings.timeout)
         return self._client
 
+    def stream(self, path: str, body: dict):
+        """A streamed POST read line by line (the standard library's HTTP client), for timed
+        streams: the openai client builds a typed object per streamed chunk, and on a machine
+        whose cores the server also uses that costs the server time (measured: ITL p50 20.3 ms
+        through it against 12.5 ms from vLLM's benchmark on the same server); this parses each
+        event's JSON only, as vLLM's serving benchmark does."""
+        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Authorization": f"Bearer {self.key()}",
+                                                  "Content-Type": "application/json"})
+        return urllib.request.urlopen(request, timeout=self.settings.timeout)
+
     def close(self) -> None:
         """Close the HTTP connections."""
         if self._client is not None:

@@ -58,6 +58,10 @@ class Transformers:
         """None: it generates, scores and times."""
         return None
 
+    def preflight(self, variant):
+        """None: a missing file or package fails the cell that needs it, naming it."""
+        return None
+
     def load(self, source, variant):
         """The variant loaded in this process (load.py)."""
         return runtime("harness.backends.transformers.load").load(source, variant)

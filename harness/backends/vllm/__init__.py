@@ -93,6 +93,10 @@ class Vllm:
         """None: it generates, scores and times."""
         return None
 
+    def preflight(self, variant):
+        """None: a missing file or package fails the cell that needs it, naming it."""
+        return None
+
     def load(self, source, variant):
         """vLLM's engine over the variant (load.py)."""
         return runtime("harness.backends.vllm.load").load(source, variant)

