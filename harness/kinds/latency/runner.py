@@ -132,17 +132,8 @@ def run_latency(cell: Cell, loaded, result: CellResult, rounds_runner: RoundRunn
     if short:
         raise RuntimeError(f"{len(short)} batches stopped {sum(short)} tokens short of {settings.new_tokens} per row")
     result.metrics = summarize(counted, peak.rss_peak_mb, peak.gpu_peak_mb, loaded.footprint_bytes / 2**20)
-    result.n_samples = len(prompts)
-    result.data_source = "default latency prompts (20, shipped)" if settings.prompts == "default" else settings.prompts
-    result.weights_id = loaded.weights_id
-    result.weights_origin = loaded.origin
-    result.wall_s = time.perf_counter() - started
-    result.engine = {"device": loaded.device, "prompts": len(prompts), "batch_size": settings.batch_size,
-                     "new_tokens": settings.new_tokens, "rounds": settings.rounds, "warmup": settings.warmup,
-                     "timer": engine.timer, "load_s": round(loaded.load_seconds, 2),
-                     "prompt_tokens": sum(len(r) for r in rows)}
-    if engine.memory_note:
-        result.engine["memory_note"] = engine.memory_note
+    _describe(result, loaded, engine, settings, len(prompts), started,
+              {"batch_size": settings.batch_size, "prompt_tokens": sum(len(r) for r in rows)})
     return result
 
 
@@ -171,15 +162,19 @@ def _load_test(cell: Cell, loaded, engine: ServedEngine, rows: list, prompts: li
     result.metrics = load.summarize(runs, slo)
     for name, value in (("peak_rss_mb", peak.rss_peak_mb), ("footprint_mb", loaded.footprint_bytes / 2**20)):
         result.metrics[name] = Metric(name, value, None, None, None, "", len(prompts))
-    result.n_samples = len(prompts)
+    _describe(result, loaded, engine, settings, len(prompts), started, load.record(runs, slo))
+    return result
+
+
+def _describe(result: CellResult, loaded, engine, settings, prompts: int, started: float, extra: dict) -> None:
+    """What every latency cell records besides its metrics: its prompts, weights and engine."""
+    result.n_samples = prompts
     result.data_source = "default latency prompts (20, shipped)" if settings.prompts == "default" else settings.prompts
     result.weights_id = loaded.weights_id
     result.weights_origin = loaded.origin
     result.wall_s = time.perf_counter() - started
-    result.engine = {"device": loaded.device, "prompts": len(prompts), "new_tokens": settings.new_tokens,
-                     "rounds": settings.rounds, "warmup": settings.warmup, "timer": engine.timer,  # type: ignore[attr-defined]
-                     "load_s": round(loaded.load_seconds, 2), **load.record(runs, slo)}
-    note = getattr(engine, "memory_note", None)
-    if note:
-        result.engine["memory_note"] = note
-    return result
+    result.engine = {"device": loaded.device, "prompts": prompts, "new_tokens": settings.new_tokens,
+                     "rounds": settings.rounds, "warmup": settings.warmup, "timer": engine.timer,
+                     "load_s": round(loaded.load_seconds, 2), **extra}
+    if getattr(engine, "memory_note", None):
+        result.engine["memory_note"] = engine.memory_note
