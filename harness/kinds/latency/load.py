@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.backends.base import LoadRun, RequestTiming
-from harness.kinds.latency.runner import spread as _spread
+from harness.kinds.latency.timings import spread as _spread
 from harness.results.record import Metric
 
 SLO_KEYS = {"ttft_ms": "ttft_s", "tpot_ms": "tpot_s", "e2e_ms": "e2e_s"}

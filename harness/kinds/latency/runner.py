@@ -17,6 +17,7 @@ from typing import Callable
 
 from harness.backends.base import BatchTiming, LoadRun, ServedEngine, takes_messages
 from harness.spec.cell import Cell
+from harness.kinds.latency.timings import percentile, spread  # noqa: F401 - percentile: for callers
 from harness.results.record import CellResult, Metric
 
 # (one round, rounds, warm-up rounds) -> None; the pytest plugin passes pytest-benchmark's
@@ -48,25 +49,6 @@ def load_prompts(source: str, limit: int | None = None) -> list[str]:
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{where}:{n}: each line must be a JSON object with a \"prompt\" string ({exc})") from None
     return prompts[:limit] if limit else prompts
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = (len(ordered) - 1) * q
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def spread(name: str, values_s: list[float], out: dict[str, Metric]) -> None:
-    """Times (seconds) as `name` in ms: the mean, and p50, p95 and p99."""
-    ms = [1000 * v for v in values_s]
-    out[name] = Metric(name, sum(ms) / len(ms) if ms else float("nan"), None, None, None, "mean", len(ms))
-    for q in (50, 95, 99):
-        out[f"{name}.p{q}"] = Metric(f"{name}.p{q}", percentile(ms, q / 100), None, None, None, f"p{q}", len(ms))
 
 
 def summarize(timings: list[tuple[int, BatchTiming]], peak_rss_mb: float, gpu_mb: float | None,
