@@ -44,17 +44,29 @@ def backoff(attempt: int, asked: float | None) -> float:
 class GaveUp(RuntimeError):
     """A request failed after its retries; the message says how, each time."""
 
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(f"{len(errors)} attempt(s) failed: " + "; ".join(errors[-3:]))
+        self.attempts, self.last = len(errors), errors[-1] if errors else "unknown error"
+
+
+class Withheld(RuntimeError):
+    """`before` refused an attempt (a judge's budget is spent): nothing more was sent."""
+
 
 def with_retries(send: Callable[[], T], retries: int, timeout_s: float,
-                 sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
+                 sleep: Callable[[float], None] = time.sleep,
+                 before: Callable[[int], bool] | None = None) -> tuple[T, int]:
     """`send()`'s answer and the attempts it took, retrying 429, 5xx, timeouts, dropped
     connections and malformed replies (any other exception `send` raises on a bad body);
-    a request the server refuses (4xx) is not retried."""
+    a request the server refuses (4xx) is not retried. `before(attempt)` is asked before each
+    attempt (a budget, a count of what was sent); False stops with `Withheld`."""
     from openai import APIConnectionError, APIStatusError, APITimeoutError
 
     errors: list[str] = []
     for attempt in range(retries + 1):
         asked = None
+        if before is not None and not before(attempt):
+            raise Withheld(f"not sent: {len(errors)} attempt(s) made")
         try:
             return send(), attempt + 1
         except APIStatusError as exc:
@@ -70,4 +82,4 @@ def with_retries(send: Callable[[], T], retries: int, timeout_s: float,
             errors.append(f"malformed reply: {type(exc).__name__}: {str(exc)[:160]}")
         if attempt < retries:
             sleep(backoff(attempt, asked))
-    raise GaveUp(f"{len(errors)} attempt(s) failed: " + "; ".join(errors[-3:]))
+    raise GaveUp(errors)

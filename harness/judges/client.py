@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from harness.backends.retry import backoff, retry_after
+from harness.backends.retry import GaveUp, Withheld, with_retries
 from harness.judges.spec import Judge
 from harness.results.gencache import cache_key
 
@@ -162,44 +162,35 @@ class EndpointClient:
         return replies, usage
 
     def _send(self, client, call: Call, budget: _Budget, usage: Usage, lock) -> Reply | None:
-        from openai import APIConnectionError, APIStatusError, APITimeoutError
+        """One verdict, retried as the endpoint backend retries (backends/retry.py), each
+        attempt counted and paid from the budget first; None when the budget is spent."""
 
-        error = None
-        for attempt in range(self.judge.max_retries + 1):
+        def before(attempt: int) -> bool:
             if not budget.take():
-                return None
+                return False
             with lock:
                 usage.sent += 1
                 usage.retries += attempt > 0
-            wait = None
-            try:
-                reply = self._ask(client, call)
-            except APIStatusError as exc:
-                error = f"HTTP {exc.status_code}: {str(exc)[:160]}"
-                if exc.status_code != 429 and exc.status_code < 500:
-                    break                      # a request the endpoint refuses: retrying will not help
-                wait = retry_after(exc)
-            except APITimeoutError:
-                error = f"timed out after {self.judge.timeout_s:g} s"
-            except APIConnectionError as exc:
-                error = f"connection failed: {exc}"
-            except Exception as exc:  # noqa: BLE001 - a malformed reply (bad JSON, no choices) is retried
-                error = f"malformed reply: {type(exc).__name__}: {str(exc)[:160]}"
-            else:
-                reply.attempts = attempt + 1
-                budget.use(reply.prompt_tokens + reply.completion_tokens)
-                with lock:
-                    usage.prompt_tokens += reply.prompt_tokens
-                    usage.completion_tokens += reply.completion_tokens
-                if self.cache:
-                    self.cache.put(self._key(call), {k: v for k, v in asdict(reply).items() if k != "cached"})
-                return reply
-            if attempt < self.judge.max_retries:
-                self.sleep(backoff(attempt, wait))
+            return True
+
+        try:
+            reply, attempts = with_retries(lambda: self._ask(client, call), self.judge.max_retries,
+                                           self.judge.timeout_s, self.sleep, before)
+        except Withheld:
+            return None
+        except GaveUp as exc:
+            with lock:
+                usage.failed += 1
+                usage.errors.append(exc.last)
+            return Reply(text=None, attempts=exc.attempts, error=exc.last)
+        reply.attempts = attempts
+        budget.use(reply.prompt_tokens + reply.completion_tokens)
         with lock:
-            usage.failed += 1
-            usage.errors.append(error or "unknown error")
-        return Reply(text=None, attempts=attempt + 1, error=error)
+            usage.prompt_tokens += reply.prompt_tokens
+            usage.completion_tokens += reply.completion_tokens
+        if self.cache:
+            self.cache.put(self._key(call), {k: v for k, v in asdict(reply).items() if k != "cached"})
+        return reply
 
     def _ask(self, client, call: Call) -> Reply:
         kwargs: dict[str, Any] = {"model": self.model, "max_tokens": call.max_tokens, "temperature": call.temperature,
