@@ -197,7 +197,7 @@ class Engine(Protocol):
 
 
 @runtime_checkable
-class ServedEngine(Protocol):
+class ServedEngine(Engine, Protocol):
     """An engine in front of a server that batches what is in flight: latency cells on it are
     load tests (every prompt streamed, `concurrency` in flight, each request timed)."""
 

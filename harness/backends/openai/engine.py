@@ -245,7 +245,7 @@ class OpenaiEngine:
                 event = json.loads(data)
                 choices = event.get("choices") or []
                 if choices:
-                    piece = choices[0].get("delta") or {} if chat else choices[0]
+                    piece = (choices[0].get("delta") or {}) if chat else choices[0]
                     if piece.get("content") or piece.get("reasoning_content") or piece.get("text"):
                         stamps.append(time.perf_counter())
                 if event.get("usage"):

@@ -138,7 +138,7 @@ def _load_test(cell: Cell, loaded, engine: ServedEngine, rows: list, prompts: li
         if state["round"] > settings.warmup:
             runs.append(run)
 
-    with engine.peak_memory() as peak:      # type: ignore[attr-defined]
+    with engine.peak_memory() as peak:
         rounds_runner(one_round, settings.rounds, settings.warmup)
     slo = dict(settings.slo) if settings.slo else None
     result.metrics = load.summarize(runs, slo)
