@@ -60,7 +60,7 @@ def with_retries(send: Callable[[], T], retries: int, timeout_s: float,
     connections and malformed replies (any other exception `send` raises on a bad body);
     a request the server refuses (4xx) is not retried. `before(attempt)` is asked before each
     attempt (a budget, a count of what was sent); False stops with `Withheld`."""
-    from openai import APIConnectionError, APIStatusError, APITimeoutError
+    from openai import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
     errors: list[str] = []
     for attempt in range(retries + 1):
@@ -78,7 +78,7 @@ def with_retries(send: Callable[[], T], retries: int, timeout_s: float,
             errors.append(f"timed out after {timeout_s:g} s")
         except APIConnectionError as exc:
             errors.append(f"connection failed: {exc}")
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        except (APIError, KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:   # a reply the client could not read
             errors.append(f"malformed reply: {type(exc).__name__}: {str(exc)[:160]}")
         if attempt < retries:
             sleep(backoff(attempt, asked))
