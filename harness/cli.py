@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.executors import EXECUTORS, HELP
+from harness.executors import help_line
 from harness.data import DATA_DIR_ENV
 from harness.spec.errors import SpecInvalid
 from harness.plan.matrix import expand
@@ -169,6 +169,17 @@ def _train(paths: list[str], only: list[str] | None, data_dir: str | None) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; an outside package that cannot be used is one line and exit status 2."""
+    from harness.spec.extensions import ExtensionError
+
+    try:
+        return _main(argv)
+    except ExtensionError as exc:
+        print(f"llama-harness: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     """llama-harness: validate, matrix, run, report, compare, train, schema."""
     parser = argparse.ArgumentParser(prog="llama-harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", metavar="SPEC", help="spec files or folders")
     p.add_argument("-k", dest="keyword", default=None, help="pytest -k expression selecting cells")
     p.add_argument("-v", dest="verbose", action="count", default=0, help="more output (model loading too)")
-    p.add_argument("--executor", choices=tuple(EXECUTORS), default="local",
-                   help="where cells are computed: " + "; ".join(f"{n} ({HELP[n]})" for n in EXECUTORS))
+    p.add_argument("--executor", default="local", help="where cells are computed: " + help_line())
     p.add_argument("--ray-address", default=None, help="the Ray cluster (default: $RAY_ADDRESS, else auto)")
     p = command("report", "re-render a run's report (Markdown) from its records")
     p.add_argument("run_dir", metavar="RUN", help="a run folder, results/<run-id>")

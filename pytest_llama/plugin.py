@@ -14,12 +14,14 @@ from harness.run import baseline
 from harness.run.baseline import BaselineError
 from harness.data import DATA_DIR_ENV
 from harness.results.gencache import GENCACHE_ENV, MODES
+from harness.backends.registry import backends
 from harness.kinds.registry import markers, named
-from harness.executors import EXECUTORS, HELP, ExecutorOptions, ExecutorUnavailable
+from harness.executors import ExecutorOptions, ExecutorUnavailable, help_line
 from harness.executors import make as make_executor
 from harness.executors.xdist import share_of
 from harness.run.session import BenchSession, Settings
 from harness.results.store import RunIdTaken, check_run_id, new_run_id
+from harness.spec.extensions import ExtensionError
 from harness.spec.marks import is_spec_file
 
 from .items import CellItem, SpecFile
@@ -28,7 +30,6 @@ from .state import BENCH, COLLECTED, MISSING, REPORT, SAVED
 
 MARKERS = {
     "llama": "a pytest-llama cell",
-    **markers(),
     "gpu": "a cell that needs a CUDA GPU",
     "fp32": "fp32 variant", "fp16": "fp16 variant", "bf16": "bf16 variant",
     "int8": "bitsandbytes int8 variant", "nf4": "bitsandbytes nf4 variant",
@@ -59,8 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llama-limit", default=None, type=int, metavar="N",
                     help="cap every task at N items (a group's N are spread over its subtasks; a latency "
                          "task's prompts are capped too): a quick run of a whole spec")
-    group.addoption("--llama-executor", default="local", choices=tuple(EXECUTORS),
-                    help="where cells are computed: " + "; ".join(f"{n} ({HELP[n]})" for n in EXECUTORS))
+    group.addoption("--llama-executor", default="local",
+                    help="where cells are computed: " + help_line())
     group.addoption("--llama-ray-address", default=None, metavar="ADDRESS",
                     help="the Ray cluster (default: $RAY_ADDRESS, else auto)")
     group.addoption("--llama-ray-cpus", default=1, type=int, metavar="N",
@@ -74,7 +75,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Markers, the run id, and the benchmark session every cell runs in."""
-    for name, text in MARKERS.items():
+    try:     # the kinds and backends (outside packages' too) are read here, once, before any spec is
+        kind_markers = markers()
+        backends()
+    except ExtensionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for name, text in (MARKERS | kind_markers).items():
         config.addinivalue_line("markers", f"{name}: {text}")
     if not config.pluginmanager.hasplugin("xdist"):     # cells carry it either way: no unknown-mark warning
         config.addinivalue_line("markers", "xdist_group(name): cells that share a loaded model (pytest-xdist's "
@@ -124,7 +130,7 @@ def _executor(config: pytest.Config, settings: Settings):
                               cpus_per_worker=config.getoption("llama_ray_cpus"))
     try:
         chosen = make_executor(name, options)
-    except ExecutorUnavailable as exc:
+    except (ExecutorUnavailable, ExtensionError, ValueError) as exc:
         raise pytest.UsageError(f"--llama-executor {name}: {exc}") from None
     if chosen.spreads_cells and getattr(config.option, "numprocesses", None):
         chosen.close()

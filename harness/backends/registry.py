@@ -23,7 +23,9 @@ class with:
 
 The descriptor imports no runtime (torch, transformers, vLLM): `load` and `engine` import the
 runtime modules beside it when a variant of that backend runs, so validating and collecting a
-spec stays fast. A new backend is its folder here and one line in BACKENDS.
+spec stays fast. A new backend is its folder here and one line in BUILTIN, or, outside this
+repository, a package's `pytest_llama.backends` entry point (harness/spec/extensions.py), read
+the first time the backends are asked for.
 """
 
 from __future__ import annotations
@@ -35,16 +37,39 @@ from harness.backends.llamacpp import Llamacpp
 from harness.backends.openai import Openai
 from harness.backends.transformers import Transformers
 from harness.backends.vllm import Vllm
+from harness.spec.extensions import loaded
 from harness.spec.schema import merge_fragments
 
-BACKENDS: tuple[Backend, ...] = (Transformers(), Vllm(), Llamacpp(), Openai())
-BY_NAME = {b.name: b for b in BACKENDS}
-DEFAULT = BACKENDS[0].name     # a variant that names no backend runs on the first
+BUILTIN: tuple[Backend, ...] = (Transformers(), Vllm(), Llamacpp(), Openai())
+DEFAULT = BUILTIN[0].name     # a variant that names no backend runs on the first
+_every: tuple[Backend, ...] | None = None
+
+
+def backends() -> tuple[Backend, ...]:
+    """Every backend: the harness's own, then those outside packages declare (ExtensionError:
+    one cannot be imported, or takes a name already taken)."""
+    global _every
+    if _every is None:
+        _every = BUILTIN + tuple(obj for _, obj in loaded("pytest_llama.backends", [b.name for b in BUILTIN]))
+    return _every
+
+
+def __getattr__(name: str):
+    """`BACKENDS` and `BY_NAME`, read when asked, so importing the registry loads no outside package."""
+    if name == "BACKENDS":
+        return backends()
+    if name == "BY_NAME":
+        return {b.name: b for b in backends()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def named(name: str | None) -> Backend:
     """The backend of this name; None: the default."""
-    return BY_NAME[name or DEFAULT]
+    name = name or DEFAULT
+    for backend in backends():
+        if backend.name == name:
+            return backend
+    raise KeyError(name)
 
 
 def backend_of(variant) -> Backend:
@@ -60,12 +85,12 @@ def stored_name(backend: Backend) -> str | None:
 
 def owner(key: str) -> Backend | None:
     """The backend owning a variant key, or None for keys every backend reads."""
-    return next((b for b in BACKENDS if key in b.SCHEMA.get("properties", {})), None)
+    return next((b for b in backends() if key in b.SCHEMA.get("properties", {})), None)
 
 
 def owned_keys() -> set[str]:
     """Every variant key some backend owns (settings that differ only by backend)."""
-    return {key for b in BACKENDS for key in b.SCHEMA.get("properties", {})}
+    return {key for b in backends() for key in b.SCHEMA.get("properties", {})}
 
 
 def skip_reason(variant, calls: tuple[str, ...] = ()) -> str | None:
@@ -77,11 +102,11 @@ def skip_reason(variant, calls: tuple[str, ...] = ()) -> str | None:
 def merge_schema(schema: dict) -> dict:
     """The spec schema with every backend's variant keys merged into the variant definition."""
     variant = schema["$defs"]["variant"]["properties"]
-    merge_fragments(BACKENDS, variant, schema["$defs"], "backend")
-    props = {key: variant[key] for b in BACKENDS for key in b.SCHEMA.get("properties", {})}
-    variant["backend"] = {"enum": [b.name for b in BACKENDS],
+    merge_fragments(backends(), variant, schema["$defs"], "backend")
+    props = {key: variant[key] for b in backends() for key in b.SCHEMA.get("properties", {})}
+    variant["backend"] = {"enum": [b.name for b in backends()],
                           "description": "what runs the variant: " + "; ".join(
-                              f"{b.name}: {b.description}" for b in BACKENDS)}
+                              f"{b.name}: {b.description}" for b in backends())}
     # an axis over backends: a name, or a name with that backend's settings
     schema["$defs"]["axes"]["properties"]["backend"] = {
         "type": "array", "minItems": 1,

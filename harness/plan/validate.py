@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.plan.checker import Checker
 from harness.plan.schema import schema_errors
 from harness.spec.errors import SpecError, SpecInvalid
+from harness.spec.extensions import ExtensionError
 from harness.spec.marks import load_marked
 from harness.spec.types import Spec
 
@@ -90,5 +91,7 @@ def read_spec(path: str | Path, **kwargs) -> Spec:
     """`load_spec`, with every other exception turned into the file's SpecInvalid."""
     try:
         return load_spec(path, **kwargs)
+    except ExtensionError:      # an outside package's fault, not this spec's: the caller says so once
+        raise
     except Exception as exc:    # one broken spec must not stop the others
         raise spec_error(Path(path), exc) from None

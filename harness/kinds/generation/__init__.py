@@ -23,8 +23,11 @@ SCHEMA = {
             "extract": {"anyOf": [{"enum": ["auto", "whole", "first_line", "last_number", "choice_letter"]},
                                   {"type": "object", "required": ["regex"], "additionalProperties": False,
                                    "properties": {"regex": {"type": "string", "minLength": 1}}}]},
-            "compare": {"enum": ["auto", "exact", "numeric", "contains", "regex", "bleu", "chrf"],
-                        "description": "bleu and chrf: sacrebleu's corpus scores (default settings, signature recorded)"},
+            "compare": {"type": "string", "minLength": 1,
+                        "examples": ["auto", "exact", "numeric", "contains", "regex", "bleu", "chrf"],
+                        "description": "auto, exact, numeric, contains, regex; bleu and chrf: sacrebleu's corpus "
+                                       "scores (default settings, signature recorded); or a scorer an installed "
+                                       "package adds (a `pytest_llama.scorers` entry point)"},
             "ignore_case": {"type": "boolean"},
             "ignore_punctuation": {"type": "boolean"},
             "tolerance": {"type": "number", "minimum": 0}}}},
@@ -44,7 +47,7 @@ class Generation(Accuracy):
 
     def parse(self, checker, raw: dict, path: tuple):
         """The inline task's scorer (`score:`); None for an lm-eval task, which scores with its own filters."""
-        from harness.kinds.generation.scorers import Scorer
+        from harness.kinds.generation.scorers import Scorer, comparisons
 
         inline = isinstance(raw.get("data"), dict)
         given, path = raw.get("score"), path + ("score",)
@@ -61,7 +64,14 @@ class Generation(Accuracy):
                 re.compile(pattern)
             except re.error as exc:
                 checker.error(path + ("extract", "regex"), f"not a regular expression: {exc}", "fix the pattern")
-        return Scorer(extract="regex" if pattern else extract, pattern=pattern, compare=given.get("compare", "auto"),
+        compare = given.get("compare", "auto")
+        known = ["auto", "bleu", "chrf", *comparisons()]
+        if compare not in known:
+            from harness.spec.errors import did_you_mean
+
+            checker.error(path + ("compare",), f"no comparison {compare!r}; there are {', '.join(known)}",
+                          did_you_mean(compare, known) or "name one of them, or install the package that adds it")
+        return Scorer(extract="regex" if pattern else extract, pattern=pattern, compare=compare,
                       ignore_case=given.get("ignore_case", True),
                       ignore_punctuation=given.get("ignore_punctuation", False),
                       tolerance=given.get("tolerance", 0.0))

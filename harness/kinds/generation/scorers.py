@@ -2,7 +2,8 @@
 
 Each extractor is `(output) -> answer` and each comparison `(answer, target, options) ->
 bool`: small pure functions, registered by name, so a spec names them and a new one is one
-function here. The harness hands them to lm-eval as a filter (extraction, so samples show the
+function here, or, outside this repository, a package's `pytest_llama.scorers` entry point (a
+comparison; its name is the metric's). The harness hands them to lm-eval as a filter (extraction, so samples show the
 extracted answer) and a `process_results` (comparison), so lm-eval still aggregates and
 computes stderr.
 """
@@ -22,6 +23,25 @@ EXTRACTORS: dict[str, Callable[[str], str]] = {}
 COMPARISONS: dict[str, Callable[..., bool]] = {}
 METRIC_OF = {"exact": "exact_match", "numeric": "exact_match", "contains": "contains", "regex": "regex_match",
              "bleu": "bleu", "chrf": "chrf"}     # bleu, chrf: corpus scores (corpus.py), not per item
+
+
+def comparisons() -> dict[str, Callable[..., bool]]:
+    """Every comparison by name: ours, then outside packages' (`pytest_llama.scorers`), loaded on
+    first use. An outside one is called as ours are, `(answer, target, **options)`, and returns a
+    bool or a score in [0, 1]."""
+    global _outside
+    if _outside is None:
+        from harness.spec.extensions import ExtensionError, loaded
+
+        found = {ext.name: obj for ext, obj in loaded("pytest_llama.scorers", list(COMPARISONS) + list(METRIC_OF))}
+        for name, fn in found.items():
+            if not callable(fn):
+                raise ExtensionError(f"scorer {name!r} is not a function (answer, target, **options) -> bool")
+        _outside = found
+    return COMPARISONS | _outside
+
+
+_outside: dict[str, Callable[..., bool]] | None = None
 
 
 def extractor(name: str):
@@ -126,7 +146,7 @@ class Scorer:
 
     extract: str = "auto"          # auto | whole | first_line | last_number | choice_letter
     pattern: str | None = None     # extract with this regex instead
-    compare: str = "auto"          # auto | exact | numeric | contains | regex
+    compare: str = "auto"          # auto | exact | numeric | contains | regex | bleu | chrf | an outside scorer
     ignore_case: bool = True
     ignore_punctuation: bool = False
     tolerance: float = 0.0
@@ -152,7 +172,7 @@ class Scorer:
     @property
     def metric(self) -> str:
         """The metric name the comparison reports."""
-        return METRIC_OF[self.compare]
+        return METRIC_OF.get(self.compare, self.compare)
 
     def extract_fn(self) -> Callable[[str], str]:
         """The extraction as a function of the output."""
@@ -162,4 +182,4 @@ class Scorer:
         """1.0 when the extracted answer matches the target, else 0.0."""
         options = {"ignore_case": self.ignore_case, "ignore_punctuation": self.ignore_punctuation,
                    "tolerance": self.tolerance}
-        return float(COMPARISONS[self.compare](answer, target, **options))
+        return float(comparisons()[self.compare](answer, target, **options))

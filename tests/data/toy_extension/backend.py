@@ -38,7 +38,7 @@ class ToyBackend:
     name = "toy"
     description = "a toy backend (one token, repeated)"
     packages: tuple[str, ...] = ()
-    engine_modules = ("harness.backends.toy",)
+    engine_modules = (__name__,)    # this module, wherever it is installed
     reads_gguf = False
     SCHEMA = SCHEMA
     settings = ToyConfig
