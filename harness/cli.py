@@ -29,6 +29,11 @@ EXAMPLES = {
     "view": "examples:\n  llama-harness view results/20261123-190718-20b83f\n  llama-harness view latest",
     "train": "examples:\n  llama-harness train specs/lora_recipe.yaml\n"
              "  llama-harness train specs/lora_recipe.yaml --recipe gsm8k_lora --data-dir ../shared/data",
+    "history": "examples:\n  llama-harness history results/\n"
+               "  llama-harness history reports/bench -k addition --out history\n"
+               "  (reports/bench holds one folder per commit: pytest --llama-report-dir 'reports/bench/{git_sha}')",
+    "init": "examples:\n  llama-harness init            # in your repository's root\n"
+            "  llama-harness init --no-model # the files only",
     "schema": "example:\n  llama-harness schema > spec-v1.json   # then point your editor's YAML schema at it",
 }
 
@@ -168,6 +173,30 @@ def _train(paths: list[str], only: list[str] | None, data_dir: str | None) -> in
     return 0
 
 
+def _history(paths: list[str], keyword: str | None, out: Path) -> int:
+    from harness.report.history import HistoryError, history, order, read_runs, rows, write
+    from harness.report.render import environment
+
+    try:
+        runs, how = order(read_runs([Path(p) for p in paths]))
+    except HistoryError as exc:
+        print(f"llama-harness history: {exc}", file=sys.stderr)
+        return 2
+    series = history(runs, keyword)
+    if not series:
+        print(f"llama-harness history: no cell{f' matching {keyword!r}' if keyword else ''} in {len(runs)} run(s)",
+              file=sys.stderr)
+        return 1
+    for s in series:
+        marks = [r for r in rows(s) if "REGRESSION" in r["change"] or "IMPROVEMENT" in r["change"]]
+        print(f"{s.cell}  {s.metric}: {len(s.points)} runs" + "".join(
+            f"\n  {r['sha']}  {r['value']}  {r['change'].replace('**', '')}" for r in marks))
+    paths_out = write(series, how, out, environment())
+    print(f"{len(runs)} runs ordered {how}; {sum(len(s.flagged) for s in series)} significant change(s)")
+    print("history: " + ", ".join(str(p) for p in paths_out.values()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line; an outside package that cannot be used is one line and exit status 2."""
     from harness.spec.extensions import ExtensionError
@@ -214,6 +243,13 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument("run_a", metavar="RUN_A", help="the reference run folder")
     p.add_argument("run_b", metavar="RUN_B", help="the run compared against it")
 
+    p = command("history", "each cell's metrics across runs, ordered by commit, significant changes marked")
+    p.add_argument("paths", nargs="+", metavar="RESULTS",
+                   help="run folders, --llama-report-dir folders, or folders holding them (results/, reports/bench/)")
+    p.add_argument("-k", dest="keyword", default=None, help="only cells whose key contains this text")
+    p.add_argument("--out", default="history", metavar="DIR",
+                   help="where history.md, history.json and history.html go (default: ./history)")
+
     p = command("train", "train a spec's adapter recipes (or reuse them from the cache) without evaluating")
     p.add_argument("paths", nargs="+", metavar="SPEC", help="spec files")
     p.add_argument("--recipe", action="append", default=None, help="only this recipe (repeatable)")
@@ -240,6 +276,8 @@ def _main(argv: list[str] | None = None) -> int:
         return _compare(args.run_a, args.run_b)
     if args.command == "view":
         return _view(args.run_dir, args.print_only)
+    if args.command == "history":
+        return _history(args.paths, args.keyword, Path(args.out))
     if args.command == "train":
         return _train(args.paths, args.recipe, args.data_dir)
     if args.command == "schema":

@@ -26,7 +26,7 @@ from harness.spec.marks import is_spec_file
 
 from .items import CellItem, SpecFile
 from .xdist import XdistRunId, pytest_cmdline_main, pytest_collection_finish  # noqa: F401 - hooks of this plugin
-from .state import BENCH, COLLECTED, MISSING, REPORT, SAVED
+from .state import BENCH, COLLECTED, MISSING, PUBLISHED, REPORT, SAVED
 
 MARKERS = {
     "llama": "a pytest-llama cell",
@@ -54,6 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llama-strict", action="store_true", default=False,
                     help="fail every cell that would be skipped (missing data, model, GPU), is "
                          "incomparable with the baseline, or is in the baseline but not collected (CI)")
+    group.addoption("--llama-save-baseline-only-on", default=None, metavar="BRANCH",
+                    help="write --llama-save-baseline only when the checkout is on BRANCH (in CI: "
+                         "$GITHUB_REF_NAME), so pull requests gate against main's baseline and never move it")
+    group.addoption("--llama-report-dir", default=None, metavar="PATTERN",
+                    help="also write report.md, report.html and report.json to this folder, e.g. "
+                         "'reports/bench/{git_sha}' (fields: {git_sha} {short_sha} {run_id} {date}); "
+                         "`llama-harness history reports/bench` reads a folder of them")
     parser.addini("llama_data_dir", default=None,
                   help="folder with official task data, relative to the rootdir, used when neither "
                        f"--llama-data-dir nor ${DATA_DIR_ENV} is given and the folder exists")
@@ -96,6 +103,14 @@ def pytest_configure(config: pytest.Config) -> None:
         except RunIdTaken as exc:
             raise pytest.UsageError(f"--llama-run-id: {exc}") from None
     baseline = config.getoption("llama_baseline")
+    pattern = config.getoption("llama_report_dir")
+    if pattern:
+        from harness.report.publish import PatternError, check_pattern
+
+        try:
+            check_pattern(pattern)
+        except PatternError as exc:
+            raise pytest.UsageError(f"--llama-report-dir: {exc}") from None
     cache_dir = config.getoption("llama_cache_dir")
     # xdist workers share the machine: each gets an equal share of the cores, so torch's threads
     # do not spin against each other (two workers at full width ran 20x slower here), and GPUs
@@ -308,13 +323,24 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.config.stash[MISSING] = gone
         if gone and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    finished = bench.settings.results_dir / bench.settings.run_id if bench.settings.run_id else None
     target = session.config.getoption("llama_save_baseline")
-    if target and bench.settings.run_id:
-        run_dir = bench.settings.results_dir / bench.settings.run_id
-        try:
-            session.config.stash[SAVED] = str(baseline.save(run_dir, Path(target)))
-        except BaselineError as exc:
-            session.config.stash[SAVED] = f"not written: {exc}"
+    only_on = session.config.getoption("llama_save_baseline_only_on")
+    if target and finished is not None:
+        on = baseline.branch(Path(session.config.rootpath))
+        if only_on and on != only_on:
+            session.config.stash[SAVED] = (f"not written: the checkout is on {on or 'no branch'}, and "
+                                           f"--llama-save-baseline-only-on {only_on}")
+        else:
+            try:
+                session.config.stash[SAVED] = str(baseline.save(finished, Path(target)))
+            except BaselineError as exc:
+                session.config.stash[SAVED] = f"not written: {exc}"
+    pattern = session.config.getoption("llama_report_dir")
+    if pattern and finished is not None and (finished / "cells.jsonl").exists():
+        from harness.report.publish import publish
+
+        session.config.stash[PUBLISHED] = str(publish(finished, pattern))
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -338,6 +364,15 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     for key in config.stash.get(MISSING, []):
         tr.write_line(f"{key}: FAILED (--llama-strict): in the baseline but not collected; "
                       "re-save the baseline if the cell was removed or renamed", red=True)
+    if config.stash.get(PUBLISHED, None):
+        tr.write_line(f"reports: {config.stash[PUBLISHED]}")
     saved = config.stash.get(SAVED, None)
     if saved:
         tr.write_line(f"baseline: {saved}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and bench is not None:      # GitHub Actions: the gates on the run's page
+        from harness.report.gates import job_summary
+
+        with open(summary, "a", encoding="utf-8") as out:
+            out.write(job_summary([r.record() for r in bench.results], str(path),
+                                  config.stash.get(MISSING, []), saved))

@@ -78,3 +78,22 @@ def gates(cells: list[dict]) -> list[Gate]:
             failed.append(Gate("REGRESSION", item, "", "", finding + (f"; {kernels[0]}" if kernels else ""),
                                "baseline"))
     return failed + unsure
+
+
+def job_summary(cells: list[dict], report: str, missing: list[str], saved: str | None) -> str:
+    """The gates as Markdown for a CI job's summary page ($GITHUB_STEP_SUMMARY): what failed or
+    was inconclusive, one line per cell, and where the report and baseline went."""
+    found = gates(cells)
+    ok = [c for c in cells if c.get("status") == "ok"]
+    lines = ["## pytest-llama", "",
+             f"{len(ok)} of {len(cells)} cells ran; "
+             + (f"**{sum(g.status != 'INCONCLUSIVE' for g in found) + len(missing)} gate(s) failed**"
+                if any(g.status != "INCONCLUSIVE" for g in found) or missing else "every gate passed"), ""]
+    if found or missing:
+        lines += ["| status | cell | metric | value | bound | where |", "|---|---|---|---|---|---|"]
+        lines += [f"| {g.status} | `{g.cell}` | {g.metric} | {g.value} | {g.bound.replace('|', '/')} | {g.where} |"
+                  for g in found]
+        lines += [f"| MISSING | `{key}` | | | in the baseline, not collected | baseline |" for key in missing]
+        lines.append("")
+    lines += [f"report: `{report}`"] + ([f"baseline: {saved}"] if saved else []) + ["", ""]
+    return "\n".join(lines)

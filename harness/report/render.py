@@ -36,6 +36,11 @@ def _env(template_dir: Path | None) -> Environment:
     return env
 
 
+def environment() -> Environment:
+    """The report templates' Jinja2 environment (the shipped templates/)."""
+    return _env(None)
+
+
 def load_run(run_dir: Path) -> dict:
     """A run's info and its latest cell records, grouped by spec."""
     run_dir = Path(run_dir)

@@ -13,18 +13,14 @@ otherwise it is "incomparable" and the gate says what differs.
 from __future__ import annotations
 
 import json
-import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
-from harness.results.compare import compare, sample_id, scores, significant_drop
+from harness.results import snapshot
+from harness.results.compare import compare, scores, significant_drop
 from harness.kinds.registry import named
 from harness.results.record import CellResult
-from harness.results.store import CELLS, SAMPLES, read_jsonl
-
-FORMAT = 2
+from harness.results.snapshot import FORMAT
 LIKE_FOR_LIKE = ("config_hash", "data_source", "resolved_variant", "device")
 LOWER_IS_BETTER = ("ttft_ms", "e2e_ms", "token_ms")
 HIGHER_IS_BETTER = ("tokens_per_s",)
@@ -35,43 +31,16 @@ class BaselineError(Exception):
 
 
 def from_run(run_dir: Path) -> dict[str, Any]:
-    """The baseline of a finished run folder: its ok cells, their metrics and sample scores."""
-    cells = {}
-    samples: dict[str, dict[str, dict[str, float]]] = {}
-    for row in read_jsonl(Path(run_dir) / SAMPLES):
-        per_metric = samples.setdefault(row["cell"], {})
-        for metric, score in (row.get("scores") or {}).items():
-            per_metric.setdefault(metric, {})[sample_id(row)] = score
-    for rec in read_jsonl(Path(run_dir) / CELLS):
-        if rec["status"] != "ok":
-            continue
-        cells[rec["key"]] = {
-            "kind": rec.get("kind", "accuracy"),
-            "variant": rec["variant"], "resolved_variant": rec.get("resolved_variant"),
-            "data_source": rec.get("data_source"), "config_hash": rec.get("config_hash"),
-            "device": rec.get("device"), "weights_id": rec.get("weights_id"),
-            # what the config hash digests, kept to say what changed when it differs
-            "generation": (rec.get("generation") or {}).get("effective"), "prompt": rec.get("prompt"),
-            "reproducibility": rec.get("reproducibility") or {},
-            "metrics": {name: {k: m[k] for k in ("value", "ci_low", "ci_high", "n")}
-                        for name, m in rec["metrics"].items()},
-            "samples": samples.get(rec["key"], {}),
-        }
-    if not cells:
+    """The baseline of a finished run folder: its snapshot (harness/results/snapshot.py)."""
+    data = snapshot.from_run(run_dir)
+    if not data["cells"]:
         raise BaselineError(f"{run_dir} has no finished cells to make a baseline of")
-    return {"format": FORMAT, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "harness": __version__, "run_id": Path(run_dir).name, "cells": cells}
+    return data
 
 
 def save(run_dir: Path, path: Path) -> Path:
     """Write a run's per-cell metrics and per-sample scores as a baseline file."""
-    data = from_run(run_dir)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    return snapshot.write(from_run(run_dir), Path(path))
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -187,3 +156,20 @@ def _latency(name: str, now: float, then: float, tolerance: float, regressions, 
         notes.append(line)
         return
     (regressions if worse else improvements if better else notes).append(line)
+
+
+def branch(cwd: Path) -> str | None:
+    """The branch a run is on: $GITHUB_REF_NAME in GitHub Actions (whose checkout is detached),
+    else git's current branch; None when neither says."""
+    import os
+    import subprocess
+
+    if os.environ.get("GITHUB_REF_NAME"):
+        return os.environ["GITHUB_REF_NAME"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    name = out.stdout.strip()
+    return name if out.returncode == 0 and name and name != "HEAD" else None
