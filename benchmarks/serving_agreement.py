@@ -84,7 +84,7 @@ def main() -> int:
     import importlib.util
 
     if importlib.util.find_spec("llama_cpp") is None:
-        raise BenchmarkFailed("llama-cpp-python is not installed: `make setup` builds it (README)")
+        raise BenchmarkFailed("llama-cpp-python is not installed: `make setup` builds it")
     from harness.backends.gguf import embedded_gguf
     from harness.backends.openai.config import OpenaiSettings
     from harness.backends.pool import load_variant

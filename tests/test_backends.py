@@ -138,7 +138,7 @@ def test_a_vllm_cell_collects_everywhere_and_skips_with_the_reason_where_vllm_is
 # -- equality: runs wherever vLLM runs -----------------------------------------------------
 
 needs_vllm = pytest.mark.skipif(not HAVE_VLLM, reason="vLLM is not installed here; `make vllm-cpu` "
-                                "builds .venv-vllm (README, \"The vLLM backend\")")
+                                "builds .venv-vllm (docs/how-to/endpoints.md, \"The vLLM backend\")")
 
 
 @pytest.fixture(scope="module")

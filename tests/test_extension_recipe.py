@@ -1,4 +1,4 @@
-"""The README's recipe for adding a kind, a backend and an executor ("Adding a kind, a backend
+"""The architecture page's recipe (docs/architecture.md) for adding a kind, a backend and an executor ("Adding a kind, a backend
 or an executor"), followed step by step in a copy of the source tree: a toy of each
 (tests/data/toy_extension/), then a spec run through all three with pytest and the layering
 contracts checked. A step the recipe forgets fails here."""
@@ -27,10 +27,10 @@ def _copy_tree(dest: Path) -> Path:
     return dest
 
 
-def test_a_toy_kind_backend_and_executor_added_as_the_readme_says_run_a_spec(tmp_path):
+def test_a_toy_kind_backend_and_executor_added_as_the_architecture_page_says_run_a_spec(tmp_path):
     src = _copy_tree(tmp_path / "src")
     pyproject = src / "pyproject.toml"
-    # 1. a kind: its folder, one line in KINDS, its package, the two kind contracts
+    # 1. a kind: its folder, one line in BUILTIN, its package, the two kind contracts
     (src / "harness/kinds/toy").mkdir()
     shutil.copy(TOYS / "kind.py", src / "harness/kinds/toy/__init__.py")
     registry = src / "harness/kinds/registry.py"
@@ -40,7 +40,7 @@ def test_a_toy_kind_backend_and_executor_added_as_the_readme_says_run_a_spec(tmp
     _edit(pyproject, '    "harness.kinds.latency",\n]', '    "harness.kinds.latency",\n    "harness.kinds.toy",\n]')
     _edit(pyproject, '"harness.kinds.latency", "harness.kinds.lmeval",\n]',
           '"harness.kinds.latency", "harness.kinds.lmeval", "harness.kinds.toy",\n]')
-    # 2. a backend: its folder, one line in BACKENDS, its package, the two backend contracts
+    # 2. a backend: its folder, one line in BUILTIN, its package, the two backend contracts
     (src / "harness/backends/toy").mkdir()
     shutil.copy(TOYS / "backend.py", src / "harness/backends/toy/__init__.py")
     registry = src / "harness/backends/registry.py"

@@ -63,7 +63,7 @@ def test_missing_model_and_unknown_template(write_spec):
         tasks:
           gsm8k: {lm_eval: gsm8k}
         """)
-    assert errors_of(path) == [f"{path}:1: missing required key 'model' (add `model:` here; see the spec reference in the README)"]
+    assert errors_of(path) == [f"{path}:1: missing required key 'model' (add `model:` here; see the spec reference (docs/reference/spec.md, or `llama-harness schema`))"]
     path = write_spec(GOOD.replace("templates: [plain]", "templates: [plian]"))
     (err,) = errors_of(path)
     assert err == f"{path}:11: tasks.gsm8k.templates[0]: unknown template 'plian' (did you mean 'plain'?)"

@@ -52,7 +52,7 @@ def _schema_error(file: Path, marks: Marks, err: jsonschema.ValidationError) -> 
     if kw == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         return SpecError(file, line, where, f"missing required key {missing!r}",
-                         f"add `{missing}:` here; see the spec reference in the README")
+                         f"add `{missing}:` here; see the spec reference (docs/reference/spec.md, or `llama-harness schema`)")
     if kw == "enum":
         options = err.validator_value
         return SpecError(file, line, where, f"{inst!r} is not one of {', '.join(map(str, options))}",
@@ -78,5 +78,5 @@ def _schema_error(file: Path, marks: Marks, err: jsonschema.ValidationError) -> 
                    for o in err.validator_value if isinstance(o, dict)]
         valid = " or ".join(repr(o) if o == "auto" else str(o) for o in options if o)
         return SpecError(file, line, where, f"{inst!r} is not a valid value here",
-                         f"use {valid}" if valid else "see the spec reference in the README")
+                         f"use {valid}" if valid else "see the spec reference (docs/reference/spec.md, or `llama-harness schema`)")
     return SpecError(file, line, where, err.message)

@@ -13,7 +13,7 @@ the lines is shown and never flagged. Within a line, each run is tested against 
 - otherwise, the two 95% intervals not overlapping.
 A significant change in the metric's worse direction is a regression, in its better direction
 an improvement. Timings are not tested: they have no per-item scores, and their intervals
-describe rounds, not machines (README: absolute timings differ 2.5x between machines).
+describe rounds, not machines (absolute timings differ 2.5x between machines).
 
 Output: Markdown and JSON, and history.html, one page with no outside requests: one small SVG
 plot per cell and metric, intervals as bars, regressions in red.

@@ -2,7 +2,7 @@
 in this process.
 
 An optional extra: `pip install 'pytest-llama[llamacpp]'` compiles llama.cpp from source (the
-registry ships llama-cpp-python only as source; README, "GGUF files under llama.cpp"). Where it
+registry ships llama-cpp-python only as source; docs/how-to/compare-precisions.md, "GGUF files under llama.cpp"). Where it
 is not installed, its cells skip with that reason.
 
 Mapping of a variant: the model must be a GGUF file (`embedded:` or `gguf:`); `gguf: <type>`
@@ -22,7 +22,7 @@ from harness.backends.llamacpp import config
 from harness.spec.runtime import runtime
 
 INSTALL = ("install the extra: `pip install 'pytest-llama[llamacpp]'` (pip compiles llama.cpp from source, "
-           "a few minutes; README, \"GGUF files under llama.cpp\")")
+           "a few minutes; docs/how-to/compare-precisions.md)")
 ENGINE_MODULES = ("harness.backends.base", "harness.backends.weights", "harness.backends.gguf",
                   "harness.backends.pool", "harness.backends.llamacpp.load", "harness.backends.llamacpp.engine",
                   "harness.backends.llamacpp.gguf_file")

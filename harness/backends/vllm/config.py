@@ -64,7 +64,7 @@ def parse(checker, raw: dict, path: tuple) -> VllmSettings:
     if raw.get("pipeline_parallel_size", 1) > 1 and raw.get("distributed_executor_backend") != "ray":
         checker.error(path + ("pipeline_parallel_size",), "vLLM splits a model into pipeline stages across nodes "
                       "through Ray; this variant does not ask for it",
-                      "add `distributed_executor_backend: ray` (and run on a Ray cluster: README, \"Cells on a Ray "
+                      "add `distributed_executor_backend: ray` (and run on a Ray cluster: docs/how-to/ray.md, \"Cells on a Ray "
                       "cluster\")")
     if raw.get("device") == "cpu" and ("pipeline_parallel_size" in raw or "distributed_executor_backend" in raw):
         checker.error(path + ("device",), "pipeline parallelism and Ray's executor span GPUs; this variant asks for "
