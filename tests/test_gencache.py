@@ -128,6 +128,35 @@ def test_config_hash_covers_generation_and_prompt_settings(write_spec):
         assert digest(**change) != base, change
 
 
+def test_a_log_likelihood_cells_config_hash_ignores_generation_settings(write_spec):
+    """It generates nothing, so max_new_tokens cannot change its outputs: an edit of it must not
+    make the cell incomparable with its baseline. Its prompt still counts."""
+    from harness.data import resolve
+    from harness.plan.matrix import expand
+    from harness.kinds.lmeval.tasks import config_hash, task_config
+    from harness.plan.validate import load_spec
+
+    def digest(max_new_tokens: int, question: str = "{{ q }}") -> str:
+        (write_spec("", name="rows.jsonl").parent / "rows.jsonl").write_text('{"q": "2+2?", "a": "1"}\n')
+        (cell,) = expand(load_spec(write_spec(f"""
+            spec: 1
+            model: {{embedded: smollm2-135m-instruct, chat: false}}
+            generation: {{max_new_tokens: {max_new_tokens}}}
+            templates: {{ask: "{question}"}}
+            tasks:
+              pick:
+                data: {{test: rows.jsonl}}
+                choices: ["3", "4"]
+                target: "{{{{ a }}}}"
+                templates: [ask]
+            """)))
+        assert cell.task.kind == "loglikelihood"
+        return config_hash(cell, task_config(cell, resolve(cell.task, None, None), None))
+
+    assert digest(32) == digest(3)
+    assert digest(32) != digest(32, question="Q: {{ q }}")
+
+
 def test_a_changed_engine_misses_the_cache_in_a_real_run(monkeypatch, tmp_path, embedded_fp32):
     from lm_eval.api.instance import Instance
 

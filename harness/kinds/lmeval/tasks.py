@@ -53,8 +53,8 @@ def task_config(cell: Cell, source: DataSource, base: dict[str, Any] | None,
 
 def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
     """Stable digest of what decides a cell's prompts, outputs and scoring (callables by their
-    template): the task config, template, target, data source, the spec's generation settings,
-    seeds, repeats and whether the chat template is applied."""
+    template): the task config, template, target, data source, the spec's generation settings
+    (for a kind that generates), seeds, repeats and whether the chat template is applied."""
     def plain(value):
         # callables by name, at any depth: str() of a function holds its memory address,
         # which would make the hash differ in every process
@@ -71,8 +71,11 @@ def config_hash(cell: Cell, cfg: dict[str, Any]) -> str:
     body["target"] = cell.task.target
     body.update(cell.kind.hashed(cell.task))   # what scores an inline task
     body["data_source"] = cfg["metadata"]["data_source"]
+    # generation settings decide only what a cell generates: a log-likelihood cell's outputs do
+    # not depend on max_new_tokens, so editing it must not make that cell incomparable
     body["generation"] = {k: v for k, v in asdict(cell.task.generation).items()
-                          if k != "batch_size" and not (k == "reasoning_tags" and v is None)}
+                          if k != "batch_size" and not (k == "reasoning_tags" and v is None)} \
+        if "generate" in cell.kind.engine_calls else None
     body["seeds"] = asdict(cell.task.seeds)
     body["repeats"] = cell.task.repeats
     body["chat"] = cell.task.uses_chat(cell.spec.model)
