@@ -166,7 +166,7 @@ def test_every_inline_comparison_reports_a_0_1_metric():
     from harness.kinds.generation.scorers import COMPARISONS, METRIC_OF
     from harness.results.stats import is_binary_metric
 
-    from harness.kinds.generation.corpus import METRICS as CORPUS
+    from harness.results.corpus import METRICS as CORPUS
 
     assert set(METRIC_OF) == set(COMPARISONS) | set(CORPUS)
     for name, metric in METRIC_OF.items():

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.results.compare import compare as paired_compare
-from harness.results.compare import scores
+from harness.results.compare import sample_id, scores
+from harness.results.corpus import METRICS as CORPUS
+from harness.results.corpus import paired_bootstrap
 from harness.results.store import CELLS, SAMPLES, read_jsonl
 
 
@@ -81,12 +83,21 @@ def compare_runs(run_a: Path, run_b: Path) -> list[dict]:
             va, vb = a["metrics"][name]["value"], b["metrics"][name]["value"]
             row = {"cell": key, "metric": name, "a": va, "b": vb, "delta": vb - va, "paired": None,
                    "differs": differences(a, b, info["a"], info["b"])}
-            c = paired_compare(scores(samples["b"].get(key, []), name), scores(samples["a"].get(key, []), name),
-                               name, "A")
-            if c is not None:
-                row["paired"] = c.as_dict()
+            if name.split(",")[0] in CORPUS:     # a corpus score: no per-item score to pair, its pairs resampled
+                row["paired"] = paired_bootstrap(name.split(",")[0], _pairs(samples["a"].get(key, [])),
+                                                 _pairs(samples["b"].get(key, [])))
+            else:
+                c = paired_compare(scores(samples["b"].get(key, []), name), scores(samples["a"].get(key, []), name),
+                                   name, "A")
+                row["paired"] = c.as_dict() if c is not None else None
             out.append(row)
     return out
+
+
+def _pairs(rows: list[dict]) -> dict[str, tuple[str, str]]:
+    """A corpus-scored cell's samples as (reference, hypothesis) by sample id."""
+    return {sample_id(r): (str(r.get("target", "")), str(r.get("extracted_answer", ""))) for r in rows
+            if "extracted_answer" in r}
 
 
 def _run_info(run_dir: Path) -> dict:

@@ -23,11 +23,13 @@ SCHEMA = {
             "extract": {"anyOf": [{"enum": ["auto", "whole", "first_line", "last_number", "choice_letter"]},
                                   {"type": "object", "required": ["regex"], "additionalProperties": False,
                                    "properties": {"regex": {"type": "string", "minLength": 1}}}]},
-            "compare": {"type": "string", "minLength": 1,
-                        "examples": ["auto", "exact", "numeric", "contains", "regex", "bleu", "chrf"],
+            "compare": {"anyOf": [{"type": "string", "minLength": 1},
+                                  {"type": "array", "minItems": 1, "uniqueItems": True,
+                                   "items": {"enum": ["bleu", "chrf"]}}],
+                        "examples": ["auto", "exact", "numeric", "contains", "regex", "bleu", "chrf", ["bleu", "chrf"]],
                         "description": "auto, exact, numeric, contains, regex; bleu and chrf: sacrebleu's corpus "
-                                       "scores (default settings, signature recorded); or a scorer an installed "
-                                       "package adds (a `pytest_llama.scorers` entry point)"},
+                                       "scores (default settings, signature recorded), or both as a list; or a "
+                                       "scorer an installed package adds (a `pytest_llama.scorers` entry point)"},
             "ignore_case": {"type": "boolean"},
             "ignore_punctuation": {"type": "boolean"},
             "tolerance": {"type": "number", "minimum": 0}}}},
@@ -65,6 +67,9 @@ class Generation(Accuracy):
             except re.error as exc:
                 checker.error(path + ("extract", "regex"), f"not a regular expression: {exc}", "fix the pattern")
         compare = given.get("compare", "auto")
+        also: tuple[str, ...] = ()
+        if isinstance(compare, list):     # several corpus scores of one set of outputs (the schema allows only those)
+            compare, also = compare[0], tuple(compare[1:])
         known = ["auto", "bleu", "chrf", *comparisons()]
         if compare not in known:
             from harness.spec.errors import did_you_mean
@@ -74,14 +79,14 @@ class Generation(Accuracy):
         return Scorer(extract="regex" if pattern else extract, pattern=pattern, compare=compare,
                       ignore_case=given.get("ignore_case", True),
                       ignore_punctuation=given.get("ignore_punctuation", False),
-                      tolerance=given.get("tolerance", 0.0))
+                      tolerance=given.get("tolerance", 0.0), also=also)
 
     def reported(self, task, row, base):
         """lm-eval's names for an lm-eval task; the scorer's for an inline task."""
         if task.lm_eval:
             return super().reported(task, row, base)
         scorer = _resolved(task.settings, task.target, row)
-        return {scorer.metric} | ({"censored_rate"} if task.generation.reasoning_tags else set()), {scorer.filter_name}
+        return set(scorer.metrics) | ({"censored_rate"} if task.generation.reasoning_tags else set()), {scorer.filter_name}
 
     def hashed(self, task) -> dict[str, Any]:
         """What decides scoring beyond lm-eval's config, under the config hash's names."""
@@ -94,21 +99,26 @@ class Generation(Accuracy):
         if cell.task.lm_eval or scorer is None or not scorer.corpus:
             return cfg, None
 
-        def after(result, logged, _m=scorer.metric):
-            from harness.kinds.generation import corpus
-
-            pairs = {int(s["doc_id"]): s[_m] for _, s in logged if isinstance(s.get(_m), (list, tuple))}
-            for row in result.samples:
-                if int(row["doc_id"]) in pairs:
-                    row[f"sentence_{_m}"] = round(corpus.sentence_score(_m, *pairs[int(row["doc_id"])]), 6)
-            for key, m in result.metrics.items():
-                if key.split(",")[0] == _m:
-                    m.ci_low, m.ci_high = corpus.bootstrap_interval(_m, [pairs[k] for k in sorted(pairs)])
-                    m.ci_method, m.n = f"bootstrap over items ({corpus.BOOTSTRAP})", len(pairs)
+        def after(result, logged, _ms=scorer.metrics):
             import sacrebleu
 
-            result.engine["sacrebleu"] = {"metric": _m, "version": sacrebleu.__version__,
-                                          "signature": corpus.signature(_m, list(pairs.values()))}
+            from harness.results import corpus
+
+            signatures = {}
+            for _m in _ms:
+                pairs = {int(s["doc_id"]): s[_m] for _, s in logged if isinstance(s.get(_m), (list, tuple))}
+                for row in result.samples:
+                    if int(row["doc_id"]) in pairs:
+                        row[f"sentence_{_m}"] = round(corpus.sentence_score(_m, *pairs[int(row["doc_id"])]), 6)
+                for key, m in result.metrics.items():
+                    if key.split(",")[0] == _m:
+                        m.ci_low, m.ci_high = corpus.bootstrap_interval(_m, [pairs[k] for k in sorted(pairs)])
+                        m.ci_method, m.n = f"bootstrap over items ({corpus.BOOTSTRAP})", len(pairs)
+                signatures[_m] = corpus.signature(_m, list(pairs.values()))
+            # one metric: as before (metric, signature); several: a signature per metric
+            result.engine["sacrebleu"] = {"metric": _ms[0], "version": sacrebleu.__version__,
+                                          "signature": signatures[_ms[0]]} | (
+                {"signatures": signatures} if len(_ms) > 1 else {})
         return cfg, after
 
     def inline_config(self, cell, source) -> dict[str, Any]:
@@ -147,16 +157,16 @@ def _scoring(score, source, target: str) -> dict[str, Any]:
         return {_s.metric: _s.score(results[0], render(_t, doc))}
 
     if scorer.corpus:          # each item hands (reference, hypothesis) to sacrebleu's corpus score
-        from harness.kinds.generation.corpus import corpus_score
+        from harness.results.corpus import corpus_score
 
         def process(doc, results, _s=scorer, _t=target):  # noqa: F811 - the corpus form of the same hook
-            return {_s.metric: (render(_t, doc), results[0])}
+            return {m: (render(_t, doc), results[0]) for m in _s.metrics}
 
         return {"filter_list": [{"name": scorer.filter_name, "filter": [{"function": "custom", "filter_fn": apply},
                                                                         {"function": "take_first"}]}],
                 "process_results": process,
-                "metric_list": [{"metric": scorer.metric, "higher_is_better": True,
-                                 "aggregation": lambda items, _m=scorer.metric: corpus_score(_m, items)}]}
+                "metric_list": [{"metric": m, "higher_is_better": True,
+                                 "aggregation": lambda items, _m=m: corpus_score(_m, items)} for m in scorer.metrics]}
     return {"filter_list": [{"name": scorer.filter_name, "filter": [{"function": "custom", "filter_fn": apply},
                                                                     {"function": "take_first"}]}],
             "process_results": process,

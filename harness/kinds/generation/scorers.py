@@ -22,7 +22,7 @@ INVALID = "[invalid]"   # lm-eval's own marker for "no answer found"
 EXTRACTORS: dict[str, Callable[[str], str]] = {}
 COMPARISONS: dict[str, Callable[..., bool]] = {}
 METRIC_OF = {"exact": "exact_match", "numeric": "exact_match", "contains": "contains", "regex": "regex_match",
-             "bleu": "bleu", "chrf": "chrf"}     # bleu, chrf: corpus scores (corpus.py), not per item
+             "bleu": "bleu", "chrf": "chrf"}     # bleu, chrf: corpus scores (harness/results/corpus.py), not per item
 
 
 def comparisons() -> dict[str, Callable[..., bool]]:
@@ -150,6 +150,7 @@ class Scorer:
     ignore_case: bool = True
     ignore_punctuation: bool = False
     tolerance: float = 0.0
+    also: tuple[str, ...] = ()     # more corpus scores of the same outputs (`compare: [bleu, chrf]`)
 
     def resolved(self, target_example: str | None) -> "Scorer":
         """`auto`: a numeric target compares the output's last number; any other target the
@@ -157,7 +158,8 @@ class Scorer:
         numeric_target = target_example is not None and _number(target_example) is not None
         extract = self.extract if self.extract != "auto" else ("last_number" if numeric_target else "whole")
         compare = self.compare if self.compare != "auto" else ("numeric" if numeric_target else "exact")
-        return Scorer(extract, self.pattern, compare, self.ignore_case, self.ignore_punctuation, self.tolerance)
+        return Scorer(extract, self.pattern, compare, self.ignore_case, self.ignore_punctuation, self.tolerance,
+                      self.also)
 
     @property
     def filter_name(self) -> str:
@@ -171,8 +173,13 @@ class Scorer:
 
     @property
     def metric(self) -> str:
-        """The metric name the comparison reports."""
+        """The metric name the comparison reports (the first, when it reports several)."""
         return METRIC_OF.get(self.compare, self.compare)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric it reports: one, or each corpus score `compare:` lists."""
+        return (self.metric, *(METRIC_OF[m] for m in self.also))
 
     def extract_fn(self) -> Callable[[str], str]:
         """The extraction as a function of the output."""
