@@ -18,14 +18,15 @@ class Script:
         self.requests: dict = {}   # n -> the request's JSON body (a script may read its own request)
 
 
-def completion(text="M", logprobs=True):
+def completion(text="M", logprobs=True, system_fingerprint=None):
     choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": text}}
     if logprobs:
         choice["logprobs"] = {"content": [{"token": text, "logprob": -0.1, "bytes": None, "top_logprobs": [
             {"token": "M", "logprob": -0.1, "bytes": None}, {"token": "m", "logprob": -2.4, "bytes": None}]}]}
     return 200, {}, json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "fake-judge",
                                 "choices": [choice], "usage": {"prompt_tokens": 50, "completion_tokens": 1,
-                                                               "total_tokens": 51}})
+                                                               "total_tokens": 51}}
+                               | ({"system_fingerprint": system_fingerprint} if system_fingerprint else {}))
 
 
 def chat_reply(content, reasoning=None, finish="stop"):

@@ -97,3 +97,30 @@ def test_the_key_is_read_at_call_time_and_unset_variables_are_named(server):
     assert endpoint_skip(judge, {}) == ("the judge endpoint's $OPENAI_BASE_URL, $OPENAI_API_KEY are not set: export "
                                         "the endpoint's base URL, model and key to run these cells")
     assert endpoint_skip(judge, {"OPENAI_BASE_URL": "http://x/v1", "OPENAI_API_KEY": "k"}) is None
+
+
+def test_the_judge_is_pinned_as_served_and_another_model_behind_its_name_is_not_answered_from_the_cache(
+        server, tmp_path):
+    """Same URL, same model name, another model behind it (the server lists another `root`):
+    the cached verdicts are not reused, and the record says what the server served each time."""
+    url, script = server(lambda n: completion(system_fingerprint="fp_a"), root="weights-v1")
+    (reply,), usage = client(url, tmp_path).run([CALL])
+    assert reply.text == "M" and usage.sent == 1
+    first = usage.served
+    assert first["served"]["root"] == "weights-v1" and first["system_fingerprints"] == ["fp_a"]
+    assert first["model"] == "fake-judge" and first["fingerprint"] not in (None, "unreachable")
+    # the same server again: answered from the cache, nothing sent
+    (_,), again = client(url, tmp_path).run([CALL])
+    assert again.sent == 0 and again.cached == 1
+    # another model behind the same name: sent again, under another fingerprint
+    url, script = server(lambda n: completion(system_fingerprint="fp_b"), root="weights-v2")
+    (_,), moved = client(url, tmp_path).run([CALL])
+    assert moved.sent == 1 and moved.cached == 0
+    assert moved.served["fingerprint"] != first["fingerprint"] and moved.served["served"]["root"] == "weights-v2"
+
+    from harness.run.baseline import judge_differences
+
+    (line,) = judge_differences(first, moved.served)
+    assert "the judge changed since the baseline" in line
+    assert "served root 'weights-v1' -> 'weights-v2'" in line and "system_fingerprints ['fp_a'] -> ['fp_b']" in line
+    assert judge_differences(first, first) == [] and judge_differences(None, first) == []

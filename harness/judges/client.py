@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from harness.backends.retry import GaveUp, Withheld, with_retries
 from harness.judges.spec import Judge
@@ -46,6 +46,7 @@ class Reply:
     attempts: int = 0
     error: str | None = None                     # why there is no text (after the retries)
     model: str | None = None                     # the model the endpoint says answered
+    system_fingerprint: str | None = None        # the backend configuration it says answered (OpenAI's field)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Usage:
     wall_s: float = 0.0
     budget_spent: bool = False
     errors: list[str] = field(default_factory=list)
+    served: dict[str, Any] | None = None    # the judge as served (EndpointClient.identity): pinned in the record
 
     def record(self, judge: Judge) -> dict[str, Any]:
         """The usage as a cell records it, with the cost when the spec gives prices."""
@@ -110,14 +112,44 @@ class EndpointClient:
             raise EndpointUnset(f"the judge endpoint's {', '.join('$' + n for n in missing) or 'url/model'} is not set")
         self.url: str = url
         self.model: str = model
+        self._served: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
         """The endpoint as records name it: model at base URL, and where the key comes from."""
         return f"{self.model} at {self.url.rstrip('/')} (key from ${self.judge.api_key_env})"
 
+    def served(self) -> dict[str, Any]:
+        """What the judge's server says it serves (backends/served.py: the model's /models entry,
+        its version, their fingerprint), asked once. A server that does not answer has the
+        fingerprint "unreachable", so no cached verdict is taken as its."""
+        if self._served is None:
+            from harness.backends.served import ServerDown, describe, without_credentials
+
+            key = self.environ.get(self.judge.api_key_env or "") or None
+            try:
+                self._served = describe(self.url, self.model, key)
+            except ServerDown as exc:
+                self._served = {"base_url": without_credentials(self.url), "model": None, "listed": [],
+                                "version": None, "fingerprint": "unreachable", "error": str(exc)}
+        return self._served
+
+    def identity(self, replies: Sequence[Reply | None] = ()) -> dict[str, Any]:
+        """The judge as served, for the record: the model asked for, what the server says of it,
+        its version, the fingerprint verdicts are cached under, and every `system_fingerprint`
+        its replies carried (the answering configuration, where the server reports one)."""
+        served = self.served()
+        seen = sorted({r.system_fingerprint for r in replies if r is not None and r.system_fingerprint})
+        answered = sorted({r.model for r in replies if r is not None and r.model})
+        return {"model": self.model, "base_url": served["base_url"], "served": served["model"],
+                "version": served["version"], "fingerprint": served["fingerprint"],
+                "system_fingerprints": seen, "answered_as": answered}
+
     def _key(self, call: Call) -> str:
-        return cache_key(judge={"url": self.url.rstrip("/"), "model": self.model}, call=asdict(call))
+        # the served fingerprint is part of the key: a verdict of another model behind the same
+        # name and URL (another root, owner or server version) is not reused
+        return cache_key(judge={"url": self.url.rstrip("/"), "model": self.model,
+                                "served": self.served()["fingerprint"]}, call=asdict(call))
 
     def _client(self):
         """An openai client for this batch; the key read now, from the environment."""
@@ -159,6 +191,7 @@ class EndpointClient:
         usage.unsent = sum(1 for r in replies if r is None)
         usage.budget_spent = budget.spent
         usage.wall_s = time.perf_counter() - started
+        usage.served = self.identity(replies)
         return replies, usage
 
     def _send(self, client, call: Call, budget: _Budget, usage: Usage, lock) -> Reply | None:
@@ -208,7 +241,8 @@ class EndpointClient:
             top = [{"token": t.token, "logprob": float(t.logprob)} for t in (content[0].top_logprobs or [])] or None
         used = getattr(out, "usage", None)
         return Reply(text=text, top_logprobs=top, prompt_tokens=int(getattr(used, "prompt_tokens", 0) or 0),
-                     completion_tokens=int(getattr(used, "completion_tokens", 0) or 0), model=getattr(out, "model", None))
+                     completion_tokens=int(getattr(used, "completion_tokens", 0) or 0), model=getattr(out, "model", None),
+                     system_fingerprint=getattr(out, "system_fingerprint", None))
 
 
 def incomplete(usage: Usage, total: int):

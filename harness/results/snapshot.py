@@ -42,6 +42,8 @@ def from_run(run_dir: Path) -> dict[str, Any]:
             # what the config hash digests, kept to say what changed when it differs
             "generation": (rec.get("generation") or {}).get("effective"), "prompt": rec.get("prompt"),
             "reproducibility": rec.get("reproducibility") or {},
+            # the judge as served (judged and pairwise cells with an endpoint judge), to say when it changed
+            "judge": ((rec.get("engine") or {}).get("judge_usage") or {}).get("served"),
             "metrics": {name: {k: m.get(k) for k in ("value", "ci_low", "ci_high", "n")}
                         for name, m in rec["metrics"].items()},
             "samples": samples.get(rec["key"], {}),

@@ -85,6 +85,7 @@ def gate(result: CellResult, baseline: dict[str, Any], tolerance: float | None =
         return {"status": "new", "regressions": [], "improvements": [],
                 "notes": ["not in the baseline: reported as new"], "reproducibility": []}
     kernels = kernel_differences(base.get("reproducibility"), result.reproducibility)
+    kernels += judge_differences(base.get("judge"), ((result.engine or {}).get("judge_usage") or {}).get("served"))
     differs = [_what_differs(k, base, result) for k in LIKE_FOR_LIKE if base.get(k) != getattr(result, k)]
     if differs:
         return {"status": "incomparable", "regressions": [], "improvements": [],
@@ -136,6 +137,24 @@ def kernel_differences(then: dict | None, now: dict) -> list[str]:
     return ["computed on other kernels than the baseline (" + "; ".join(changed) + "): scores may differ "
             "in their low bits, and a quantized variant's outputs with them; a difference here is not "
             "only the change under test"]
+
+
+def judge_differences(then: dict | None, now: dict | None) -> list[str]:
+    """One line naming what changed in the judge between the baseline and this run (the model
+    the server says it serves, its version, the system fingerprints its replies carried), as
+    kernel_differences does for CPU kernels: a judged score that moved may have moved with it."""
+    if not then or not now or then.get("fingerprint") == now.get("fingerprint") and \
+            then.get("system_fingerprints") == now.get("system_fingerprints"):
+        return []
+    changed = []
+    for key in ("model", "base_url", "version", "system_fingerprints", "answered_as"):
+        if then.get(key) != now.get(key):
+            changed.append(f"{key} {then.get(key)!r} -> {now.get(key)!r}")
+    said_then, said_now = then.get("served") or {}, now.get("served") or {}
+    changed += [f"served {k} {said_then.get(k)!r} -> {said_now.get(k)!r}" for k in sorted(set(said_then) | set(said_now))
+                if said_then.get(k) != said_now.get(k)]
+    return ["the judge changed since the baseline (" + ("; ".join(changed) or "its fingerprint") + "): a judged "
+            "score that moved may have moved with the judge, not only with the change under test"]
 
 
 def missing(baseline: dict[str, Any], specs: set[str], keys: set[str]) -> list[str]:

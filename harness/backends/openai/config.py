@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from harness.backends.served import without_credentials
 
 SCHEMA = {
     "properties": {
@@ -31,15 +31,6 @@ SCHEMA = {
                                       "`{repeat_penalty: 1.0}`, so its greedy outputs are not greedy without it"},
     },
 }
-
-
-def without_credentials(url: str) -> str:
-    """The URL as records and cache keys keep it: no user, password, query or fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 @dataclass(frozen=True)

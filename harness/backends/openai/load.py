@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
 import urllib.request
 from functools import lru_cache
 
 from harness.backends.base import LoadedModel
-from harness.backends.openai.config import OpenaiSettings, without_credentials
+from harness.backends.openai.config import OpenaiSettings
+from harness.backends.served import PROBE_TIMEOUT_S, ServerDown, describe
 from harness.backends.weights import load_tokenizer, weights_location
-
-PROBE_TIMEOUT_S = 5.0     # a server that does not answer /v1/models this fast is reported down
 
 
 class EndpointDown(RuntimeError):
@@ -68,39 +66,19 @@ class Endpoint:
             self._client = None
 
 
-def _get(url: str, key: str | None, timeout: float) -> dict:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read().decode("utf-8"))
-
-
 @lru_cache(maxsize=32)
 def ask_server(settings: OpenaiSettings) -> dict:
-    """What the server says it serves: the model's /v1/models entry and its version (vLLM's
-    /version; None where there is none). Asked once per process and variant; an error within
-    seconds when nothing answers or the model is not served, listing the ones that are."""
-    url = without_credentials(settings.base_url)
+    """What the server says it serves (backends/served.py). Asked once per process and variant;
+    an error within seconds when nothing answers or the model is not served, listing the ones that are."""
     key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
     try:
-        listing = _get(settings.base_url.rstrip("/") + "/models", key, PROBE_TIMEOUT_S)
-    except urllib.error.HTTPError as exc:
-        raise EndpointDown(f"the server at {url} answered /models with HTTP {exc.code}: is base_url the API "
-                           "root (it usually ends in /v1), and the key right?") from None
-    except (OSError, ValueError) as exc:
-        raise EndpointDown(f"no OpenAI-compatible server answers at {url} ({type(exc).__name__}: {exc}); start it, "
-                           "or fix base_url in the spec") from None
-    models = {m.get("id"): m for m in listing.get("data") or [] if isinstance(m, dict)}
-    if settings.served_model not in models:
-        raise EndpointDown(f"the server at {url} does not serve {settings.served_model!r}; it serves: "
-                           f"{', '.join(sorted(map(str, models))) or 'nothing'}")
-    version = None
-    root = settings.base_url.rstrip("/").removesuffix("/v1")
-    try:
-        version = _get(root + "/version", key, PROBE_TIMEOUT_S).get("version")
-    except (OSError, ValueError, AttributeError):
-        version = None
-    entry = {k: v for k, v in models[settings.served_model].items() if k not in ("created", "permission")}
-    return {"base_url": url, "model": entry, "version": version}
+        served = describe(settings.base_url, settings.served_model, key, PROBE_TIMEOUT_S)
+    except ServerDown as exc:
+        raise EndpointDown(f"{exc}; start it, or fix base_url in the spec") from None
+    if served["model"] is None:
+        raise EndpointDown(f"the server at {served['base_url']} does not serve {settings.served_model!r}; it serves: "
+                           f"{', '.join(served['listed']) or 'nothing'}")
+    return {"base_url": served["base_url"], "model": served["model"], "version": served["version"]}
 
 
 def identity(weights, variant) -> tuple[str, str]:
