@@ -21,8 +21,11 @@ class Script:
 def completion(text="M", logprobs=True, system_fingerprint=None):
     choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": text}}
     if logprobs:
+        other = "m" if text == "M" else "M"     # the answer most likely, the other identifier next
+        first = text if text in ("m", "M") else "M"
         choice["logprobs"] = {"content": [{"token": text, "logprob": -0.1, "bytes": None, "top_logprobs": [
-            {"token": "M", "logprob": -0.1, "bytes": None}, {"token": "m", "logprob": -2.4, "bytes": None}]}]}
+            {"token": first, "logprob": -0.1, "bytes": None},
+            {"token": other if first == text else "m", "logprob": -2.4, "bytes": None}]}]}
     return 200, {}, json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "fake-judge",
                                 "choices": [choice], "usage": {"prompt_tokens": 50, "completion_tokens": 1,
                                                                "total_tokens": 51}}

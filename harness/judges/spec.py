@@ -52,6 +52,11 @@ JUDGE_KEY = {
                   "description": "USD per million tokens, for the cost in the record",
                   "properties": {"input": {"type": "number", "minimum": 0},
                                  "output": {"type": "number", "minimum": 0}}},
+        "canary": {"type": "string", "minLength": 1,
+                   "description": "before judging, agree with a trusted judge's published verdicts on a seeded "
+                                  "sample of pairs: alpaca_eval_gpt4_turbo (AlpacaEval 2.0's GPT-4 Turbo annotator); "
+                                  "reports canary_agreement, canary_kappa, canary_winrate_shift"},
+        "canary_items": {"type": "integer", "minimum": 10, "description": "pairs the canary draws (default 50)"},
         "generation": {"type": "object", "additionalProperties": False, "properties": {
             "temperature": {"type": "number", "minimum": 0},
             "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
@@ -79,6 +84,8 @@ class Judge:
     price_input: float | None = None      # USD per million tokens
     price_output: float | None = None
     generation: Generation = field(default_factory=lambda: Generation(max_new_tokens=512, temperature=0.0))
+    canary: str | None = None             # a calibration canary's name (kinds/pairwise/canary.py)
+    canary_items: int = 50
 
     @property
     def endpoint(self) -> bool:
@@ -119,18 +126,37 @@ def parse_judge(checker, raw: dict | None, path: tuple) -> Judge | None:
                           "`model:` (or `model_env:`) names the endpoint's model; `api_key_env:` the variable "
                           "holding its key")
         budget, price = raw.get("budget") or {}, raw.get("price") or {}
-        return Judge(url=raw.get("url"), url_env=raw.get("url_env"), model=raw.get("model"),
+        canary = _canary(checker, raw, path)
+        return Judge(canary=canary, canary_items=raw.get("canary_items", 50), url=raw.get("url"), url_env=raw.get("url_env"), model=raw.get("model"),
                      model_env=raw.get("model_env"), api_key_env=raw.get("api_key_env"),
                      concurrency=raw.get("concurrency", 4), max_retries=raw.get("max_retries", 6),
                      timeout_s=float(raw.get("timeout_s", 60.0)), budget_requests=budget.get("requests"),
                      budget_tokens=budget.get("tokens"), price_input=price.get("input"),
                      price_output=price.get("output"), generation=generation)
-    endpoint_only = [k for k in ("model", "model_env", "api_key_env", "concurrency", "budget", "price") if k in raw]
+    endpoint_only = [k for k in ("model", "model_env", "api_key_env", "concurrency", "budget", "price", "canary")
+                     if k in raw]
     if endpoint_only:
         checker.error(path + (endpoint_only[0],), f"`{endpoint_only[0]}:` applies to an endpoint judge; this judge is "
                       "a model the harness loads", "remove it, or give `url:` / `url_env:`")
     return Judge(source=parse_source(checker, raw, path, given[0], what="judge", chat=True),
                  precision=raw.get("precision", "fp32"), generation=generation)
+
+
+CANARIES = ("alpaca_eval_gpt4_turbo",)   # kinds/pairwise/canary.py reads them
+
+
+def _canary(checker, raw: dict, path: tuple) -> str | None:
+    """The canary's name, checked against the ones there are (with did-you-mean)."""
+    name = raw.get("canary")
+    if name is not None and name not in CANARIES:
+        from harness.spec.errors import did_you_mean
+
+        checker.error(path + ("canary",), f"no canary {name!r}; there is {', '.join(CANARIES)}",
+                      did_you_mean(name, CANARIES) or f"use `canary: {CANARIES[0]}`")
+    if "canary_items" in raw and name is None:
+        checker.error(path + ("canary_items",), "`canary_items:` sizes a canary, and this judge has none",
+                      f"add `canary: {CANARIES[0]}`, or remove it")
+    return name
 
 
 def endpoint_skip(judge: Judge | None, environ) -> str | None:

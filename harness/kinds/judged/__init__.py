@@ -49,7 +49,12 @@ class Judged(Kind):
         return min(task.limit or 80, 80)
 
     def judge(self, checker, raw: dict | None, path: tuple) -> Judge | None:
-        """The judge (harness/judges/spec.py); errors go to `checker`."""
+        """The judge (harness/judges/spec.py); errors go to `checker`. A canary is refused: its
+        pairs are AlpacaEval's, judged by preference, and this judge rates one answer at a time."""
+        if isinstance(raw, dict) and "canary" in raw:
+            checker.error(path + ("judge", "canary"), "a canary's pairs are AlpacaEval's, read as a preference between "
+                          "two outputs; an MT-Bench judge rates one answer 1-10, so it cannot read the canary's prompt",
+                          "remove `canary:` here; put it on an alpaca_eval task's judge")
         return parse_judge(checker, raw, path)
 
     def skip(self, task, environ) -> str | None:

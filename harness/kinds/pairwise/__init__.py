@@ -8,6 +8,8 @@ own prompt, output-order switch and parsers, as `weighted_alpaca_eval_gpt4_turbo
 discrete_win_rate, lc_win_rate (alpaca_eval's length-controlled GLM), and avg_length
 (characters). `replay: MODEL` scores a model's published judgements instead of running a model
 and a judge, so the leaderboard's numbers can be reproduced (and are the paper values).
+`judge: {canary: alpaca_eval_gpt4_turbo}` first checks the judge against published GPT-4 Turbo
+verdicts (canary.py), and a bound on that agreement stops the cell before anything else runs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from harness.spec.runtime import runtime
 
 N_INSTRUCTIONS = 805
 METRICS = ("win_rate", "discrete_win_rate", "lc_win_rate", "avg_length", "unjudged", "unparsed")
+CANARY_METRICS = ("canary_agreement", "canary_kappa", "canary_winrate_shift", "canary_unjudged")   # canary.py
 SCHEMA = {"properties": {
     "judged": JUDGED_KEY, "judge": JUDGE_KEY,
     "replay": {"type": "string", "minLength": 1,
@@ -76,11 +79,14 @@ class Pairwise(Kind):
         return None if task.settings.replay else endpoint_skip(task.settings.judge, environ)
 
     def reported(self, task, row, base):
-        """Win rates (fractions), the average output length, unjudged and unparsed counts."""
-        return set(METRICS), {"none"}
+        """Win rates (fractions), the average output length, unjudged and unparsed counts; the
+        canary's agreement, κ and win-rate shift when the judge has one."""
+        judge = task.settings.judge
+        return set(METRICS) | (set(CANARY_METRICS) if judge is not None and judge.canary else set()), {"none"}
 
     def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
-        """A weighted preference is not a 0/1 score: no paired max_drop."""
+        """A weighted preference is not a 0/1 score: no paired max_drop. The canary's agreement
+        and κ take min / max (checked as soon as the canary is judged)."""
         if bound.max_drop is not None:
             return (f"max_drop compares 0/1 scores item by item; {name} is a (weighted) preference",
                     "use min / max, or min_ratio / max_ratio against another variant")

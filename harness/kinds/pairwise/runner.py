@@ -30,34 +30,47 @@ def _folder(ctx) -> Path:
     return folder
 
 
-def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], Usage | None, str]:
-    """Each instruction's annotation (preference 1..2 or NaN, the parser used), the usage, the judge."""
+def prompts(instructions: list[str], references: list[str], outputs: list[str]) -> tuple[list[Call], list[bool]]:
+    """alpaca_eval's judge calls for (instruction, reference, model output) triples, the outputs
+    in its seeded order, and whether each was switched (the model's output shown first)."""
     import pandas as pd
 
     mods, cfg = upstream.modules(), upstream.judge_config()
-    judge = cell.task.settings.judge
-    instructions = [it["instruction"] for it in items]
     flips = metrics.switched(instructions)
     shown = pd.DataFrame({"instruction": instructions,
-                          "output_1": [o if f else it["output"] for it, o, f in zip(items, outputs, flips)],
-                          "output_2": [it["output"] if f else o for it, o, f in zip(items, outputs, flips)]})
-    prompts, _ = mods.utils.make_prompts(shown, cfg["prompt"], batch_size=1)
+                          "output_1": [o if f else r for r, o, f in zip(references, outputs, flips)],
+                          "output_2": [r if f else o for r, o, f in zip(references, outputs, flips)]})
+    texts, _ = mods.utils.make_prompts(shown, cfg["prompt"], batch_size=1)
     kwargs = cfg["completions_kwargs"]
     calls = [Call(tuple((m["role"], m["content"]) for m in mods.utils.prompt_to_chatml(p)), int(kwargs["max_tokens"]),
                   float(kwargs["temperature"]), int(kwargs["top_logprobs"]) if kwargs.get("logprobs") else None)
-             for p in prompts]
+             for p in texts]
+    return calls, flips
+
+
+def preference(reply, flip: bool) -> tuple[float, str | None]:
+    """A reply's preference (1: the reference wins, 2: the model's output; NaN: unreadable), read
+    as the weighted annotator reads it, switched back; and the parser that read it."""
+    pref, parser = math.nan, None
+    if reply is not None and reply.text is not None:
+        if reply.top_logprobs:
+            pref, parser = metrics.preference_from_logprobs(reply.top_logprobs), "logprob"
+        if math.isnan(pref):
+            pref, parser = metrics.preference_from_text(reply.text), "discrete (no usable logprobs)"
+        if not math.isnan(pref) and flip:
+            pref = 3 - pref
+    return pref, parser
+
+
+def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], Usage | None, str]:
+    """Each instruction's annotation (preference 1..2 or NaN, the parser used), the usage, the judge."""
+    judge = cell.task.settings.judge
+    calls, flips = prompts([it["instruction"] for it in items], [it["output"] for it in items], outputs)
     client = EndpointClient(judge, ctx.cache)
     replies, usage = client.run(calls, progress=progress)
     rows = []
     for i, (item, out, flip, reply) in enumerate(zip(items, outputs, flips, replies)):
-        pref, parser = math.nan, None
-        if reply is not None and reply.text is not None:
-            if reply.top_logprobs:
-                pref, parser = metrics.preference_from_logprobs(reply.top_logprobs), "logprob"
-            if math.isnan(pref):
-                pref, parser = metrics.preference_from_text(reply.text), "discrete (no usable logprobs)"
-            if not math.isnan(pref) and flip:
-                pref = 3 - pref
+        pref, parser = preference(reply, flip)
         rows.append({"index": i, "instruction": item["instruction"], "output_1": item["output"], "output_2": out,
                      "generator_1": upstream.BASELINE, "generator_2": cell.variant.name, "preference": pref,
                      "is_switched_outputs": flip, "judged": reply is not None and reply.text is not None,
@@ -65,6 +78,54 @@ def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[
                      "top_logprobs": reply.top_logprobs if reply else None,
                      "error": reply.error if reply else "not sent: the judge's budget was spent"})
     return rows, usage, client.label
+
+
+def _canary(cell, ctx, folder: Path, result, shown) -> bool:
+    """Judge the canary's pairs (canary.py) into the result's metrics and record; False when a
+    bound on its agreement or κ fails, so the cell stops before its own judging."""
+    from harness.kinds.pairwise import canary
+    from harness.results.record import Verdict
+
+    judge = cell.task.settings.judge
+    annotator = canary.CANARIES[judge.canary]
+    pairs = canary.sample(canary.published_pairs(folder / "annotations", annotator), judge.canary_items)
+    if not pairs:
+        raise DataUnavailable(f"the canary {judge.canary!r} found no published judgements by {annotator} under "
+                              f"{folder / 'annotations'}")
+    calls, flips = prompts([p["instruction"] for p in pairs], [p["reference"] for p in pairs],
+                           [p["output"] for p in pairs])
+    shown.begin(len(calls), "canary verdicts")
+    client = EndpointClient(judge, ctx.cache)
+    replies, usage = client.run(calls, progress=lambda done, total: shown.advance(done - shown.done))
+    ours = [preference(r, f)[0] for r, f in zip(replies, flips)]
+    found = canary.agreement([p["published"] for p in pairs], ours)
+    n = found["n"]
+    if n:
+        low, high = found["agreement_ci"]
+        result.metrics["canary_agreement"] = Metric("canary_agreement", found["agreement"], None, low, high,
+                                                    "wilson (statsmodels)", n)
+        k_low, k_high = found["kappa_ci"]
+        result.metrics["canary_kappa"] = Metric("canary_kappa", found["kappa"], None, k_low, k_high,
+                                                f"Cohen's kappa (scikit-learn), bootstrap over pairs ({canary.BOOTSTRAP})", n)
+        s_low, s_high = found["shift_ci"]
+        result.metrics["canary_winrate_shift"] = Metric("canary_winrate_shift", found["shift"], None, s_low, s_high,
+                                                        f"bootstrap over pairs ({canary.BOOTSTRAP})", n)
+    result.metrics["canary_unjudged"] = Metric("canary_unjudged", float(found["unjudged"]), None, None, None, "count",
+                                               len(pairs))
+    result.engine["canary"] = {
+        "name": judge.canary, "published_by": annotator, "items": len(pairs), "seed": canary.SEED,
+        "pairs": [p["source"] for p in pairs], "judged": n,
+        "published_win_rate": found.get("published_win_rate"), "judge_win_rate": found.get("judge_win_rate"),
+        "usage": usage.record(judge)}
+    missed = canary.failed_bounds(cell.task, found)
+    if missed:
+        result.extra_verdicts = [Verdict("canary", "the canary's bounds before judging", False,
+                                         "the judge disagrees with the published verdicts beyond the spec's bound ("
+                                         + "; ".join(f"{b.metric} = {v:.3f}" for b, v in missed)
+                                         + "): the cell stopped before generating or judging anything else")]
+        shown.finish()
+        return False
+    return True
 
 
 def _metric(name: str, value: float, se: float | None, n: int, method: str) -> Metric:
@@ -98,6 +159,9 @@ def run_pairwise(cell, handle, ctx):
         from harness.results.progress import Progress
 
         shown = Progress(cell.name, ctx.progress)
+        if settings.judge is not None and settings.judge.canary and not _canary(cell, ctx, folder, result, shown):
+            result.wall_s = time.perf_counter() - started
+            return result      # the canary missed its bound: no answers generated, nothing else judged
         lm = HarnessLM(handle, task.generation, ctx.cache, progress=shown)
         outputs = chat_generate(lm, [[{"role": "user", "content": it["instruction"]}] for it in items],
                                 {"until": [], "do_sample": False})
@@ -113,7 +177,7 @@ def run_pairwise(cell, handle, ctx):
     found = metrics.win_rates(rated, difficulty) if rated else {}
     zero = metrics.win_rates(rated, pd.Series(0.0, index=difficulty.index)) if rated and difficulty is not None else {}
     count = int(found.get("n_total") or 0)
-    result.metrics = {}
+    # (the canary's metrics, when it ran, are there already)
     if found:
         result.metrics["win_rate"] = _metric("win_rate", found["win_rate"] / 100, found["standard_error"] / 100, count,
                                              "normal, alpaca_eval's standard error")
