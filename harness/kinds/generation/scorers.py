@@ -152,6 +152,14 @@ class Scorer:
     tolerance: float = 0.0
     also: tuple[str, ...] = ()     # more corpus scores of the same outputs (`compare: [bleu, chrf]`)
 
+    def __repr__(self) -> str:
+        """The dataclass's repr, which config hashes digest; `also` only when given, so the
+        hashes of every task scored before it existed (and their baselines) stay as they were."""
+        fields = (f"extract={self.extract!r}, pattern={self.pattern!r}, compare={self.compare!r}, "
+                  f"ignore_case={self.ignore_case!r}, ignore_punctuation={self.ignore_punctuation!r}, "
+                  f"tolerance={self.tolerance!r}")
+        return f"Scorer({fields}" + (f", also={self.also!r})" if self.also else ")")
+
     def resolved(self, target_example: str | None) -> "Scorer":
         """`auto`: a numeric target compares the output's last number; any other target the
         whole output, normalised."""
