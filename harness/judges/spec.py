@@ -57,6 +57,9 @@ JUDGE_KEY = {
                                   "sample of pairs: alpaca_eval_gpt4_turbo (AlpacaEval 2.0's GPT-4 Turbo annotator); "
                                   "reports canary_agreement, canary_kappa, canary_winrate_shift"},
         "canary_items": {"type": "integer", "minimum": 10, "description": "pairs the canary draws (default 50)"},
+        "swap": {"type": "boolean",
+                 "description": "a pairwise judge sees every pair in both orders: position consistency is reported, "
+                                "and a pair whose verdict follows the slot, not the answer, counts as a tie"},
         "generation": {"type": "object", "additionalProperties": False, "properties": {
             "temperature": {"type": "number", "minimum": 0},
             "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
@@ -86,6 +89,7 @@ class Judge:
     generation: Generation = field(default_factory=lambda: Generation(max_new_tokens=512, temperature=0.0))
     canary: str | None = None             # a calibration canary's name (kinds/pairwise/canary.py)
     canary_items: int = 50
+    swap: bool = False                    # judge every pair in both orders (pairwise judges)
 
     @property
     def endpoint(self) -> bool:
@@ -127,14 +131,15 @@ def parse_judge(checker, raw: dict | None, path: tuple) -> Judge | None:
                           "holding its key")
         budget, price = raw.get("budget") or {}, raw.get("price") or {}
         canary = _canary(checker, raw, path)
-        return Judge(canary=canary, canary_items=raw.get("canary_items", 50), url=raw.get("url"), url_env=raw.get("url_env"), model=raw.get("model"),
+        return Judge(canary=canary, canary_items=raw.get("canary_items", 50), swap=bool(raw.get("swap", False)),
+                     url=raw.get("url"), url_env=raw.get("url_env"), model=raw.get("model"),
                      model_env=raw.get("model_env"), api_key_env=raw.get("api_key_env"),
                      concurrency=raw.get("concurrency", 4), max_retries=raw.get("max_retries", 6),
                      timeout_s=float(raw.get("timeout_s", 60.0)), budget_requests=budget.get("requests"),
                      budget_tokens=budget.get("tokens"), price_input=price.get("input"),
                      price_output=price.get("output"), generation=generation)
-    endpoint_only = [k for k in ("model", "model_env", "api_key_env", "concurrency", "budget", "price", "canary")
-                     if k in raw]
+    endpoint_only = [k for k in ("model", "model_env", "api_key_env", "concurrency", "budget", "price", "canary",
+                                 "swap") if k in raw]
     if endpoint_only:
         checker.error(path + (endpoint_only[0],), f"`{endpoint_only[0]}:` applies to an endpoint judge; this judge is "
                       "a model the harness loads", "remove it, or give `url:` / `url_env:`")

@@ -55,6 +55,10 @@ class Judged(Kind):
             checker.error(path + ("judge", "canary"), "a canary's pairs are AlpacaEval's, read as a preference between "
                           "two outputs; an MT-Bench judge rates one answer 1-10, so it cannot read the canary's prompt",
                           "remove `canary:` here; put it on an alpaca_eval task's judge")
+        if isinstance(raw, dict) and raw.get("swap"):
+            checker.error(path + ("judge", "swap"), "`swap:` shows a pairwise judge both orders of two answers; an "
+                          "MT-Bench judge here grades one answer at a time, so there is no order to swap",
+                          "remove `swap:`, or use it on an alpaca_eval task's judge")
         return parse_judge(checker, raw, path)
 
     def skip(self, task, environ) -> str | None:

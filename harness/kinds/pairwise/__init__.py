@@ -82,7 +82,8 @@ class Pairwise(Kind):
         """Win rates (fractions), the average output length, unjudged and unparsed counts; the
         canary's agreement, κ and win-rate shift when the judge has one."""
         judge = task.settings.judge
-        return set(METRICS) | (set(CANARY_METRICS) if judge is not None and judge.canary else set()), {"none"}
+        return (set(METRICS) | (set(CANARY_METRICS) if judge is not None and judge.canary else set())
+                | ({"position_consistency", "inconsistent_ties"} if judge is not None and judge.swap else set())), {"none"}
 
     def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
         """A weighted preference is not a 0/1 score: no paired max_drop. The canary's agreement
@@ -105,5 +106,8 @@ class Pairwise(Kind):
         return ", ".join(parts) + f", n={r.n_samples}"
 
     def shown(self, cell: dict) -> list[str]:
-        """The report shows the win rates."""
-        return [k for k in ("win_rate", "lc_win_rate", "discrete_win_rate") if k in (cell.get("metrics") or {})]
+        """The report shows the win rates, and the judge's checks where they ran: the canary's
+        agreement and κ, position consistency and the pairs counted as ties."""
+        return [k for k in ("win_rate", "lc_win_rate", "discrete_win_rate", "canary_agreement", "canary_kappa",
+                            "canary_winrate_shift", "position_consistency", "inconsistent_ties")
+                if k in (cell.get("metrics") or {})]

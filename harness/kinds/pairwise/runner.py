@@ -30,13 +30,15 @@ def _folder(ctx) -> Path:
     return folder
 
 
-def prompts(instructions: list[str], references: list[str], outputs: list[str]) -> tuple[list[Call], list[bool]]:
+def prompts(instructions: list[str], references: list[str], outputs: list[str],
+            flips: list[bool] | None = None) -> tuple[list[Call], list[bool]]:
     """alpaca_eval's judge calls for (instruction, reference, model output) triples, the outputs
-    in its seeded order, and whether each was switched (the model's output shown first)."""
+    in its seeded order (or the order `flips` gives), and whether each was switched (the
+    model's output shown first)."""
     import pandas as pd
 
     mods, cfg = upstream.modules(), upstream.judge_config()
-    flips = metrics.switched(instructions)
+    flips = metrics.switched(instructions) if flips is None else flips
     shown = pd.DataFrame({"instruction": instructions,
                           "output_1": [o if f else r for r, o, f in zip(references, outputs, flips)],
                           "output_2": [r if f else o for r, o, f in zip(references, outputs, flips)]})
@@ -62,21 +64,42 @@ def preference(reply, flip: bool) -> tuple[float, str | None]:
     return pref, parser
 
 
+def swapped(first: float, reply, flip: bool) -> dict:
+    """A pair judged in both orders: the second order's preference, whether the two name the
+    same winner (position consistency), and the preference kept. Consistent: the mean of the
+    two. Inconsistent (the verdict followed the slot, not the answer) or one order unreadable:
+    a tie, 1.5, as MT-Bench's pairwise mode counts it."""
+    second, _ = preference(reply, flip)
+    if math.isnan(first) or math.isnan(second):
+        return {"preference_swapped": second, "consistent": None,
+                "preference": first if math.isnan(second) else second if math.isnan(first) else math.nan}
+    consistent = (first > 1.5) == (second > 1.5) and first != 1.5 and second != 1.5
+    return {"preference_swapped": second, "consistent": consistent,
+            "preference": (first + second) / 2 if consistent else 1.5}
+
+
 def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], Usage | None, str]:
     """Each instruction's annotation (preference 1..2 or NaN, the parser used), the usage, the judge."""
     judge = cell.task.settings.judge
-    calls, flips = prompts([it["instruction"] for it in items], [it["output"] for it in items], outputs)
+    instructions, references = [it["instruction"] for it in items], [it["output"] for it in items]
+    calls, flips = prompts(instructions, references, outputs)
+    if judge.swap:      # every pair in the other order too, sent in the same batch
+        other, _ = prompts(instructions, references, outputs, [not f for f in flips])
+        calls = calls + other
     client = EndpointClient(judge, ctx.cache)
     replies, usage = client.run(calls, progress=progress)
     rows = []
     for i, (item, out, flip, reply) in enumerate(zip(items, outputs, flips, replies)):
         pref, parser = preference(reply, flip)
-        rows.append({"index": i, "instruction": item["instruction"], "output_1": item["output"], "output_2": out,
-                     "generator_1": upstream.BASELINE, "generator_2": cell.variant.name, "preference": pref,
-                     "is_switched_outputs": flip, "judged": reply is not None and reply.text is not None,
-                     "parser": parser, "judge_output": reply.text if reply else None,
-                     "top_logprobs": reply.top_logprobs if reply else None,
-                     "error": reply.error if reply else "not sent: the judge's budget was spent"})
+        row = {"index": i, "instruction": item["instruction"], "output_1": item["output"], "output_2": out,
+               "generator_1": upstream.BASELINE, "generator_2": cell.variant.name, "preference": pref,
+               "is_switched_outputs": flip, "judged": reply is not None and reply.text is not None,
+               "parser": parser, "judge_output": reply.text if reply else None,
+               "top_logprobs": reply.top_logprobs if reply else None,
+               "error": reply.error if reply else "not sent: the judge's budget was spent"}
+        if judge.swap:
+            row.update(swapped(pref, replies[len(items) + i], not flip))
+        rows.append(row)
     return rows, usage, client.label
 
 
@@ -190,11 +213,23 @@ def run_pairwise(cell, handle, ctx):
                                                     "alpaca_eval's lc_standard_error (spread of the GLM's predictions)")
         result.metrics["avg_length"] = Metric("avg_length", found["avg_length"], None, None, None, "characters", count)
     unparsed = sum(1 for r in rated if r["preference"] is None or (isinstance(r["preference"], float) and math.isnan(r["preference"])))
+    if settings.judge is not None and settings.judge.swap:
+        both = [r for r in rated if r.get("consistent") is not None]
+        same = sum(1 for r in both if r["consistent"])
+        if both:
+            from statsmodels.stats.proportion import proportion_confint
+
+            low, high = proportion_confint(same, len(both), alpha=0.05, method="wilson")
+            result.metrics["position_consistency"] = Metric("position_consistency", same / len(both), None,
+                                                            float(low), float(high), "wilson (statsmodels)", len(both))
+        result.metrics["inconsistent_ties"] = Metric("inconsistent_ties", float(len(both) - same), None, None, None,
+                                                     "count", len(rows))
     for name, value in (("unjudged", len(rows) - len(rated)), ("unparsed", unparsed)):
         result.metrics[name] = Metric(name, float(value), None, None, None, "count", len(rows))
     result.samples = [{"doc_id": r["index"], "subtask": r.get("dataset", "alpaca_eval"), "prompt": r["instruction"],
                        "output": r["output_2"], "target": r["output_1"], "preference": r["preference"],
                        "parser": r.get("parser"), "switched": r.get("is_switched_outputs"),
+                       "preference_swapped": r.get("preference_swapped"), "consistent": r.get("consistent"),
                        "judge_output": r.get("judge_output"), "top_logprobs": r.get("top_logprobs"),
                        "error": r.get("error") if not r["judged"] else None,
                        "scores": {} if r["preference"] is None or math.isnan(float(r["preference"])) else
