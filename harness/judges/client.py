@@ -34,6 +34,7 @@ class Call:
     max_tokens: int
     temperature: float = 0.0
     top_logprobs: int | None = None              # ask for the first tokens' top log-probabilities
+    repeat: int = 0                              # which of a judge's repeats (judge: {repeats: N}); 0 keys as before
 
 
 @dataclass
@@ -149,7 +150,8 @@ class EndpointClient:
         # the served fingerprint is part of the key: a verdict of another model behind the same
         # name and URL (another root, owner or server version) is not reused
         return cache_key(judge={"url": self.url.rstrip("/"), "model": self.model,
-                                "served": self.served()["fingerprint"]}, call=asdict(call))
+                                "served": self.served()["fingerprint"]},
+                         call={k: v for k, v in asdict(call).items() if k != "repeat" or v})   # repeat 0: as before
 
     def _client(self):
         """An openai client for this batch; the key read now, from the environment."""

@@ -57,6 +57,10 @@ JUDGE_KEY = {
                                   "sample of pairs: alpaca_eval_gpt4_turbo (AlpacaEval 2.0's GPT-4 Turbo annotator); "
                                   "reports canary_agreement, canary_kappa, canary_winrate_shift"},
         "canary_items": {"type": "integer", "minimum": 10, "description": "pairs the canary draws (default 50)"},
+        "repeats": {"type": "integer", "minimum": 2, "maximum": 20,
+                    "description": "judge every item this many times at the judge's temperature (above 0): the cell "
+                                   "reports the judge's agreement with itself and its share of the variance, and the "
+                                   "score's interval from a two-level bootstrap over items and repeats"},
         "swap": {"type": "boolean",
                  "description": "a pairwise judge sees every pair in both orders: position consistency is reported, "
                                 "and a pair whose verdict follows the slot, not the answer, counts as a tie"},
@@ -90,6 +94,7 @@ class Judge:
     canary: str | None = None             # a calibration canary's name (kinds/pairwise/canary.py)
     canary_items: int = 50
     swap: bool = False                    # judge every pair in both orders (pairwise judges)
+    repeats: int = 1                      # verdicts per item (judges/noise.py)
 
     @property
     def endpoint(self) -> bool:
@@ -131,15 +136,19 @@ def parse_judge(checker, raw: dict | None, path: tuple) -> Judge | None:
                           "holding its key")
         budget, price = raw.get("budget") or {}, raw.get("price") or {}
         canary = _canary(checker, raw, path)
+        if raw.get("repeats", 1) > 1 and not generation.temperature:
+            checker.error(path + ("repeats",), f"{raw['repeats']} repeats at temperature 0 would give the same verdict "
+                          "each time and measure nothing of the judge's noise",
+                          "sample the judge: `generation: {temperature: 1.0}` under `judge:` (or remove `repeats:`)")
         return Judge(canary=canary, canary_items=raw.get("canary_items", 50), swap=bool(raw.get("swap", False)),
-                     url=raw.get("url"), url_env=raw.get("url_env"), model=raw.get("model"),
+                     repeats=raw.get("repeats", 1), url=raw.get("url"), url_env=raw.get("url_env"), model=raw.get("model"),
                      model_env=raw.get("model_env"), api_key_env=raw.get("api_key_env"),
                      concurrency=raw.get("concurrency", 4), max_retries=raw.get("max_retries", 6),
                      timeout_s=float(raw.get("timeout_s", 60.0)), budget_requests=budget.get("requests"),
                      budget_tokens=budget.get("tokens"), price_input=price.get("input"),
                      price_output=price.get("output"), generation=generation)
     endpoint_only = [k for k in ("model", "model_env", "api_key_env", "concurrency", "budget", "price", "canary",
-                                 "swap") if k in raw]
+                                 "swap", "repeats") if k in raw]
     if endpoint_only:
         checker.error(path + (endpoint_only[0],), f"`{endpoint_only[0]}:` applies to an endpoint judge; this judge is "
                       "a model the harness loads", "remove it, or give `url:` / `url_env:`")

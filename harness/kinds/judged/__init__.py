@@ -66,8 +66,11 @@ class Judged(Kind):
         return endpoint_skip(task.settings.judge, environ)
 
     def reported(self, task, row, base):
-        """Mean ratings overall, per turn and per category, and unreadable verdicts."""
-        return set(METRICS), {"none"}
+        """Mean ratings overall, per turn and per category, and unreadable verdicts; with
+        `repeats:`, the judge's agreement with itself and its share of the variance."""
+        judge = task.settings.judge
+        noise = {"judge_agreement", "judge_variance_share"} if judge is not None and judge.repeats > 1 else set()
+        return set(METRICS) | noise, {"none"}
 
     def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
         """Ratings are not 0/1: no paired max_drop."""
@@ -89,7 +92,8 @@ class Judged(Kind):
 
     def shown(self, cell: dict) -> list[str]:
         """The metrics a report row shows when the cell has no bound."""
-        return [k for k in ("score", "score.turn1", "score.turn2", "unparsed") if k in (cell.get("metrics") or {})]
+        return [k for k in ("score", "score.turn1", "score.turn2", "unparsed", "judge_agreement", "judge_variance_share")
+                if k in (cell.get("metrics") or {})]
 
     def report(self, mine, spec_cells, run_dir, spec_name) -> list[dict]:
         """Mean rating per category and per turn with 95% CIs, and the judge (report.md.j2)."""

@@ -109,6 +109,23 @@ def judge_prompt(bench: Bench, q: dict, turn: int, answers: list[str]) -> tuple[
     return name, p["system_prompt"], p["prompt_template"].format(**fields)
 
 
+def _judge_noise(result, per_item: list[list[float]], repeats: int) -> None:
+    """The judge's agreement with itself and share of the variance, and the score's interval
+    widened by the judge's noise (judges/noise.py)."""
+    from harness.judges import noise
+
+    n = len(per_item)
+    result.metrics["judge_agreement"] = Metric("judge_agreement", noise.agreement(per_item), None, None, None,
+                                               f"share of equal ratings between repeats ({repeats} per item)", n)
+    result.metrics["judge_variance_share"] = Metric("judge_variance_share", noise.variance_share(per_item), None, None,
+                                                    None, "one-way random effects: within-item / total", n)
+    score = result.metrics.get("score")
+    if score is not None:
+        low, high = noise.two_level_bootstrap(per_item)
+        score.ci_low, score.ci_high = max(1.0, low), min(10.0, high)
+        score.ci_method = f"two-level bootstrap over items and repeats ({noise.BOOTSTRAP})"
+
+
 def run_judged(cell, handle, ctx) -> Any:
     """Answer both turns with the cell's model, then judge every turn."""
     from harness.results.record import new_result
@@ -139,11 +156,15 @@ def run_judged(cell, handle, ctx) -> Any:
         from harness.judges.client import Call, EndpointClient
 
         client = EndpointClient(judge, ctx.cache)
+        # with repeats, every job's calls are judge.repeats in a row (Call.repeat keys each apart)
         calls = [Call((("system", system), ("user", user)), judge.generation.max_new_tokens or 512,
-                      judge.generation.temperature or 0.0) for _, _, (_, system, user) in jobs]
+                      judge.generation.temperature or 0.0, repeat=r)
+                 for _, _, (_, system, user) in jobs for r in range(judge.repeats)]
         shown.begin(len(calls), "verdicts")
         replies, usage = client.run(calls, progress=lambda done, total: shown.advance(done - shown.done))
-        verdicts: list[str | None] = [r.text if r is not None else None for r in replies]
+        every: list[str | None] = [r.text if r is not None else None for r in replies]
+        repeated = [every[i * judge.repeats:(i + 1) * judge.repeats] for i in range(len(jobs))]
+        verdicts: list[str | None] = [next((t for t in texts if t is not None), None) for texts in repeated]
         judge_label = client.label
     else:
         from harness.spec.types import Variant
@@ -154,17 +175,25 @@ def run_judged(cell, handle, ctx) -> Any:
         verdicts += chat_generate(judge_lm, [[{"role": "system", "content": system}, {"role": "user", "content": user}]
                                        for _, _, (_, system, user) in jobs], {"until": [], "do_sample": False})
         judge_label = f"{judge.source.label} ({judge.precision}), through this harness's engine"
+        repeated = [[v] for v in verdicts]
     shown.finish()
 
     rows, by_key = [], defaultdict(list)
-    for i, ((q, turn, (name, _, user)), text) in enumerate(zip(jobs, verdicts)):
-        rating = parse_rating(text) if text is not None else None
+    per_item: list[list[float]] = []       # each judged job's parsed ratings, one per repeat
+    for i, ((q, turn, (name, _, user)), text, texts) in enumerate(zip(jobs, verdicts, repeated)):
+        ratings = [r for r in (parse_rating(t) for t in texts if t is not None) if r is not None]
+        rating = sum(ratings) / len(ratings) if ratings else None
         answer = first[i // 2] if turn == 1 else second[i // 2]
-        rows.append({"doc_id": q["question_id"] * 10 + turn, "subtask": q["category"], "turn": turn,
-                     "question_id": q["question_id"], "prompt": q["turns"][turn - 1], "output": answer,
-                     "judge_prompt": name, "judge_input": user, "judge_output": text, "rating": rating,
-                     "judged": text is not None, "parsed": rating is not None,
-                     "scores": {} if rating is None else {"score": rating}})
+        row = {"doc_id": q["question_id"] * 10 + turn, "subtask": q["category"], "turn": turn,
+               "question_id": q["question_id"], "prompt": q["turns"][turn - 1], "output": answer,
+               "judge_prompt": name, "judge_input": user, "judge_output": text, "rating": rating,
+               "judged": text is not None, "parsed": rating is not None,
+               "scores": {} if rating is None else {"score": rating}}
+        if judge.repeats > 1:
+            row["ratings"], row["judge_outputs"] = ratings, texts
+            if ratings:
+                per_item.append(ratings)
+        rows.append(row)
         if rating is not None:
             for key in ("score", f"score.turn{turn}", f"score.{q['category']}"):
                 by_key[key].append(rating)
@@ -174,6 +203,8 @@ def run_judged(cell, handle, ctx) -> Any:
         ci = mean_interval(values)
         result.metrics[key] = Metric(name=key, value=sum(values) / len(values), stderr=None,   # on the 1-10 scale
                                      ci_low=max(1.0, ci.low), ci_high=min(10.0, ci.high), ci_method="t", n=len(values))
+    if judge.repeats > 1 and per_item:
+        _judge_noise(result, per_item, judge.repeats)
     unjudged = sum(1 for r in rows if not r["judged"])
     unparsed = sum(1 for r in rows if r["judged"] and not r["parsed"])
     result.metrics["unparsed"] = Metric(name="unparsed", value=float(unparsed), stderr=None, ci_low=None,

@@ -58,6 +58,11 @@ class Pairwise(Kind):
             checker.error(path + ("judge",), "`replay:` scores published judgements; no judge runs",
                           "remove `judge:`, or `replay:` to judge the model's own outputs")
         judge = None if replay else parse_judge(checker, raw.get("judge"), path)
+        if isinstance(raw.get("judge"), dict) and "repeats" in raw["judge"]:
+            checker.error(path + ("judge", "repeats"), "AlpacaEval's weighted annotator reads the first token's "
+                          "log-probabilities, which do not change when the judge is asked again: repeats would "
+                          "measure nothing here", "use `swap: true` to measure the judge's position bias, or "
+                          "`canary:` to measure its agreement with GPT-4 Turbo")
         if judge is not None and not judge.endpoint:
             checker.error(path + ("judge",), "alpaca_eval's weighted annotator reads the judge's first-token "
                           "log-probabilities from an OpenAI-compatible endpoint",
