@@ -4,7 +4,8 @@ The judge (harness/judges/) is any model the harness loads (`embedded`, `hf` + `
 `path`, `gguf`) or an OpenAI-compatible endpoint through the shared client (concurrency,
 retries, budget, cache). The run is runner.py; ratings are means on 1-10 with t intervals, and
 verdicts the parser cannot read are counted (`unparsed`), never scored; turns the budget or an
-endpoint failure left unjudged are counted too (`unjudged`).
+endpoint failure left unjudged are counted too (`unjudged`). `judges: [...]` is a panel
+(panel.py), and `judge: {repeats: N}` measures one judge's own noise (judges/noise.py).
 """
 
 from __future__ import annotations
@@ -17,13 +18,23 @@ from harness.spec.runtime import runtime
 
 CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")
 METRICS = ("score", "score.turn1", "score.turn2", "unparsed", "unjudged") + tuple(f"score.{c}" for c in CATEGORIES)
-SCHEMA = {"properties": {"judged": JUDGED_KEY, "judge": JUDGE_KEY}}
+SCHEMA = {"properties": {
+    "judged": JUDGED_KEY, "judge": JUDGE_KEY,
+    "judges": {"type": "array", "items": JUDGE_KEY,
+               "description": "a panel of judges instead of one `judge:` (two or more): each rates every answer, "
+                              "the panel's rating is their `aggregate:`, and their agreement is Krippendorff's alpha"},
+    "aggregate": {"enum": ["mean", "majority"],
+                  "description": "how a panel's ratings of one answer combine: their mean (default), or the rating "
+                                 "most of them gave (ties: the mean of the tied ratings)"}}}
+PANEL_METRICS = ("panel_alpha", "panel_missing")
 
 
 @dataclass(frozen=True)
 class JudgedSettings:
     benchmark: str
     judge: Judge | None
+    panel: tuple[Judge, ...] = ()        # judges: [...] (panel.py); then `judge` is None
+    aggregate: str = "mean"
 
 
 class Judged(Kind):
@@ -41,8 +52,28 @@ class Judged(Kind):
     claim_values = {"judged": ("mt_bench",)}
 
     def parse(self, checker, raw: dict, path: tuple) -> JudgedSettings:
-        """The benchmark and its judge."""
-        return JudgedSettings(raw["judged"], self.judge(checker, raw.get("judge"), path))
+        """The benchmark and its judge, or its panel of judges."""
+        if "judges" not in raw:
+            if "aggregate" in raw:
+                checker.error(path + ("aggregate",), "`aggregate:` combines a panel's ratings; this task has one judge",
+                              "give `judges: [...]` (two or more), or remove `aggregate:`")
+            return JudgedSettings(raw["judged"], self.judge(checker, raw.get("judge"), path))
+        if "judge" in raw:
+            checker.error(path + ("judge",), "a task has one `judge:` or a panel of `judges:`, not both",
+                          "move this judge into `judges:`")
+        given = raw["judges"]
+        if len(given) < 2:
+            checker.error(path + ("judges",), f"a panel of {len(given)} is no panel: its agreement cannot be measured",
+                          "give two or more judges, or use `judge:` for one")
+        panel = []
+        for i, one in enumerate(given):
+            if isinstance(one, dict) and one.get("repeats", 1) > 1:
+                checker.error(path + ("judges", i, "repeats"), "repeats of a panel's judges are not combined yet",
+                              "measure one judge's noise with `judge: {repeats: N}` in a task of its own")
+            judge = self.judge(checker, one, path + ("judges", i))
+            if judge is not None:
+                panel.append(judge)
+        return JudgedSettings(raw["judged"], None, tuple(panel), raw.get("aggregate", "mean"))
 
     def size(self, task) -> int | None:
         """MT-Bench's 80 questions (two turns each), capped by `limit`."""
@@ -62,15 +93,22 @@ class Judged(Kind):
         return parse_judge(checker, raw, path)
 
     def skip(self, task, environ) -> str | None:
-        """An endpoint judge whose URL, model or key variable is unset: the cell skips, saying which."""
+        """An endpoint judge whose URL, model or key variable is unset: the cell skips, saying
+        which. A panel skips only when none of its judges can be reached; one that cannot is
+        marked missing and the others go on."""
+        panel = task.settings.panel
+        if panel:
+            why = [endpoint_skip(j, environ) for j in panel]
+            return None if None in why else "no judge of the panel can be reached: " + "; ".join(filter(None, why))
         return endpoint_skip(task.settings.judge, environ)
 
     def reported(self, task, row, base):
         """Mean ratings overall, per turn and per category, and unreadable verdicts; with
         `repeats:`, the judge's agreement with itself and its share of the variance."""
-        judge = task.settings.judge
+        judge, panel = task.settings.judge, task.settings.panel
         noise = {"judge_agreement", "judge_variance_share"} if judge is not None and judge.repeats > 1 else set()
-        return set(METRICS) | noise, {"none"}
+        each = {f"score.judge{i + 1}" for i in range(len(panel))} | set(PANEL_METRICS) if panel else set()
+        return set(METRICS) | noise | each, {"none"}
 
     def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
         """Ratings are not 0/1: no paired max_drop."""
@@ -92,8 +130,10 @@ class Judged(Kind):
 
     def shown(self, cell: dict) -> list[str]:
         """The metrics a report row shows when the cell has no bound."""
-        return [k for k in ("score", "score.turn1", "score.turn2", "unparsed", "judge_agreement", "judge_variance_share")
-                if k in (cell.get("metrics") or {})]
+        metrics = cell.get("metrics") or {}
+        judges = sorted(k for k in metrics if k.startswith("score.judge"))
+        return [k for k in ("score", "score.turn1", "score.turn2", "unparsed", "judge_agreement", "judge_variance_share",
+                            *judges, "panel_alpha", "panel_missing") if k in metrics]
 
     def report(self, mine, spec_cells, run_dir, spec_name) -> list[dict]:
         """Mean rating per category and per turn with 95% CIs, and the judge (report.md.j2)."""

@@ -109,6 +109,32 @@ def judge_prompt(bench: Bench, q: dict, turn: int, answers: list[str]) -> tuple[
     return name, p["system_prompt"], p["prompt_template"].format(**fields)
 
 
+def verdicts_of(judge, jobs: list, ctx, shown) -> tuple[list[list[str | None]], Any, str]:
+    """One judge's verdict texts on every job (a list per job: its repeats), its usage (an
+    endpoint's; None for a model the harness loads) and its label."""
+    from harness.kinds.lmeval.lm import HarnessLM, chat_generate
+
+    if judge.endpoint:
+        from harness.judges.client import Call, EndpointClient
+
+        client = EndpointClient(judge, ctx.cache)
+        # with repeats, every job's calls are judge.repeats in a row (Call.repeat keys each apart)
+        calls = [Call((("system", system), ("user", user)), judge.generation.max_new_tokens or 512,
+                      judge.generation.temperature or 0.0, repeat=r)
+                 for _, _, (_, system, user) in jobs for r in range(judge.repeats)]
+        shown.begin(len(calls), "verdicts")
+        replies, usage = client.run(calls, progress=lambda done, total: shown.advance(done - shown.done))
+        every: list[str | None] = [r.text if r is not None else None for r in replies]
+        return [every[i * judge.repeats:(i + 1) * judge.repeats] for i in range(len(jobs))], usage, client.label
+    from harness.spec.types import Variant
+
+    judge_handle = ctx.pool.handle(judge.source, Variant(name="judge", precision=judge.precision))
+    judge_lm = HarnessLM(judge_handle, judge.generation, ctx.cache, progress=shown)
+    texts = chat_generate(judge_lm, [[{"role": "system", "content": system}, {"role": "user", "content": user}]
+                                     for _, _, (_, system, user) in jobs], {"until": [], "do_sample": False})
+    return [[t] for t in texts], None, f"{judge.source.label} ({judge.precision}), through this harness's engine"
+
+
 def _judge_noise(result, per_item: list[list[float]], repeats: int) -> None:
     """The judge's agreement with itself and share of the variance, and the score's interval
     widened by the judge's noise (judges/noise.py)."""
@@ -151,37 +177,24 @@ def run_judged(cell, handle, ctx) -> Any:
     judge = task.settings.judge
     jobs = [(q, turn, judge_prompt(bench, q, turn, [a1, a2]))
             for q, a1, a2 in zip(questions, first, second) for turn in (1, 2)]
-    usage = None
-    if judge.endpoint:
-        from harness.judges.client import Call, EndpointClient
+    usage, found = None, None
+    if task.settings.panel:
+        from harness.kinds.judged import panel
 
-        client = EndpointClient(judge, ctx.cache)
-        # with repeats, every job's calls are judge.repeats in a row (Call.repeat keys each apart)
-        calls = [Call((("system", system), ("user", user)), judge.generation.max_new_tokens or 512,
-                      judge.generation.temperature or 0.0, repeat=r)
-                 for _, _, (_, system, user) in jobs for r in range(judge.repeats)]
-        shown.begin(len(calls), "verdicts")
-        replies, usage = client.run(calls, progress=lambda done, total: shown.advance(done - shown.done))
-        every: list[str | None] = [r.text if r is not None else None for r in replies]
-        repeated = [every[i * judge.repeats:(i + 1) * judge.repeats] for i in range(len(jobs))]
-        verdicts: list[str | None] = [next((t for t in texts if t is not None), None) for texts in repeated]
-        judge_label = client.label
+        found = panel.rate(task.settings, jobs, ctx, shown, verdicts_of, parse_rating)
+        repeated: list[list[str | None]] = [[json.dumps(outs, ensure_ascii=False)] for outs in found.outputs]
+        judge_label = "a panel: " + "; ".join(found.labels)
     else:
-        from harness.spec.types import Variant
-
-        judge_handle = ctx.pool.handle(judge.source, Variant(name="judge", precision=judge.precision))
-        judge_lm = HarnessLM(judge_handle, judge.generation, ctx.cache, progress=shown)
-        verdicts = list[str | None]()
-        verdicts += chat_generate(judge_lm, [[{"role": "system", "content": system}, {"role": "user", "content": user}]
-                                       for _, _, (_, system, user) in jobs], {"until": [], "do_sample": False})
-        judge_label = f"{judge.source.label} ({judge.precision}), through this harness's engine"
-        repeated = [[v] for v in verdicts]
+        repeated, usage, judge_label = verdicts_of(judge, jobs, ctx, shown)
+    verdicts: list[str | None] = [next((t for t in texts if t is not None), None) for texts in repeated]
     shown.finish()
 
     rows, by_key = [], defaultdict(list)
     per_item: list[list[float]] = []       # each judged job's parsed ratings, one per repeat
     for i, ((q, turn, (name, _, user)), text, texts) in enumerate(zip(jobs, verdicts, repeated)):
-        ratings = [r for r in (parse_rating(t) for t in texts if t is not None) if r is not None]
+        given = found.ratings[i] if found is not None else None
+        ratings: list[float] = ([given] if given is not None else []) if found is not None else \
+            [r for r in (parse_rating(t) for t in texts if t is not None) if r is not None]
         rating = sum(ratings) / len(ratings) if ratings else None
         answer = first[i // 2] if turn == 1 else second[i // 2]
         row = {"doc_id": q["question_id"] * 10 + turn, "subtask": q["category"], "turn": turn,
@@ -189,7 +202,10 @@ def run_judged(cell, handle, ctx) -> Any:
                "judge_prompt": name, "judge_input": user, "judge_output": text, "rating": rating,
                "judged": text is not None, "parsed": rating is not None,
                "scores": {} if rating is None else {"score": rating}}
-        if judge.repeats > 1:
+        if found is not None:
+            row["panel"] = {label: each[i] for label, each in zip(found.labels, found.per_judge)}
+            row["judge_output"] = found.outputs[i]
+        elif judge.repeats > 1:
             row["ratings"], row["judge_outputs"] = ratings, texts
             if ratings:
                 per_item.append(ratings)
@@ -203,7 +219,9 @@ def run_judged(cell, handle, ctx) -> Any:
         ci = mean_interval(values)
         result.metrics[key] = Metric(name=key, value=sum(values) / len(values), stderr=None,   # on the 1-10 scale
                                      ci_low=max(1.0, ci.low), ci_high=min(10.0, ci.high), ci_method="t", n=len(values))
-    if judge.repeats > 1 and per_item:
+    if found is not None:
+        found.record(result)
+    elif judge.repeats > 1 and per_item:
         _judge_noise(result, per_item, judge.repeats)
     unjudged = sum(1 for r in rows if not r["judged"])
     unparsed = sum(1 for r in rows if r["judged"] and not r["parsed"])
@@ -213,13 +231,16 @@ def run_judged(cell, handle, ctx) -> Any:
                                         ci_high=None, ci_method="count", n=len(rows))
     result.primary_filter = ""
     result.data_source = bench.label + f", {len(questions)} questions"
+    every = task.settings.panel or (judge,)
     result.prompt = {"chat_template": True, "turns": 2, "limit": task.limit, "judge": judge_label,
-                     "judge_settings": judge.settings(), "embedded_judge": judge.source is not None
-                     and judge.source.kind == "embedded"}
+                     "judge_settings": [j.settings() for j in every] if task.settings.panel else judge.settings(),
+                     "embedded_judge": any(j.source is not None and j.source.kind == "embedded" for j in every)}
     result.engine = {"judge": judge_label, "answers_new_tokens": lm.stats.new_tokens}
     if usage is not None:
         result.engine["judge_usage"] = usage.record(judge)
         if usage.budget_spent or usage.failed:
             result.extra_verdicts = [incomplete(usage, len(jobs))]
+    if found is not None:
+        result.engine["panel"] = found.engine()
     result.wall_s = time.perf_counter() - started
     return result
