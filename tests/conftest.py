@@ -104,6 +104,15 @@ def write_spec(tmp_path):
 
 
 @pytest.fixture(scope="session")
+def annotations(data_dir) -> Path:
+    """AlpacaEval 2.0's published judgements (the data folder's alpaca_eval/annotations/)."""
+    folder = data_dir / "alpaca_eval" / "annotations"
+    if not folder.is_dir():
+        pytest.skip(f"no AlpacaEval data under {data_dir}")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     """Folder holding gsm8k/test.jsonl: $LLAMA_DATA_DIR, else ../shared/data beside the repo."""
     candidates = [os.environ.get("LLAMA_DATA_DIR"), ROOT.parent / "shared" / "data"]

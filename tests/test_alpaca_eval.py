@@ -15,14 +15,6 @@ from harness.kinds.pairwise import metrics, upstream  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def annotations(data_dir):
-    folder = data_dir / "alpaca_eval" / "annotations"
-    if not folder.is_dir():
-        pytest.skip(f"no AlpacaEval data under {data_dir}")
-    return folder
-
-
 @pytest.mark.parametrize("model", ["alpaca-7b", "phi-2"])
 def test_win_rate_and_its_standard_error_equal_the_leaderboards(annotations, model):
     rows = [r for r in json.loads((annotations / f"{model}.json").read_text()) if r["preference"] is not None]

@@ -12,14 +12,6 @@ from harness.kinds.pairwise import canary
 pytest.importorskip("sklearn", reason="Cohen's kappa is scikit-learn's (a dependency of pytest-llama)")
 
 
-@pytest.fixture(scope="module")
-def annotations(data_dir):
-    folder = data_dir / "alpaca_eval" / "annotations"
-    if not folder.is_dir():
-        pytest.skip(f"no AlpacaEval data under {data_dir}")
-    return folder
-
-
 def _judge_from_published(annotations, holder, contrary=False):
     """A fake judge that answers each canary pair as the published judge did (or the opposite):
     it finds the pair by the two outputs in the prompt, in the order they are shown."""

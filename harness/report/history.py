@@ -109,9 +109,10 @@ def read_runs(paths: list[Path]) -> list[dict[str, Any]]:
     for path in map(Path, paths):
         if not path.exists():
             raise HistoryError(f"{path} does not exist; give run folders (results/<run-id>) or report folders")
-        candidates = [path] if _load(path) is not None else [
-            p.parent for p in sorted(path.rglob("*")) if p.name in (CELLS, snapshot.REPORT_JSON)]
-        found = [run for run in map(_load, candidates) if run is not None]
+        run = _load(path)      # the path itself is a run, or holds runs at any depth (each folder once)
+        found = [run] if run is not None else [
+            r for r in map(_load, dict.fromkeys(p.parent for p in sorted(path.rglob("*"))
+                                                if p.name in (CELLS, snapshot.REPORT_JSON))) if r is not None]
         if not found:
             raise HistoryError(f"{path} holds no run: no {CELLS} (a run folder) or {snapshot.REPORT_JSON} "
                                "(a --llama-report-dir folder) in it")

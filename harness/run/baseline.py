@@ -143,8 +143,9 @@ def judge_differences(then: dict | None, now: dict | None) -> list[str]:
     """One line naming what changed in the judge between the baseline and this run (the model
     the server says it serves, its version, the system fingerprints its replies carried), as
     kernel_differences does for CPU kernels: a judged score that moved may have moved with it."""
-    if not then or not now or then.get("fingerprint") == now.get("fingerprint") and \
-            then.get("system_fingerprints") == now.get("system_fingerprints"):
+    same = (then or {}).get("fingerprint") == (now or {}).get("fingerprint") and \
+        (then or {}).get("system_fingerprints") == (now or {}).get("system_fingerprints")
+    if not then or not now or same:
         return []
     changed = []
     for key in ("model", "base_url", "version", "system_fingerprints", "answered_as"):
