@@ -76,7 +76,13 @@ def test_the_canary_measures_agreement_with_the_published_judge_and_a_bound_stop
         assert m["canary_agreement"]["ci_low"] > 0.8        # Wilson, 20 of 20
         assert script.n == 20 + 2                            # the canary, then the cell's own two items
         assert "win_rate" in m
+        assert cell["engine"]["canary"]["split"] == []
     else:
+        split = cell["engine"]["canary"]["split"]       # every pair disagrees: all 20 in the report, both verdicts
+        assert len(split) == 20 and all(s["verdicts"][0]["verdict"].split()[0] != s["verdicts"][1]["verdict"].split()[0]
+                                        for s in split)
+        page = (run / "report.html").read_text()
+        assert "Canary pairs where this judge and the published one disagree</strong>: 20" in page
         out.assert_outcomes(failed=1)
         assert m["canary_agreement"]["value"] == 0.0 and m["canary_kappa"]["value"] < 0
         assert script.n == 20                                # stopped: nothing else judged

@@ -62,6 +62,10 @@ def test_a_panel_rates_by_majority_reports_each_judge_and_alpha_and_goes_on_with
     assert m["panel_alpha"]["value"] == pytest.approx(krippendorff.alpha(reliability_data=table,
                                                                          level_of_measurement="interval"))
     assert m["panel_alpha"]["value"] < 1
+    # the report's judges section: every item splits (c rates 3 higher), each judge in its column
+    page = (run / "report.html").read_text()
+    assert page.count('<tr class="split-item">') == 6 and "Krippendorff" in page
+    assert all(f"<th>{label}</th>" in page for label in cell["engine"]["panel"]["judges"])
 
 
 @pytest.mark.parametrize("tasks, message", [

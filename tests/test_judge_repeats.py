@@ -48,6 +48,13 @@ def test_repeats_measure_the_judges_agreement_and_share_of_the_variance(server, 
         assert m["judge_agreement"]["value"] < 0.5 and m["judge_variance_share"]["value"] > 0.5
         assert m["score"]["ci_high"] - m["score"]["ci_low"] > 0.5
         assert all(s["rating"] == pytest.approx(sum(s["ratings"]) / 3) for s in judged)
+    # the report's judges section: the items whose repeats gave more than one rating, side by side
+    split = [s for s in judged if len(set(s["ratings"])) > 1]
+    assert [s["split"] for s in judged] == [len(set(s["ratings"])) > 1 for s in judged]
+    page = (run / "report.html").read_text()
+    assert page.count('<tr class="split-item">') == len(split) and "agreement with itself between repeats" in page
+    if split:
+        assert f"{len(split)} of {len(judged)} judged items" in page and "<th>repeat 3</th>" in page
 
 
 def test_noise_statistics_on_known_ratings():

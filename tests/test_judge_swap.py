@@ -56,6 +56,9 @@ def test_both_orders_measure_position_consistency_and_an_inconsistent_pair_is_a_
         assert m["position_consistency"]["value"] == 1.0 and m["inconsistent_ties"]["value"] == 0
         assert all(s["consistent"] and s["preference"] < 1.5 for s in samples)
         assert m["win_rate"]["value"] < 0.2
+    page = (run / "report.html").read_text()       # the judges section: inconsistent pairs side by side
+    assert page.count('<tr class="split-item">') == (3 if judge == "second_slot" else 0)
+    assert "position consistency" in page and ("<th>swapped order</th>" in page) == (judge == "second_slot")
 
 
 def test_swap_on_an_mt_bench_judge_is_refused(write_spec):

@@ -85,6 +85,12 @@ class Kind:
         """What a first data row says is wrong with its settings: (key path, message, hint)."""
         return []
 
+    def opponents(self, task) -> dict[str, tuple]:
+        """Variants of the spec a cell of this task reads the answers of (MT-Bench's pairwise
+        mode), each with the key path that names it: validation checks the names, and the
+        matrix makes no cell of a variant against itself."""
+        return {}
+
     def skip(self, task, environ) -> str | None:
         """Why this kind's cell cannot run here (e.g. an endpoint judge's variables unset), or None."""
         return None

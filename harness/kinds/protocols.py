@@ -84,6 +84,10 @@ class KindChecks(Protocol):
         """(message, hint) for a bound this kind cannot judge."""
         ...
 
+    def opponents(self, task: "Task") -> dict[str, "KeyPath"]:
+        """Variants a cell of the task reads the answers of, each with the key that names it."""
+        ...
+
     def skip(self, task: "Task", environ: Any) -> str | None:
         """Why this kind's cell cannot run here, or None."""
         ...

@@ -182,10 +182,12 @@ def estimate(cells, rates: Rates, data_dir: Path | None = None, catalog=None,
         else:
             unit = kind.unit
             plan.work[unit] = plan.work.get(unit, 0) + n * max(task.repeats, 1)
-        if (model, variant) not in variants:
-            variants.add((model, variant))
-            plan.loads += 1
-            plan.load_seconds += rates.load(model, variant) or 0.0
+        read = [setting(cell.spec.variant(name).resolved()) for name in kind.opponents(task)]
+        for one in [variant, *read]:     # an opponent's answers are generated in this cell, on its model
+            if (model, one) not in variants:
+                variants.add((model, one))
+                plan.loads += 1
+                plan.load_seconds += rates.load(model, one) or 0.0
         recipe = cell.variant.adapter.recipe if cell.variant.adapter else None
         if recipe and recipe not in plan.trainings:
             plan.trainings.append(recipe)

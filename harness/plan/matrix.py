@@ -16,8 +16,8 @@ def expand(spec: Spec, limit: int | None = None) -> list[Cell]:
         kind = kind_of(task)
         templates: list[Template | None] = [spec.templates[t] for t in task.templates] or [None]
         for variant in spec.variants:
-            if task.variants and variant.name not in task.variants:
-                continue
+            if (task.variants and variant.name not in task.variants) or variant.name in kind.opponents(task):
+                continue     # (an opponent's answers are read by the others' cells; it plays no one itself)
             for template in templates:
                 cells.append(Cell(spec, task, variant, template, kind))
     return cells

@@ -3,7 +3,7 @@ its kind's own settings, data, templates, variants and bounds, and `vs:` cycles.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.data import SAMPLES, has_sample
 from harness.kinds import registry as kinds
@@ -11,6 +11,9 @@ from harness.spec.errors import did_you_mean
 from harness.spec.marks import Marks
 from harness.spec.sources import KeyPath, Reporter
 from harness.spec.types import Bound, Generation, InlineData, Requires, Seeds, Task, Template, Variant
+
+if TYPE_CHECKING:
+    from harness.kinds.protocols import KindChecks
 
 
 class TaskSite(Reporter, Protocol):
@@ -121,7 +124,7 @@ class TaskChecks:
                 bounds.append(self.bound(metric, given, path + ("expect", metric), variants))
         expect = tuple(bounds)
         self.cycles(path, expect, variants)
-        return Task(name=name, kind=kind.name, settings=settings, lm_eval=raw.get("lm_eval"),
+        task = Task(name=name, kind=kind.name, settings=settings, lm_eval=raw.get("lm_eval"),
                     variants=tuple(raw.get("variants", ())), data=data, target=raw.get("target"),
                     stop=tuple(raw.get("stop", ())), num_fewshot=raw.get("num_fewshot"),
                     limit=raw.get("limit"), templates=tuple(raw.get("templates", ())),
@@ -130,6 +133,28 @@ class TaskChecks:
                     repeats=raw.get("repeats", 1), seeds=seeds,
                     description=raw.get("description"), target_delimiter=raw.get("target_delimiter"),
                     chat=raw.get("chat"), line=self.marks.line(path))
+        self.opponents(task, kind, path, variants)
+        return task
+
+    def opponents(self, task: Task, kind: "KindChecks", path: KeyPath, variants: tuple[Variant, ...]) -> None:
+        """The variants a task's cells read the answers of (a kind's `opponents`): each must be a
+        variant of the spec, loadable as written (not one a recipe trains first), and some
+        other variant must be left to play it."""
+        names = {v.name: v for v in variants}
+        for name, where in kind.opponents(task).items():
+            if name not in names:
+                self.error(path + where, f"unknown variant {name!r}",
+                           did_you_mean(name, list(names)) or f"variants: {', '.join(names)}")
+                continue
+            adapter = names[name].adapter
+            if adapter is not None and adapter.recipe is not None:
+                self.error(path + where, f"variant {name!r} has an adapter a recipe trains; an opponent's answers "
+                           "are generated inside the other variants' cells, which train nothing",
+                           "point its `adapter:` at the trained folder, or pick another opponent")
+            playing = [v for v in names if v != name and (not task.variants or v in task.variants)]
+            if not playing:
+                self.error(path + where, f"every variant of this task is {name!r}, the opponent: no cell is left",
+                           "add a variant to judge against it (or widen the task's `variants:`)")
 
     def lm_eval_config(self, name: str | None) -> tuple[dict[str, Any] | None, bool]:
         """lm-eval's config of the task (or of a group's first task), which decides its kind,

@@ -15,6 +15,7 @@ from harness.kinds.registry import named as named_kind
 from harness.kinds.registry import template as kind_template
 from harness.report.gates import gates
 from harness.report.invariance import backend_agreement, batch_flips
+from harness.report.judges import sections as judge_sections
 from harness.report.paper import write_reports
 from harness.report.recipes import recipe_sections
 from harness.results.runs import latest_cells
@@ -173,7 +174,8 @@ def render_report(run_dir: Path, template: str = "report.md.j2", template_dir: P
     extra = {name: {"summary": summary(cells), "pivots": pivots(cells), "prompts": prompts(cells, samples),
                     "kinds": kind_sections(cells, run_dir, name),
                     "recipes": recipe_sections(run_dir, name, cells, samples), "disagreements": disagreements(cells, samples),
-                    "backends": backend_agreement(cells, samples), "batches": batch_flips(cells, samples)}
+                    "backends": backend_agreement(cells, samples), "batches": batch_flips(cells, samples),
+                    "judges": judge_sections(cells, samples)}
              for name, cells in data["specs"].items()}
     env = _env(template_dir)
     papers = write_reports(run_dir, data["run"], data["cells"], env)

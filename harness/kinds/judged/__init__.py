@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from harness.judges.spec import JUDGE_KEY, JUDGED_KEY, Judge, endpoint_skip, parse_judge
 from harness.kinds.base import LIMIT, Kind, fragment
+from harness.kinds.judged.pairs import PAIR_METRICS
 from harness.spec.runtime import runtime
 
 CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")
@@ -23,6 +24,10 @@ SCHEMA = {"properties": {
     "judges": {"type": "array", "items": JUDGE_KEY,
                "description": "a panel of judges instead of one `judge:` (two or more): each rates every answer, "
                               "the panel's rating is their `aggregate:`, and their agreement is Krippendorff's alpha"},
+    "opponent": {"type": "string", "minLength": 1,
+                 "description": "MT-Bench's pairwise mode: the variant of this spec each cell is judged against, "
+                                "with FastChat's pair-v2 prompts in both orders (a pair whose verdict follows the "
+                                "slot counts as a tie); reports win_rate, wins, losses, ties, position_consistency"},
     "aggregate": {"enum": ["mean", "majority"],
                   "description": "how a panel's ratings of one answer combine: their mean (default), or the rating "
                                  "most of them gave (ties: the mean of the tied ratings)"}}}
@@ -35,6 +40,7 @@ class JudgedSettings:
     judge: Judge | None
     panel: tuple[Judge, ...] = ()        # judges: [...] (panel.py); then `judge` is None
     aggregate: str = "mean"
+    opponent: str | None = None          # pairwise mode (pairs.py): the variant judged against
 
 
 class Judged(Kind):
@@ -53,6 +59,9 @@ class Judged(Kind):
 
     def parse(self, checker, raw: dict, path: tuple) -> JudgedSettings:
         """The benchmark and its judge, or its panel of judges."""
+        opponent = raw.get("opponent")
+        if opponent is not None:
+            return self.pairwise(checker, raw, path)
         if "judges" not in raw:
             if "aggregate" in raw:
                 checker.error(path + ("aggregate",), "`aggregate:` combines a panel's ratings; this task has one judge",
@@ -74,6 +83,28 @@ class Judged(Kind):
             if judge is not None:
                 panel.append(judge)
         return JudgedSettings(raw["judged"], None, tuple(panel), raw.get("aggregate", "mean"))
+
+    def pairwise(self, checker, raw: dict, path: tuple) -> JudgedSettings:
+        """Pairwise mode's settings: one judge, asked both orders of every pair already."""
+        for key, why in (("judges", "a panel's pairwise verdicts are not combined yet"),
+                         ("aggregate", "`aggregate:` combines a panel's ratings")):
+            if key in raw:
+                checker.error(path + (key,), f"{why}; this task judges pairs against `opponent:`",
+                              "give one `judge:` here, or drop `opponent:` for single-answer grading")
+        given = raw.get("judge")
+        if isinstance(given, dict):
+            if given.get("swap"):
+                checker.error(path + ("judge", "swap"), "pairwise mode asks every pair in both orders already, as "
+                              "FastChat does", "remove `swap:`")
+                given = {k: v for k, v in given.items() if k != "swap"}
+            if given.get("repeats", 1) > 1:
+                checker.error(path + ("judge", "repeats"), "repeats of a pairwise verdict are not combined yet",
+                              "measure the judge's noise with `judge: {repeats: N}` on a single-answer task")
+        return JudgedSettings(raw["judged"], self.judge(checker, given, path), opponent=raw["opponent"])
+
+    def opponents(self, task) -> dict[str, tuple]:
+        """Pairwise mode reads its opponent's answers."""
+        return {task.settings.opponent: ("opponent",)} if task.settings.opponent else {}
 
     def size(self, task) -> int | None:
         """MT-Bench's 80 questions (two turns each), capped by `limit`."""
@@ -106,6 +137,8 @@ class Judged(Kind):
         """Mean ratings overall, per turn and per category, and unreadable verdicts; with
         `repeats:`, the judge's agreement with itself and its share of the variance."""
         judge, panel = task.settings.judge, task.settings.panel
+        if task.settings.opponent:
+            return set(PAIR_METRICS) | {f"win_rate.{c}" for c in CATEGORIES}, {"none"}
         noise = {"judge_agreement", "judge_variance_share"} if judge is not None and judge.repeats > 1 else set()
         each = {f"score.judge{i + 1}" for i in range(len(panel))} | set(PANEL_METRICS) if panel else set()
         return set(METRICS) | noise | each, {"none"}
@@ -122,7 +155,16 @@ class Judged(Kind):
         return runtime("harness.kinds.judged.runner").run_judged(cell, handle, ctx)
 
     def summary(self, r) -> str:
-        """The mean rating with its interval, and the unreadable verdicts."""
+        """The mean rating with its interval, and the unreadable verdicts; in pairwise mode the
+        win rate against the opponent, its wins, losses and ties."""
+        if "win_rate" in r.metrics:
+            opponent = (r.prompt or {}).get("opponent")
+            w, count = r.metrics.get("win_rate"), {k: int(r.metrics[k].value) if k in r.metrics else 0
+                                                   for k in ("wins", "losses", "ties", "inconsistent", "unparsed")}
+            shown = (f"win_rate vs {opponent} = {w.value:.3f} [95% CI {w.ci_low:.3f}, {w.ci_high:.3f}], n={w.n}"
+                     if w and w.ci_low is not None else f"no readable verdict against {opponent}")
+            return (shown + f"; {count['wins']} won, {count['losses']} lost, {count['ties']} tied "
+                    f"({count['inconsistent']} by inconsistent orders), {count['unparsed']} unreadable")
         m, unread = r.metrics.get("score"), r.metrics.get("unparsed")
         shown = (f"score = {m.value:.2f} [95% CI {m.ci_low:.2f}, {m.ci_high:.2f}], n={m.n}"
                  if m and m.ci_low is not None else "no readable rating")
@@ -132,6 +174,9 @@ class Judged(Kind):
         """The metrics a report row shows when the cell has no bound."""
         metrics = cell.get("metrics") or {}
         judges = sorted(k for k in metrics if k.startswith("score.judge"))
+        if (cell.get("prompt") or {}).get("opponent"):
+            return [k for k in ("win_rate", "win_rate.turn1", "win_rate.turn2", "position_consistency", "inconsistent",
+                                "unparsed") if k in metrics]
         return [k for k in ("score", "score.turn1", "score.turn2", "unparsed", "judge_agreement", "judge_variance_share",
                             *judges, "panel_alpha", "panel_missing") if k in metrics]
 
@@ -140,10 +185,13 @@ class Judged(Kind):
         out = []
         for c in mine:
             metrics = c.get("metrics") or {}
-            rows = [{"what": k.split(".", 1)[1] if "." in k else "all", "m": metrics[k]}
-                    for k in METRICS if k.startswith("score") and k in metrics]
             prompt = c.get("prompt") or {}
+            head = "win_rate" if prompt.get("opponent") else "score"
+            keys = (head, f"{head}.turn1", f"{head}.turn2") + tuple(f"{head}.{c}" for c in CATEGORIES)
+            rows = [{"what": k.split(".", 1)[1] if "." in k else "all", "m": metrics[k]} for k in keys if k in metrics]
+            counts = {k: int(metrics[k]["value"]) for k in ("wins", "losses", "ties", "inconsistent") if k in metrics}
             out.append({"item": c["item"], "judge": prompt.get("judge"), "embedded_judge": prompt.get("embedded_judge"),
-                        "rows": rows, "unparsed": (metrics.get("unparsed") or {}).get("value"),
+                        "opponent": prompt.get("opponent"), "counts": counts,
+                        "consistency": metrics.get("position_consistency"), "rows": rows, "unparsed": (metrics.get("unparsed") or {}).get("value"),
                         "verdicts": (metrics.get("unparsed") or {}).get("n"), "source": c.get("data_source")})
         return out

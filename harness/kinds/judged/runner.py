@@ -109,6 +109,32 @@ def judge_prompt(bench: Bench, q: dict, turn: int, answers: list[str]) -> tuple[
     return name, p["system_prompt"], p["prompt_template"].format(**fields)
 
 
+def pair_prompt(bench: Bench, q: dict, turn: int, a: list[str], b: list[str]) -> tuple[str, str, str]:
+    """(prompt name, system prompt, user prompt) for judging `turn` of `q` in pairwise mode
+    (pairs.py): assistant A's answers `a` against assistant B's `b`."""
+    ref = q["category"] in NEED_REF
+    name = ("pair-math-v1" if ref else "pair-v2") + ("-multi-turn" if turn == 2 else "")
+    p = bench.prompts[name]
+    refs = bench.references.get(q["question_id"], ["", ""]) if ref else ["", ""]
+    if turn == 1:
+        fields = {"question": q["turns"][0], "answer_a": a[0], "answer_b": b[0], "ref_answer_1": refs[0]}
+    else:
+        fields = {"question_1": q["turns"][0], "question_2": q["turns"][1], "answer_a_1": a[0], "answer_a_2": a[1],
+                  "answer_b_1": b[0], "answer_b_2": b[1], "ref_answer_1": refs[0], "ref_answer_2": refs[1]}
+    return name, p["system_prompt"], p["prompt_template"].format(**fields)
+
+
+def answers(lm, questions: list[dict]) -> tuple[list[str], list[str]]:
+    """A model's answers to both turns: turn 2 with its own turn-1 answer in the conversation."""
+    from harness.kinds.lmeval.lm import chat_generate
+
+    kwargs = {"until": [], "do_sample": False}
+    first = chat_generate(lm, [[{"role": "user", "content": q["turns"][0]}] for q in questions], kwargs)
+    second = chat_generate(lm, [[{"role": "user", "content": q["turns"][0]}, {"role": "assistant", "content": a},
+                                 {"role": "user", "content": q["turns"][1]}] for q, a in zip(questions, first)], kwargs)
+    return first, second
+
+
 def verdicts_of(judge, jobs: list, ctx, shown) -> tuple[list[list[str | None]], Any, str]:
     """One judge's verdict texts on every job (a list per job: its repeats), its usage (an
     endpoint's; None for a model the harness loads) and its label."""
@@ -154,9 +180,9 @@ def _judge_noise(result, per_item: list[list[float]], repeats: int) -> None:
 
 def run_judged(cell, handle, ctx) -> Any:
     """Answer both turns with the cell's model, then judge every turn."""
-    from harness.results.record import new_result
-    from harness.kinds.lmeval.lm import HarnessLM, chat_generate
+    from harness.kinds.lmeval.lm import HarnessLM
     from harness.results.progress import Progress
+    from harness.results.record import new_result
 
     task = cell.task
     result = new_result(cell)
@@ -165,14 +191,13 @@ def run_judged(cell, handle, ctx) -> Any:
     questions = pick(bench.questions, task.limit)
     shown = Progress(cell.name, ctx.progress)
     lm = HarnessLM(handle, task.generation, ctx.cache, progress=shown)
-    answer_kwargs = {"until": [], "do_sample": False}
-    first = chat_generate(lm, [[{"role": "user", "content": q["turns"][0]}] for q in questions], answer_kwargs)
-    second = chat_generate(lm, [[{"role": "user", "content": q["turns"][0]}, {"role": "assistant", "content": a},
-                            {"role": "user", "content": q["turns"][1]}] for q, a in zip(questions, first)],
-                      answer_kwargs)
+    first, second = answers(lm, questions)
     result.weights_id, result.weights_origin = handle.weights_id, handle.origin
     result.generation = {"task": None, "overridden": [],
                          "effective": lm.stats.settings[0]["effective"] if lm.stats.settings else {}}
+    result.data_source = bench.label + f", {len(questions)} questions"
+    if task.settings.opponent:
+        return run_pairs(cell, ctx, result, bench, questions, (first, second), lm, shown, started)
 
     judge = task.settings.judge
     jobs = [(q, turn, judge_prompt(bench, q, turn, [a1, a2]))
@@ -205,10 +230,16 @@ def run_judged(cell, handle, ctx) -> Any:
         if found is not None:
             row["panel"] = {label: each[i] for label, each in zip(found.labels, found.per_judge)}
             row["judge_output"] = found.outputs[i]
+            row["verdicts"] = [{"by": label, "verdict": row["panel"][label], "text": found.outputs[i][label]}
+                               for label in found.labels]
         elif judge.repeats > 1:
             row["ratings"], row["judge_outputs"] = ratings, texts
+            row["verdicts"] = [{"by": f"repeat {r + 1}", "verdict": parse_rating(t) if t is not None else None, "text": t}
+                               for r, t in enumerate(texts)]
             if ratings:
                 per_item.append(ratings)
+        if "verdicts" in row:      # the judges (or repeats) split: they gave more than one rating
+            row["split"] = len({v["verdict"] for v in row["verdicts"] if v["verdict"] is not None}) > 1
         rows.append(row)
         if rating is not None:
             for key in ("score", f"score.turn{turn}", f"score.{q['category']}"):
@@ -230,7 +261,6 @@ def run_judged(cell, handle, ctx) -> Any:
     result.metrics["unjudged"] = Metric(name="unjudged", value=float(unjudged), stderr=None, ci_low=None,
                                         ci_high=None, ci_method="count", n=len(rows))
     result.primary_filter = ""
-    result.data_source = bench.label + f", {len(questions)} questions"
     every = task.settings.panel or (judge,)
     result.prompt = {"chat_template": True, "turns": 2, "limit": task.limit, "judge": judge_label,
                      "judge_settings": [j.settings() for j in every] if task.settings.panel else judge.settings(),
@@ -242,5 +272,62 @@ def run_judged(cell, handle, ctx) -> Any:
             result.extra_verdicts = [incomplete(usage, len(jobs))]
     if found is not None:
         result.engine["panel"] = found.engine()
+    result.wall_s = time.perf_counter() - started
+    return result
+
+
+def run_pairs(cell, ctx, result, bench: Bench, questions: list[dict], mine: tuple[list[str], list[str]], lm, shown,
+              started: float) -> Any:
+    """Pairwise mode (pairs.py): the opponent's answers, then every pair judged in both orders."""
+    from harness.kinds.judged import pairs
+    from harness.kinds.lmeval.lm import HarnessLM
+
+    task, judge = cell.task, cell.task.settings.judge
+    opponent = cell.spec.variant(task.settings.opponent)
+    their_handle = ctx.pool.handle(cell.spec.model, opponent)
+    theirs = answers(HarnessLM(their_handle, task.generation, ctx.cache, progress=shown), questions)
+    jobs = []
+    for k, q in enumerate(questions):
+        a, b = [mine[0][k], mine[1][k]], [theirs[0][k], theirs[1][k]]
+        for turn in (1, 2):
+            jobs.append((q, (turn, "model as A"), pair_prompt(bench, q, turn, a, b)))
+            jobs.append((q, (turn, "model as B"), pair_prompt(bench, q, turn, b, a)))
+    repeated, usage, judge_label = verdicts_of(judge, jobs, ctx, shown)
+    texts: list[str | None] = [r[0] for r in repeated]
+    shown.finish()
+    rows, found, turns, categories = [], [], [], []
+    for i in range(0, len(jobs), 2):
+        q, (turn, _), (name, _, user) = jobs[i]
+        k = i // 4
+        one, two = texts[i], texts[i + 1]
+        pair = pairs.Pair(pairs.parse_winner(one), pairs.parse_winner(two), judged=one is not None and two is not None)
+        found.append(pair)
+        turns.append(turn)
+        categories.append(q["category"])
+        sides = pair.sides
+        rows.append({"doc_id": q["question_id"] * 10 + turn, "subtask": q["category"], "turn": turn,
+                     "question_id": q["question_id"], "prompt": q["turns"][turn - 1],
+                     "output": mine[turn - 1][k], "opponent_output": theirs[turn - 1][k], "judge_prompt": name,
+                     "judge_input": user, "judge_output": one, "judge_output_swapped": two,
+                     "winner": pair.winner, "consistent": pair.consistent if pair.readable else None,
+                     "judged": pair.judged, "parsed": pair.readable,
+                     "verdicts": [{"by": "model as A", "verdict": sides[0], "text": one},
+                                  {"by": "model as B", "verdict": sides[1], "text": two}],
+                     "split": pair.readable and not pair.consistent,
+                     "scores": {} if pair.score is None else {"win_rate": pair.score}})
+    result.samples, result.n_samples = rows, len(rows)
+    result.metrics = {}
+    pairs.record(result, found, turns, categories)
+    result.primary_filter = ""
+    result.prompt = {"chat_template": True, "turns": 2, "limit": task.limit, "judge": judge_label,
+                     "judge_settings": judge.settings(), "opponent": opponent.name, "mode": "pairwise (pair-v2)",
+                     "embedded_judge": judge.source is not None and judge.source.kind == "embedded"}
+    result.engine = {"judge": judge_label, "answers_new_tokens": lm.stats.new_tokens,
+                     "opponent": {"variant": opponent.name, "weights_id": their_handle.weights_id,
+                                  "origin": their_handle.origin}}
+    if usage is not None:
+        result.engine["judge_usage"] = usage.record(judge)
+        if usage.budget_spent or usage.failed:
+            result.extra_verdicts = [incomplete(usage, len(jobs))]
     result.wall_s = time.perf_counter() - started
     return result

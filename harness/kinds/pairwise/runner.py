@@ -71,11 +71,18 @@ def swapped(first: float, reply, flip: bool) -> dict:
     a tie, 1.5, as MT-Bench's pairwise mode counts it."""
     second, _ = preference(reply, flip)
     if math.isnan(first) or math.isnan(second):
-        return {"preference_swapped": second, "consistent": None,
+        return {"preference_first": first, "preference_swapped": second, "consistent": None,
                 "preference": first if math.isnan(second) else second if math.isnan(first) else math.nan}
     consistent = (first > 1.5) == (second > 1.5) and first != 1.5 and second != 1.5
-    return {"preference_swapped": second, "consistent": consistent,
+    return {"preference_first": first, "preference_swapped": second, "consistent": consistent,
             "preference": (first + second) / 2 if consistent else 1.5}
+
+
+def side(pref: float | None) -> str | None:
+    """A preference as the side it favours, with its value: model, reference or tie (None: unread)."""
+    if pref is None or math.isnan(pref):
+        return None
+    return f"{'tie' if pref == 1.5 else 'model' if pref > 1.5 else 'reference'} ({pref:.2f})"
 
 
 def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], Usage | None, str]:
@@ -98,9 +105,26 @@ def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[
                "top_logprobs": reply.top_logprobs if reply else None,
                "error": reply.error if reply else "not sent: the judge's budget was spent"}
         if judge.swap:
-            row.update(swapped(pref, replies[len(items) + i], not flip))
+            other_reply = replies[len(items) + i]
+            row.update(swapped(pref, other_reply, not flip))
+            row["judge_output_swapped"] = other_reply.text if other_reply is not None else None
         rows.append(row)
     return rows, usage, client.label
+
+
+def _canary_split(pairs: list[dict], ours: list[float], replies, annotator: str, keep: int = 1000) -> list[dict]:
+    """The canary's pairs on which this judge and the published one favour different outputs
+    (as the agreement counts them: above 1.5 or not), for the report's judges section; each
+    output cut at `keep` characters."""
+    out = []
+    for p, o, reply in zip(pairs, ours, replies):
+        if math.isnan(o) or (p["published"] > 1.5) == (o > 1.5):
+            continue
+        out.append({"id": p["source"], "prompt": p["instruction"][:keep],
+                    "answers": [["reference", p["reference"][:keep]], ["model", p["output"][:keep]]],
+                    "verdicts": [{"by": f"published ({annotator})", "verdict": side(p["published"]), "text": None},
+                                 {"by": "this judge", "verdict": side(o), "text": reply.text if reply else None}]})
+    return out
 
 
 def _canary(cell, ctx, folder: Path, result, shown) -> bool:
@@ -139,7 +163,7 @@ def _canary(cell, ctx, folder: Path, result, shown) -> bool:
         "name": judge.canary, "published_by": annotator, "items": len(pairs), "seed": canary.SEED,
         "pairs": [p["source"] for p in pairs], "judged": n,
         "published_win_rate": found.get("published_win_rate"), "judge_win_rate": found.get("judge_win_rate"),
-        "usage": usage.record(judge)}
+        "usage": usage.record(judge), "split": _canary_split(pairs, ours, replies, annotator)}
     missed = canary.failed_bounds(cell.task, found)
     if missed:
         result.extra_verdicts = [Verdict("canary", "the canary's bounds before judging", False,
@@ -231,6 +255,11 @@ def run_pairwise(cell, handle, ctx):
                        "parser": r.get("parser"), "switched": r.get("is_switched_outputs"),
                        "preference_swapped": r.get("preference_swapped"), "consistent": r.get("consistent"),
                        "judge_output": r.get("judge_output"), "top_logprobs": r.get("top_logprobs"),
+                       **({"verdicts": [{"by": "first order", "verdict": side(r.get("preference_first")),
+                                         "text": r.get("judge_output")},
+                                        {"by": "swapped order", "verdict": side(r.get("preference_swapped")),
+                                         "text": r.get("judge_output_swapped")}],
+                           "split": r.get("consistent") is False} if "preference_swapped" in r else {}),
                        "error": r.get("error") if not r["judged"] else None,
                        "scores": {} if r["preference"] is None or math.isnan(float(r["preference"])) else
                        {"win_rate": float(r["preference"]) - 1}} for r in rows]
