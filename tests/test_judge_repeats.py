@@ -86,7 +86,78 @@ def test_repeats_that_would_measure_nothing_are_refused(write_spec, judge, messa
     assert any(message in str(e) for e in err.value.errors), [str(e) for e in err.value.errors]
 
 
-def test_repeats_on_alpaca_evals_log_probability_judge_are_refused_with_what_to_use(write_spec):
+AE_SPEC = """
+spec: 1
+model: {{path: {model}, chat: true}}
+generation: {{max_new_tokens: 4, temperature: 0, batch_size: 4}}
+tasks:
+  alpaca_eval:
+    judged: alpaca_eval
+    limit: 3
+    judge: {{url_env: JUDGE_URL, model: fake-judge, api_key_env: JUDGE_KEY, repeats: 3}}
+"""
+# per instruction, the side each of its three verdicts favours (in the order they arrive)
+AE_SCRIPT = [["model", "model", "model"], ["reference", "reference", "model"], ["model", "reference", "reference"]]
+
+
+@pytest.mark.model
+def test_repeats_on_alpaca_eval_give_the_hand_computed_agreement_variance_share_and_win_rate(
+        server, data_dir, pytester, run_nested, monkeypatch, tiny_model):
+    """AlpacaEval's annotator samples at temperature 1, so its repeats need no temperature of
+    the spec's. Scripted sides (a discrete judge: no log-probabilities) are recovered exactly:
+    agreement 5/9, the judge's variance share 3/4 (worked out in the comments), win rate 5/9."""
+    import threading
+
+    from fake_openai import completion
+
+    every = json.loads((data_dir / "alpaca_eval" / "eval_set_gpt4_1106_preview.json").read_text())
+    references = [it["output"] for it in every[:3]]
+    holder, seen, lock = [], [0, 0, 0], threading.Lock()
+
+    def answer(n):
+        text = "".join(m["content"] for m in holder[0].requests[n]["messages"])
+        i = next(k for k, r in enumerate(references) if r in text)
+        with lock:
+            wanted, seen[i] = AE_SCRIPT[i][seen[i]], seen[i] + 1
+        reference_first = text.index(references[i]) < text.index('"model_identifier": "M"')
+        # 'm' names the output shown first: name the reference's slot or the model's as scripted
+        return completion(("m" if reference_first else "M") if wanted == "reference" else
+                          ("M" if reference_first else "m"), logprobs=False)
+
+    url, script = server(answer)
+    holder.append(script)
+    monkeypatch.setenv("JUDGE_URL", url)
+    monkeypatch.setenv("JUDGE_KEY", "sk-repeats")
+    monkeypatch.setenv("LLAMA_DATA_DIR", str(data_dir))
+    pytester.makefile(".yaml", ae=AE_SPEC.format(model=tiny_model))
+    results = pytester.path / "r"
+    run_nested("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={results}", "--llama-cache=off")
+    (run,) = results.iterdir()
+    (cell,) = map(json.loads, (run / "cells.jsonl").read_text().splitlines())
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    m = cell["metrics"]
+    assert script.n == 3 * 3 and all(req["temperature"] == 1.0 for req in script.requests.values())
+    assert [sorted(s["preferences"]) for s in samples] == [[2.0, 2.0, 2.0], [1.0, 1.0, 2.0], [1.0, 1.0, 2.0]]
+    # agreement: equal pairs of repeats per instruction, 3/3, 1/3, 1/3: mean 5/9
+    assert m["judge_agreement"]["value"] == pytest.approx(5 / 9)
+    # variance share: within-instruction variances 0, 1/3, 1/3 (mean 2/9); the means 1, 1/3, 1/3
+    # vary by 4/27, less 2/9 / 3 for the repeats' share: between 2/27; 2/9 / (2/9 + 2/27) = 3/4
+    assert m["judge_variance_share"]["value"] == pytest.approx(0.75)
+    assert m["win_rate"]["value"] == pytest.approx(5 / 9)
+    low, high = noise.two_level_bootstrap([[1.0, 1.0, 1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    assert (m["win_rate"]["ci_low"], m["win_rate"]["ci_high"]) == pytest.approx((low, high))
+    assert m["win_rate"]["ci_method"].startswith("two-level bootstrap")
+    assert [s["split"] for s in samples] == [False, True, True]
+    assert (run / "report.html").read_text().count('<tr class="split-item">') == 2
+
+
+def test_the_annotators_temperature_is_the_wheels():
+    from harness.kinds.pairwise import ANNOTATOR_TEMPERATURE, upstream
+
+    assert upstream.judge_config()["completions_kwargs"]["temperature"] == ANNOTATOR_TEMPERATURE
+
+
+def test_repeats_with_both_orders_on_alpaca_eval_are_refused(write_spec):
     from harness.plan.validate import load_spec
     from harness.spec.errors import SpecInvalid
 
@@ -96,8 +167,8 @@ def test_repeats_on_alpaca_evals_log_probability_judge_are_refused_with_what_to_
         tasks:
           ae:
             judged: alpaca_eval
-            judge: {url: 'http://x/v1', model: m, api_key_env: K, repeats: 3, generation: {temperature: 1.0}}
+            judge: {url: 'http://x/v1', model: m, api_key_env: K, repeats: 3, swap: true}
         """)
     with pytest.raises(SpecInvalid) as err:
         load_spec(path)
-    assert any("repeats would measure nothing here" in str(e) and "swap: true" in e.hint for e in err.value.errors)
+    assert any("repeats and both orders are not combined yet" in str(e) for e in err.value.errors)

@@ -109,8 +109,10 @@ class Judge:
         return who | {k: v for k, v in asdict(self.generation).items() if k != "batch_size"}
 
 
-def parse_judge(checker, raw: dict | None, path: tuple) -> Judge | None:
-    """The `judge:` mapping of a task at `path`; errors go to `checker` (plan/checker.py)."""
+def parse_judge(checker, raw: dict | None, path: tuple, temperature: float | None = None) -> Judge | None:
+    """The `judge:` mapping of a task at `path`; errors go to `checker` (plan/checker.py).
+    `temperature`: the one the benchmark's own judge settings fix (AlpacaEval's annotator
+    samples at 1), which decides whether repeats can measure anything; None: the judge's own."""
     if raw is None:
         checker.error(path + ("judged",), "a judged task needs a `judge:`",
                       "for example `judge: {embedded: smollm2-135m-instruct}` or "
@@ -136,7 +138,7 @@ def parse_judge(checker, raw: dict | None, path: tuple) -> Judge | None:
                           "holding its key")
         budget, price = raw.get("budget") or {}, raw.get("price") or {}
         canary = _canary(checker, raw, path)
-        if raw.get("repeats", 1) > 1 and not generation.temperature:
+        if raw.get("repeats", 1) > 1 and not (generation.temperature if temperature is None else temperature):
             checker.error(path + ("repeats",), f"{raw['repeats']} repeats at temperature 0 would give the same verdict "
                           "each time and measure nothing of the judge's noise",
                           "sample the judge: `generation: {temperature: 1.0}` under `judge:` (or remove `repeats:`)")

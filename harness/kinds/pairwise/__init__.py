@@ -21,6 +21,7 @@ from harness.kinds.base import LIMIT, Kind, fragment
 from harness.spec.runtime import runtime
 
 N_INSTRUCTIONS = 805
+ANNOTATOR_TEMPERATURE = 1.0    # weighted_alpaca_eval_gpt4_turbo's (its configs.yaml; a test pins it to the wheel's)
 METRICS = ("win_rate", "discrete_win_rate", "lc_win_rate", "avg_length", "unjudged", "unparsed")
 CANARY_METRICS = ("canary_agreement", "canary_kappa", "canary_winrate_shift", "canary_unjudged")   # canary.py
 SCHEMA = {"properties": {
@@ -57,12 +58,11 @@ class Pairwise(Kind):
         if replay and "judge" in raw:
             checker.error(path + ("judge",), "`replay:` scores published judgements; no judge runs",
                           "remove `judge:`, or `replay:` to judge the model's own outputs")
-        judge = None if replay else parse_judge(checker, raw.get("judge"), path)
-        if isinstance(raw.get("judge"), dict) and "repeats" in raw["judge"]:
-            checker.error(path + ("judge", "repeats"), "AlpacaEval's weighted annotator reads the first token's "
-                          "log-probabilities, which do not change when the judge is asked again: repeats would "
-                          "measure nothing here", "use `swap: true` to measure the judge's position bias, or "
-                          "`canary:` to measure its agreement with GPT-4 Turbo")
+        judge = None if replay else parse_judge(checker, raw.get("judge"), path, temperature=ANNOTATOR_TEMPERATURE)
+        given: dict = raw["judge"] if isinstance(raw.get("judge"), dict) else {}
+        if given.get("repeats", 1) > 1 and given.get("swap"):
+            checker.error(path + ("judge", "repeats"), "repeats and both orders are not combined yet",
+                          "measure the judge's noise (`repeats:`) and its position bias (`swap: true`) in two tasks")
         if judge is not None and not judge.endpoint:
             checker.error(path + ("judge",), "alpaca_eval's weighted annotator reads the judge's first-token "
                           "log-probabilities from an OpenAI-compatible endpoint",
@@ -88,7 +88,9 @@ class Pairwise(Kind):
         canary's agreement, κ and win-rate shift when the judge has one."""
         judge = task.settings.judge
         return (set(METRICS) | (set(CANARY_METRICS) if judge is not None and judge.canary else set())
-                | ({"position_consistency", "inconsistent_ties"} if judge is not None and judge.swap else set())), {"none"}
+                | ({"position_consistency", "inconsistent_ties"} if judge is not None and judge.swap else set())
+                | ({"judge_agreement", "judge_variance_share"} if judge is not None and judge.repeats > 1 else set())), \
+            {"none"}
 
     def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
         """A weighted preference is not a 0/1 score: no paired max_drop. The canary's agreement
@@ -114,5 +116,6 @@ class Pairwise(Kind):
         """The report shows the win rates, and the judge's checks where they ran: the canary's
         agreement and κ, position consistency and the pairs counted as ties."""
         return [k for k in ("win_rate", "lc_win_rate", "discrete_win_rate", "canary_agreement", "canary_kappa",
-                            "canary_winrate_shift", "position_consistency", "inconsistent_ties")
+                            "canary_winrate_shift", "position_consistency", "inconsistent_ties", "judge_agreement",
+                            "judge_variance_share")
                 if k in (cell.get("metrics") or {})]

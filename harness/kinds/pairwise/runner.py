@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from harness.data import DataUnavailable
@@ -93,17 +94,32 @@ def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[
     if judge.swap:      # every pair in the other order too, sent in the same batch
         other, _ = prompts(instructions, references, outputs, [not f for f in flips])
         calls = calls + other
+    if judge.repeats > 1:    # every pair asked again, at the annotator's temperature (Call.repeat keys each apart)
+        calls = [replace(c, repeat=r) for r in range(judge.repeats) for c in calls]
     client = EndpointClient(judge, ctx.cache)
     replies, usage = client.run(calls, progress=progress)
     rows = []
+    n = len(items)
     for i, (item, out, flip, reply) in enumerate(zip(items, outputs, flips, replies)):
         pref, parser = preference(reply, flip)
+        repeated: list[float] = []
+        if judge.repeats > 1:      # the item's preference: the mean of its readable repeats
+            again = [replies[r * n + i] for r in range(judge.repeats)]
+            repeated = [preference(x, flip)[0] for x in again]
+            readable = [p for p in repeated if not math.isnan(p)]
+            pref = sum(readable) / len(readable) if readable else math.nan
+            reply = next((x for x in again if x is not None and x.text is not None), reply)
         row = {"index": i, "instruction": item["instruction"], "output_1": item["output"], "output_2": out,
                "generator_1": upstream.BASELINE, "generator_2": cell.variant.name, "preference": pref,
                "is_switched_outputs": flip, "judged": reply is not None and reply.text is not None,
                "parser": parser, "judge_output": reply.text if reply else None,
                "top_logprobs": reply.top_logprobs if reply else None,
                "error": reply.error if reply else "not sent: the judge's budget was spent"}
+        if repeated:
+            row["preferences"] = repeated
+            row["verdicts"] = [{"by": f"repeat {r + 1}", "verdict": side(p), "text": x.text if x is not None else None}
+                               for r, (p, x) in enumerate(zip(repeated, again))]
+            row["split"] = len({v["verdict"].split()[0] for v in row["verdicts"] if v["verdict"]}) > 1
         if judge.swap:
             other_reply = replies[len(items) + i]
             row.update(swapped(pref, other_reply, not flip))
@@ -173,6 +189,30 @@ def _canary(cell, ctx, folder: Path, result, shown) -> bool:
         shown.finish()
         return False
     return True
+
+
+def _judge_noise(result, per_item: list[list[float]], repeats: int) -> None:
+    """With repeats: the judge's agreement with itself (the side each repeat favours), its share
+    of the preferences' variance, and the win rate's interval from a two-level bootstrap over
+    instructions and repeats (judges/noise.py)."""
+    from harness.judges import noise
+
+    prefs = [[p - 1 for p in item if not math.isnan(p)] for item in per_item]
+    prefs = [item for item in prefs if item]
+    if not prefs:
+        return
+    sides = [[1.0 if p > 0.5 else 0.0 if p < 0.5 else 0.5 for p in item] for item in prefs]
+    result.metrics["judge_agreement"] = Metric("judge_agreement", noise.agreement(sides), None, None, None,
+                                               f"share of repeat pairs favouring the same output ({repeats} per "
+                                               "instruction)", len(prefs))
+    result.metrics["judge_variance_share"] = Metric("judge_variance_share", noise.variance_share(prefs), None, None,
+                                                    None, "one-way random effects on the preferences: within / total",
+                                                    len(prefs))
+    win = result.metrics.get("win_rate")
+    if win is not None:
+        low, high = noise.two_level_bootstrap(prefs)
+        win.ci_low, win.ci_high = max(0.0, low), min(1.0, high)
+        win.ci_method = f"two-level bootstrap over instructions and repeats ({noise.BOOTSTRAP})"
 
 
 def _metric(name: str, value: float, se: float | None, n: int, method: str) -> Metric:
@@ -248,6 +288,8 @@ def run_pairwise(cell, handle, ctx):
                                                             float(low), float(high), "wilson (statsmodels)", len(both))
         result.metrics["inconsistent_ties"] = Metric("inconsistent_ties", float(len(both) - same), None, None, None,
                                                      "count", len(rows))
+    if settings.judge is not None and settings.judge.repeats > 1:
+        _judge_noise(result, [r["preferences"] for r in rated if "preferences" in r], settings.judge.repeats)
     for name, value in (("unjudged", len(rows) - len(rated)), ("unparsed", unparsed)):
         result.metrics[name] = Metric(name, float(value), None, None, None, "count", len(rows))
     result.samples = [{"doc_id": r["index"], "subtask": r.get("dataset", "alpaca_eval"), "prompt": r["instruction"],
@@ -260,6 +302,7 @@ def run_pairwise(cell, handle, ctx):
                                         {"by": "swapped order", "verdict": side(r.get("preference_swapped")),
                                          "text": r.get("judge_output_swapped")}],
                            "split": r.get("consistent") is False} if "preference_swapped" in r else {}),
+                       **({k: r[k] for k in ("preferences", "verdicts", "split")} if "preferences" in r else {}),
                        "error": r.get("error") if not r["judged"] else None,
                        "scores": {} if r["preference"] is None or math.isnan(float(r["preference"])) else
                        {"win_rate": float(r["preference"]) - 1}} for r in rows]
