@@ -89,3 +89,86 @@ tasks:
     with pytest.raises(SpecInvalid) as err:
         load_spec(path)
     assert any(message in str(e) for e in err.value.errors), [str(e) for e in err.value.errors]
+
+
+AE_SPEC = """
+spec: 1
+model: {{path: {model}, chat: true}}
+generation: {{max_new_tokens: 4, temperature: 0, batch_size: 4}}
+tasks:
+  alpaca_eval:
+    judged: alpaca_eval
+    limit: 3
+    aggregate: {aggregate}
+    judges:
+      - {{url_env: JUDGE_URL, model: a, api_key_env: JUDGE_KEY}}
+      - {{url_env: JUDGE_URL, model: b, api_key_env: JUDGE_KEY}}
+      - {{url_env: JUDGE_URL, model: c, api_key_env: JUDGE_KEY}}
+      - {{url_env: UNSET_JUDGE_URL, model: d, api_key_env: JUDGE_KEY}}
+"""
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("aggregate", ["majority", "mean"])
+def test_an_alpaca_eval_panel_gives_the_hand_computed_win_rates_and_alpha(
+        server, data_dir, pytester, run_nested, monkeypatch, tiny_model, aggregate):
+    """Judges a and b always favour the model's output, c the reference's, d cannot be reached.
+    By hand: each judge's win rate 1, 1, 0; the panel's 1 by majority, 2/3 by mean; Krippendorff's
+    alpha on the preferences (2, 2, 1 on each of three items) 1 - (2/3) / (1/2) = -1/3."""
+    from fake_openai import completion
+
+    every = json.loads((data_dir / "alpaca_eval" / "eval_set_gpt4_1106_preview.json").read_text())
+    references = [it["output"] for it in every[:3]]
+    holder = []
+
+    def answer(n):
+        body = holder[0].requests[n]
+        text = "".join(m["content"] for m in body["messages"])
+        ref = next(r for r in references if r in text)
+        reference_first = text.index(ref) < text.index('"model_identifier": "M"')
+        wants_reference = body["model"] == "c"
+        return completion("m" if reference_first == wants_reference else "M", logprobs=False)
+
+    url, script = server(answer)
+    holder.append(script)
+    monkeypatch.setenv("JUDGE_URL", url)
+    monkeypatch.setenv("JUDGE_KEY", "sk-panel")
+    monkeypatch.setenv("LLAMA_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("UNSET_JUDGE_URL", raising=False)
+    pytester.makefile(".yaml", ae=AE_SPEC.format(model=tiny_model, aggregate=aggregate))
+    results = pytester.path / "r"
+    run_nested("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={results}", "--llama-cache=off")
+    (run,) = results.iterdir()
+    (cell,) = map(json.loads, (run / "cells.jsonl").read_text().splitlines())
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    m = cell["metrics"]
+    assert cell["status"] == "ok" and script.n == 3 * 3
+    assert [m[f"win_rate.judge{i}"]["value"] for i in (1, 2, 3)] == [1.0, 1.0, 0.0] and "win_rate.judge4" not in m
+    assert m["win_rate"]["value"] == pytest.approx(1.0 if aggregate == "majority" else 2 / 3)
+    assert m["panel_alpha"]["value"] == pytest.approx(-1 / 3)
+    assert m["panel_missing"]["value"] == 1 and list(cell["engine"]["panel"]["missing"]) == ["judge4: d"]
+    assert all(s["split"] for s in samples) and all(len(s["verdicts"]) == 4 for s in samples)
+    assert (run / "report.html").read_text().count('<tr class="split-item">') == 3
+
+
+@pytest.mark.parametrize("judge, message", [
+    ("{url: 'http://x/v1', model: a, api_key_env: K, swap: true}", "`swap:` on a panel's judge is not combined yet"),
+    ("{url: 'http://x/v1', model: a, api_key_env: K, canary: alpaca_eval_gpt4_turbo}",
+     "`canary:` on a panel's judge is not combined yet"),
+    ("{embedded: smollm2-135m-instruct}", "reads the judge's first-token log-probabilities from an OpenAI-compatible"),
+])
+def test_an_alpaca_eval_panel_refuses_what_it_does_not_combine(write_spec, judge, message):
+    from harness.plan.validate import load_spec
+    from harness.spec.errors import SpecInvalid
+
+    path = write_spec(f"""
+spec: 1
+model: {{embedded: smollm2-135m-instruct, chat: true}}
+tasks:
+  ae:
+    judged: alpaca_eval
+    judges: [{judge}, {{url: 'http://x/v1', model: b, api_key_env: K}}]
+""")
+    with pytest.raises(SpecInvalid) as err:
+        load_spec(path)
+    assert any(message in str(e) for e in err.value.errors), [str(e) for e in err.value.errors]

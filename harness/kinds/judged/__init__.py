@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.judges.panel import PANEL_KEYS, parse_panel
 from harness.judges.spec import JUDGE_KEY, JUDGED_KEY, Judge, endpoint_skip, parse_judge
 from harness.kinds.base import LIMIT, Kind, fragment
 from harness.kinds.judged.pairs import PAIR_METRICS
@@ -20,17 +21,11 @@ from harness.spec.runtime import runtime
 CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")
 METRICS = ("score", "score.turn1", "score.turn2", "unparsed", "unjudged") + tuple(f"score.{c}" for c in CATEGORIES)
 SCHEMA = {"properties": {
-    "judged": JUDGED_KEY, "judge": JUDGE_KEY,
-    "judges": {"type": "array", "items": JUDGE_KEY,
-               "description": "a panel of judges instead of one `judge:` (two or more): each rates every answer, "
-                              "the panel's rating is their `aggregate:`, and their agreement is Krippendorff's alpha"},
+    "judged": JUDGED_KEY, "judge": JUDGE_KEY, **PANEL_KEYS,
     "opponent": {"type": "string", "minLength": 1,
                  "description": "MT-Bench's pairwise mode: the variant of this spec each cell is judged against, "
                                 "with FastChat's pair-v2 prompts in both orders (a pair whose verdict follows the "
-                                "slot counts as a tie); reports win_rate, wins, losses, ties, position_consistency"},
-    "aggregate": {"enum": ["mean", "majority"],
-                  "description": "how a panel's ratings of one answer combine: their mean (default), or the rating "
-                                 "most of them gave (ties: the mean of the tied ratings)"}}}
+                                "slot counts as a tie); reports win_rate, wins, losses, ties, position_consistency"}}}
 PANEL_METRICS = ("panel_alpha", "panel_missing")
 
 
@@ -67,21 +62,7 @@ class Judged(Kind):
                 checker.error(path + ("aggregate",), "`aggregate:` combines a panel's ratings; this task has one judge",
                               "give `judges: [...]` (two or more), or remove `aggregate:`")
             return JudgedSettings(raw["judged"], self.judge(checker, raw.get("judge"), path))
-        if "judge" in raw:
-            checker.error(path + ("judge",), "a task has one `judge:` or a panel of `judges:`, not both",
-                          "move this judge into `judges:`")
-        given = raw["judges"]
-        if len(given) < 2:
-            checker.error(path + ("judges",), f"a panel of {len(given)} is no panel: its agreement cannot be measured",
-                          "give two or more judges, or use `judge:` for one")
-        panel = []
-        for i, one in enumerate(given):
-            if isinstance(one, dict) and one.get("repeats", 1) > 1:
-                checker.error(path + ("judges", i, "repeats"), "repeats of a panel's judges are not combined yet",
-                              "measure one judge's noise with `judge: {repeats: N}` in a task of its own")
-            judge = self.judge(checker, one, path + ("judges", i))
-            if judge is not None:
-                panel.append(judge)
+        panel = parse_panel(checker, raw, path, self.judge)
         return JudgedSettings(raw["judged"], None, tuple(panel), raw.get("aggregate", "mean"))
 
     def pairwise(self, checker, raw: dict, path: tuple) -> JudgedSettings:

@@ -11,33 +11,10 @@ package), which allows missing ratings; `panel_missing` counts judges with no ra
 
 from __future__ import annotations
 
-import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-
-def aggregate(ratings: list[float], how: str) -> float | None:
-    """The panel's rating of one answer from the ratings it got (None: none got)."""
-    if not ratings:
-        return None
-    if how == "majority":
-        modes = statistics.multimode(ratings)
-        return sum(modes) / len(modes)
-    return sum(ratings) / len(ratings)
-
-
-def alpha(per_judge: list[list[float | None]]) -> float:
-    """Krippendorff's alpha, interval level, judges x answers with None as missing (NaN when
-    fewer than two answers have two ratings)."""
-    import krippendorff
-    import numpy as np
-
-    data = np.array([[math.nan if r is None else r for r in row] for row in per_judge], dtype=float)
-    paired = int((np.sum(~np.isnan(data), axis=0) >= 2).sum())
-    if paired < 2 or np.nanstd(data) == 0:
-        return math.nan
-    return float(krippendorff.alpha(reliability_data=data, level_of_measurement="interval"))
+from harness.judges.panel import aggregate, alpha
 
 
 @dataclass

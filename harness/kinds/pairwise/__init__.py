@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.judges.panel import PANEL_KEYS, parse_panel
 from harness.judges.spec import JUDGE_KEY, JUDGED_KEY, Judge, endpoint_skip, parse_judge
 from harness.kinds.base import LIMIT, Kind, fragment
 from harness.spec.runtime import runtime
@@ -25,7 +26,7 @@ ANNOTATOR_TEMPERATURE = 1.0    # weighted_alpaca_eval_gpt4_turbo's (its configs.
 METRICS = ("win_rate", "discrete_win_rate", "lc_win_rate", "avg_length", "unjudged", "unparsed")
 CANARY_METRICS = ("canary_agreement", "canary_kappa", "canary_winrate_shift", "canary_unjudged")   # canary.py
 SCHEMA = {"properties": {
-    "judged": JUDGED_KEY, "judge": JUDGE_KEY,
+    "judged": JUDGED_KEY, "judge": JUDGE_KEY, **PANEL_KEYS,
     "replay": {"type": "string", "minLength": 1,
                "description": "score this model's published judgements (alpaca_eval/annotations/<model>.json under "
                               "the data folder) instead of running a model and a judge"}}}
@@ -36,6 +37,8 @@ class PairwiseSettings:
     benchmark: str
     judge: Judge | None
     replay: str | None = None
+    panel: tuple[Judge, ...] = ()        # judges: [...]; then `judge` is None
+    aggregate: str = "mean"
 
 
 class Pairwise(Kind):
@@ -58,17 +61,39 @@ class Pairwise(Kind):
         if replay and "judge" in raw:
             checker.error(path + ("judge",), "`replay:` scores published judgements; no judge runs",
                           "remove `judge:`, or `replay:` to judge the model's own outputs")
+        if "judges" in raw:
+            return self.panel(checker, raw, path)
+        if "aggregate" in raw:
+            checker.error(path + ("aggregate",), "`aggregate:` combines a panel's verdicts; this task has one judge",
+                          "give `judges: [...]` (two or more), or remove `aggregate:`")
         judge = None if replay else parse_judge(checker, raw.get("judge"), path, temperature=ANNOTATOR_TEMPERATURE)
         given: dict = raw["judge"] if isinstance(raw.get("judge"), dict) else {}
         if given.get("repeats", 1) > 1 and given.get("swap"):
             checker.error(path + ("judge", "repeats"), "repeats and both orders are not combined yet",
                           "measure the judge's noise (`repeats:`) and its position bias (`swap: true`) in two tasks")
+        self.endpoint_only(checker, judge, path + ("judge",))
+        return PairwiseSettings(raw["judged"], judge, replay)
+
+    def panel(self, checker, raw: dict, path: tuple) -> PairwiseSettings:
+        """A panel of endpoint judges, each asked every pair once, in alpaca_eval's order."""
+        if "replay" in raw:
+            checker.error(path + ("judges",), "`replay:` scores published judgements; no judge runs",
+                          "remove `judges:`, or `replay:` to judge the model's own outputs")
+        panel = parse_panel(checker, raw, path,
+                            lambda c, one, where: parse_judge(c, one, where, temperature=ANNOTATOR_TEMPERATURE),
+                            refused=("repeats", "swap", "canary"))
+        for i, judge in enumerate(panel):
+            self.endpoint_only(checker, judge, path + ("judges", i))
+        return PairwiseSettings(raw["judged"], None, None, tuple(panel), raw.get("aggregate", "mean"))
+
+    @staticmethod
+    def endpoint_only(checker, judge: Judge | None, where: tuple) -> None:
+        """alpaca_eval's annotator reads an endpoint's first-token log-probabilities."""
         if judge is not None and not judge.endpoint:
-            checker.error(path + ("judge",), "alpaca_eval's weighted annotator reads the judge's first-token "
+            checker.error(where, "alpaca_eval's weighted annotator reads the judge's first-token "
                           "log-probabilities from an OpenAI-compatible endpoint",
                           "serve the judge model (e.g. `vllm serve`) and give `url:` or `url_env:`, `model:` and "
                           "`api_key_env:`")
-        return PairwiseSettings(raw["judged"], judge, replay)
 
     def size(self, task) -> int | None:
         """AlpacaEval's 805 instructions, capped by `limit`."""
@@ -81,6 +106,10 @@ class Pairwise(Kind):
 
     def skip(self, task, environ) -> str | None:
         """An endpoint judge whose URL, model or key variable is unset."""
+        panel = task.settings.panel
+        if panel:          # a panel skips only when none of its judges can be reached
+            why = [endpoint_skip(j, environ) for j in panel]
+            return None if None in why else "no judge of the panel can be reached: " + "; ".join(filter(None, why))
         return None if task.settings.replay else endpoint_skip(task.settings.judge, environ)
 
     def reported(self, task, row, base):
@@ -89,8 +118,9 @@ class Pairwise(Kind):
         judge = task.settings.judge
         return (set(METRICS) | (set(CANARY_METRICS) if judge is not None and judge.canary else set())
                 | ({"position_consistency", "inconsistent_ties"} if judge is not None and judge.swap else set())
-                | ({"judge_agreement", "judge_variance_share"} if judge is not None and judge.repeats > 1 else set())), \
-            {"none"}
+                | ({"judge_agreement", "judge_variance_share"} if judge is not None and judge.repeats > 1 else set())
+                | ({f"win_rate.judge{i + 1}" for i in range(len(task.settings.panel))} | {"panel_alpha", "panel_missing"}
+                   if task.settings.panel else set())), {"none"}
 
     def bound_problem(self, task, name: str, bound) -> tuple[str, str] | None:
         """A weighted preference is not a 0/1 score: no paired max_drop. The canary's agreement
@@ -117,5 +147,5 @@ class Pairwise(Kind):
         agreement and κ, position consistency and the pairs counted as ties."""
         return [k for k in ("win_rate", "lc_win_rate", "discrete_win_rate", "canary_agreement", "canary_kappa",
                             "canary_winrate_shift", "position_consistency", "inconsistent_ties", "judge_agreement",
-                            "judge_variance_share")
+                            "judge_variance_share", "panel_alpha", "panel_missing")
                 if k in (cell.get("metrics") or {})]

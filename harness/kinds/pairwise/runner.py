@@ -86,9 +86,9 @@ def side(pref: float | None) -> str | None:
     return f"{'tie' if pref == 1.5 else 'model' if pref > 1.5 else 'reference'} ({pref:.2f})"
 
 
-def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], Usage | None, str]:
-    """Each instruction's annotation (preference 1..2 or NaN, the parser used), the usage, the judge."""
-    judge = cell.task.settings.judge
+def _judge(judge, cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], Usage | None, str]:
+    """Each instruction's annotation by `judge` (preference 1..2 or NaN, the parser used), the
+    usage, the judge's label."""
     instructions, references = [it["instruction"] for it in items], [it["output"] for it in items]
     calls, flips = prompts(instructions, references, outputs)
     if judge.swap:      # every pair in the other order too, sent in the same batch
@@ -126,6 +126,94 @@ def _judge(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[
             row["judge_output_swapped"] = other_reply.text if other_reply is not None else None
         rows.append(row)
     return rows, usage, client.label
+
+
+def _panel(cell, ctx, items: list[dict], outputs: list[str], progress) -> tuple[list[dict], "PanelFound", str]:
+    """Every judge of a panel on every pair (an unreachable or spent judge marked missing); each
+    pair's preference is the judges' `aggregate` (mean of preferences, or the side most of them
+    favour)."""
+    from harness.judges.client import EndpointUnset
+    from harness.judges.panel import aggregate
+
+    settings = cell.task.settings
+    found = PanelFound([], [], settings.aggregate)
+    base: list[dict] | None = None
+    texts: list[list[str | None]] = []
+    for i, judge in enumerate(settings.panel, start=1):
+        try:
+            rows, usage, label = _judge(judge, cell, ctx, items, outputs, progress)
+        except EndpointUnset as exc:
+            label = f"judge{i}: {judge.model or judge.model_env or judge.url or judge.url_env}"
+            found.add(label, [None] * len(items), str(exc))
+            texts.append([None] * len(items))
+            continue
+        label = f"judge{i}: {label}"
+        prefs = [None if r["preference"] is None or math.isnan(r["preference"]) else float(r["preference"]) for r in rows]
+        why = None
+        if usage is not None and not any(r["judged"] for r in rows):
+            why = ("no verdict: " + "; ".join(usage.errors[:2])) if usage.errors else "no verdict: its budget was spent"
+        found.add(label, prefs, why, usage.record(judge) if usage is not None else None)
+        texts.append([r.get("judge_output") for r in rows])
+        base = base or rows
+    if base is None:
+        base = [{"index": i, "instruction": it["instruction"], "output_1": it["output"], "output_2": out,
+                 "generator_1": upstream.BASELINE, "generator_2": cell.variant.name, "is_switched_outputs": None,
+                 "parser": None, "judge_output": None, "top_logprobs": None, "error": "no judge of the panel answered"}
+                for i, (it, out) in enumerate(zip(items, outputs))]
+    out = []
+    for j, row in enumerate(base):
+        given = [p for p in (each[j] for each in found.per_judge) if p is not None]
+        votes = given if settings.aggregate == "mean" else [1.0 if p < 1.5 else 2.0 if p > 1.5 else 1.5 for p in given]
+        pref = aggregate(votes, settings.aggregate)
+        verdicts = [{"by": label, "verdict": side(each[j]), "text": t[j]}
+                    for label, each, t in zip(found.labels, found.per_judge, texts)]
+        out.append(dict(row, preference=math.nan if pref is None else pref, judged=bool(given), parser="panel",
+                        panel={label: each[j] for label, each in zip(found.labels, found.per_judge)},
+                        judge_output={v["by"]: v["text"] for v in verdicts}, verdicts=verdicts,
+                        split=len({v["verdict"].split()[0] for v in verdicts if v["verdict"]}) > 1))
+    return out, found, "a panel: " + "; ".join(found.labels)
+
+
+class PanelFound:
+    """What a panel of AlpacaEval judges said: each judge's preferences (None: missing or
+    unread), who was missing and why, and their usage."""
+
+    def __init__(self, labels: list[str], per_judge: list[list[float | None]], how: str):
+        self.labels, self.per_judge, self.how = labels, per_judge, how
+        self.missing: dict[str, str] = {}
+        self.usages: list[dict] = []
+
+    def add(self, label: str, prefs: list[float | None], missing: str | None, usage: dict | None = None) -> None:
+        """One judge's preferences, why it gave none (if so) and its usage."""
+        self.labels.append(label)
+        self.per_judge.append(prefs)
+        if missing:
+            self.missing[label] = missing
+        if usage is not None:
+            self.usages.append({"judge": label, **usage})
+
+    def record(self, result) -> None:
+        """Each judge's own win rate (`win_rate.judge1` ...), the panel's Krippendorff's alpha
+        on the preferences (interval) and its missing judges, into the metrics."""
+        from harness.judges.panel import alpha
+        from harness.results.stats import mean_interval
+
+        for i, prefs in enumerate(self.per_judge, start=1):
+            values = [p - 1 for p in prefs if p is not None]
+            if values:
+                ci = mean_interval(values)
+                result.metrics[f"win_rate.judge{i}"] = Metric(f"win_rate.judge{i}", sum(values) / len(values), None,
+                                                              max(0.0, ci.low), min(1.0, ci.high), "t", len(values))
+        result.metrics["panel_alpha"] = Metric("panel_alpha", alpha(self.per_judge), None, None, None,
+                                               "Krippendorff's alpha on the preferences, interval (krippendorff)",
+                                               sum(1 for column in zip(*self.per_judge)
+                                                   if sum(p is not None for p in column) >= 2))
+        result.metrics["panel_missing"] = Metric("panel_missing", float(len(self.missing)), None, None, None, "count",
+                                                 len(self.labels))
+
+    def engine(self) -> dict:
+        """The panel as the record keeps it."""
+        return {"judges": self.labels, "aggregate": self.how, "missing": self.missing, "usage": self.usages}
 
 
 def _canary_split(pairs: list[dict], ours: list[float], replies, annotator: str, keep: int = 1000) -> list[dict]:
@@ -232,7 +320,7 @@ def run_pairwise(cell, handle, ctx):
     every = json.loads((folder / EVAL_SET).read_text(encoding="utf-8"))
     n = min(task.limit or len(every), len(every))
     items = every[:n]
-    usage, judge_label = None, None
+    usage, judge_label, panel = None, None, None
     if settings.replay:
         path = folder / "annotations" / f"{settings.replay}.json"
         if not path.is_file():
@@ -256,7 +344,11 @@ def run_pairwise(cell, handle, ctx):
         result.generation = {"task": None, "overridden": [],
                              "effective": lm.stats.settings[0]["effective"] if lm.stats.settings else {}}
         shown.begin(len(items), "judgements")
-        rows, usage, judge_label = _judge(cell, ctx, items, outputs, lambda done, total: shown.advance(done - shown.done))
+        advance = lambda done, total: shown.advance(done - shown.done)   # noqa: E731
+        if settings.panel:
+            rows, panel, judge_label = _panel(cell, ctx, items, outputs, advance)
+        else:
+            rows, usage, judge_label = _judge(settings.judge, cell, ctx, items, outputs, advance)
         shown.finish()
         result.engine["answers_new_tokens"] = lm.stats.new_tokens
     rated = [r for r in rows if r["judged"]]
@@ -288,6 +380,9 @@ def run_pairwise(cell, handle, ctx):
                                                             float(low), float(high), "wilson (statsmodels)", len(both))
         result.metrics["inconsistent_ties"] = Metric("inconsistent_ties", float(len(both) - same), None, None, None,
                                                      "count", len(rows))
+    if panel is not None:
+        panel.record(result)
+        result.engine["panel"] = panel.engine()
     if settings.judge is not None and settings.judge.repeats > 1:
         _judge_noise(result, [r["preferences"] for r in rated if "preferences" in r], settings.judge.repeats)
     for name, value in (("unjudged", len(rows) - len(rated)), ("unparsed", unparsed)):
@@ -302,7 +397,7 @@ def run_pairwise(cell, handle, ctx):
                                         {"by": "swapped order", "verdict": side(r.get("preference_swapped")),
                                          "text": r.get("judge_output_swapped")}],
                            "split": r.get("consistent") is False} if "preference_swapped" in r else {}),
-                       **({k: r[k] for k in ("preferences", "verdicts", "split")} if "preferences" in r else {}),
+                       **({k: r[k] for k in ("preferences", "panel", "verdicts", "split") if k in r}),
                        "error": r.get("error") if not r["judged"] else None,
                        "scores": {} if r["preference"] is None or math.isnan(float(r["preference"])) else
                        {"win_rate": float(r["preference"]) - 1}} for r in rows]
