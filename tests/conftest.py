@@ -103,6 +103,19 @@ def write_spec(tmp_path):
     return write
 
 
+@pytest.fixture
+def spec_errors(write_spec):
+    """spec_errors(text) -> the validation errors (as printed) of a spec that must not load."""
+    from harness.plan.validate import load_spec
+    from harness.spec.errors import SpecInvalid
+
+    def errors(text: str) -> list[str]:
+        with pytest.raises(SpecInvalid) as info:
+            load_spec(write_spec(text))
+        return [str(e) for e in info.value.errors]
+    return errors
+
+
 @pytest.fixture(scope="session")
 def annotations(data_dir) -> Path:
     """AlpacaEval 2.0's published judgements (the data folder's alpaca_eval/annotations/)."""

@@ -113,3 +113,13 @@ def serve():
     return use, httpd.shutdown
 
 
+
+
+def alpaca_pick(body: dict, references: list[str], favour: str) -> str:
+    """What an AlpacaEval judge answers to favour `favour` ("reference" or "model") in the
+    request `body`: alpaca_eval's identifier of the slot that output was shown in ('m' names the
+    first output shown, 'M' the second), whichever order alpaca_eval chose."""
+    text = "".join(m["content"] for m in body["messages"])
+    ref = next(r for r in references if r in text)
+    reference_first = text.index(ref) < text.index('"model_identifier": "M"')
+    return "m" if reference_first == (favour == "reference") else "M"

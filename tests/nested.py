@@ -56,3 +56,14 @@ def run_inprocess(pytester: Pytester, *args: str) -> RunResult:
         return pytester.runpytest_inprocess(*args)
     finally:
         os.environ.update(saved)
+
+
+def read_run(results: Path) -> tuple[Path, list[dict], list[dict]]:
+    """The one run folder a nested run wrote under `results`: its path, its cells and its samples."""
+    import json
+
+    (run,) = Path(results).iterdir()
+    cells = [json.loads(line) for line in (run / "cells.jsonl").read_text().splitlines()]
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()] \
+        if (run / "samples.jsonl").exists() else []
+    return run, cells, samples

@@ -3,9 +3,9 @@ GPT-4 Turbo verdicts agrees 100% with κ = 1; one that gives the opposite agrees
 and a bound on the agreement stops its cell before anything else is generated or judged. A
 canary that does not exist, or on a judge that cannot read its prompt, is refused at its line."""
 
-import json
 
 import pytest
+from nested import read_run
 
 from harness.kinds.pairwise import canary
 
@@ -64,8 +64,7 @@ def test_the_canary_measures_agreement_with_the_published_judge_and_a_bound_stop
     pytester.makefile(".yaml", ae=SPEC.format(model=tiny_model))
     results = pytester.path / "r"
     out = run_nested("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={results}", "--llama-cache=off")
-    (run,) = results.iterdir()
-    (cell,) = map(json.loads, (run / "cells.jsonl").read_text().splitlines())
+    run, (cell,), _ = read_run(results)
     m = cell["metrics"]
     assert m["canary_agreement"]["n"] == 20 and m["canary_unjudged"]["value"] == 0
     assert cell["engine"]["canary"]["published_by"] == "weighted_alpaca_eval_gpt4_turbo"
@@ -112,26 +111,18 @@ def test_agreement_and_kappa_on_known_verdicts():
      "no canary 'alpaca_eval_gpt4'; there is alpaca_eval_gpt4_turbo (did you mean 'alpaca_eval_gpt4_turbo'?)"),
     ("{url: 'http://x/v1', model: m, api_key_env: K, canary_items: 30}", "`canary_items:` sizes a canary"),
 ])
-def test_a_canary_that_does_not_exist_is_refused_at_its_line(write_spec, judge, message):
-    from harness.plan.validate import load_spec
-    from harness.spec.errors import SpecInvalid
-
-    path = write_spec(f"""
+def test_a_canary_that_does_not_exist_is_refused_at_its_line(spec_errors, judge, message):
+    errors = spec_errors(f"""
         spec: 1
         model: {{embedded: smollm2-135m-instruct, chat: true}}
         tasks:
           ae: {{judged: alpaca_eval, judge: {judge}}}
         """)
-    with pytest.raises(SpecInvalid) as err:
-        load_spec(path)
-    assert any(message in str(e) and e.line == 4 for e in err.value.errors), [str(e) for e in err.value.errors]
+    assert any(message in e and ".yaml:4" in e.split(" ")[0] for e in errors), errors
 
 
-def test_a_canary_on_an_mt_bench_judge_is_refused_it_rates_one_answer(write_spec):
-    from harness.plan.validate import load_spec
-    from harness.spec.errors import SpecInvalid
-
-    path = write_spec("""
+def test_a_canary_on_an_mt_bench_judge_is_refused_it_rates_one_answer(spec_errors):
+    errors = spec_errors("""
         spec: 1
         model: {embedded: smollm2-135m-instruct, chat: true}
         tasks:
@@ -139,6 +130,4 @@ def test_a_canary_on_an_mt_bench_judge_is_refused_it_rates_one_answer(write_spec
             judged: mt_bench
             judge: {url: 'http://x/v1', model: m, api_key_env: K, canary: alpaca_eval_gpt4_turbo}
         """)
-    with pytest.raises(SpecInvalid) as err:
-        load_spec(path)
-    assert any("cannot read the canary's prompt" in str(e) for e in err.value.errors)
+    assert any("cannot read the canary's prompt" in str(e) for e in errors)

@@ -8,6 +8,7 @@ import json
 import krippendorff
 import numpy as np
 import pytest
+from nested import read_run
 
 SPEC = """
 spec: 1
@@ -47,9 +48,7 @@ def test_a_panel_rates_by_majority_reports_each_judge_and_alpha_and_goes_on_with
     results = pytester.path / "r"
     out = run_nested("-p", "no:cacheprovider", "mt.yaml", f"--llama-results={results}", "--llama-cache=off")
     out.assert_outcomes(passed=1)
-    (run,) = results.iterdir()
-    (cell,) = map(json.loads, (run / "cells.jsonl").read_text().splitlines())
-    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    run, (cell,), samples = read_run(results)
     m = cell["metrics"]
     assert script.n == 3 * 6                                       # three reachable judges, six turns
     assert m["panel_missing"]["value"] == 1 and list(cell["engine"]["panel"]["missing"]) == ["judge4: d"]
@@ -74,11 +73,8 @@ def test_a_panel_rates_by_majority_reports_each_judge_and_alpha_and_goes_on_with
      "{url: 'http://x/v1', model: b, api_key_env: K}]", "one `judge:` or a panel of `judges:`, not both"),
     ("judge: {url: 'http://x/v1', model: a, api_key_env: K}\n    aggregate: mean", "`aggregate:` combines a panel's ratings"),
 ])
-def test_a_panel_of_one_and_mixed_judges_are_refused(write_spec, tasks, message):
-    from harness.plan.validate import load_spec
-    from harness.spec.errors import SpecInvalid
-
-    path = write_spec(f"""
+def test_a_panel_of_one_and_mixed_judges_are_refused(spec_errors, tasks, message):
+    errors = spec_errors(f"""
 spec: 1
 model: {{embedded: smollm2-135m-instruct, chat: true}}
 tasks:
@@ -86,9 +82,7 @@ tasks:
     judged: mt_bench
     {tasks}
 """)
-    with pytest.raises(SpecInvalid) as err:
-        load_spec(path)
-    assert any(message in str(e) for e in err.value.errors), [str(e) for e in err.value.errors]
+    assert any(message in str(e) for e in errors), errors
 
 
 AE_SPEC = """
@@ -115,7 +109,7 @@ def test_an_alpaca_eval_panel_gives_the_hand_computed_win_rates_and_alpha(
     """Judges a and b always favour the model's output, c the reference's, d cannot be reached.
     By hand: each judge's win rate 1, 1, 0; the panel's 1 by majority, 2/3 by mean; Krippendorff's
     alpha on the preferences (2, 2, 1 on each of three items) 1 - (2/3) / (1/2) = -1/3."""
-    from fake_openai import completion
+    from fake_openai import alpaca_pick, completion
 
     every = json.loads((data_dir / "alpaca_eval" / "eval_set_gpt4_1106_preview.json").read_text())
     references = [it["output"] for it in every[:3]]
@@ -123,11 +117,8 @@ def test_an_alpaca_eval_panel_gives_the_hand_computed_win_rates_and_alpha(
 
     def answer(n):
         body = holder[0].requests[n]
-        text = "".join(m["content"] for m in body["messages"])
-        ref = next(r for r in references if r in text)
-        reference_first = text.index(ref) < text.index('"model_identifier": "M"')
-        wants_reference = body["model"] == "c"
-        return completion("m" if reference_first == wants_reference else "M", logprobs=False)
+        return completion(alpaca_pick(body, references, "reference" if body["model"] == "c" else "model"),
+                          logprobs=False)
 
     url, script = server(answer)
     holder.append(script)
@@ -138,9 +129,7 @@ def test_an_alpaca_eval_panel_gives_the_hand_computed_win_rates_and_alpha(
     pytester.makefile(".yaml", ae=AE_SPEC.format(model=tiny_model, aggregate=aggregate))
     results = pytester.path / "r"
     run_nested("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={results}", "--llama-cache=off")
-    (run,) = results.iterdir()
-    (cell,) = map(json.loads, (run / "cells.jsonl").read_text().splitlines())
-    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    run, (cell,), samples = read_run(results)
     m = cell["metrics"]
     assert cell["status"] == "ok" and script.n == 3 * 3
     assert [m[f"win_rate.judge{i}"]["value"] for i in (1, 2, 3)] == [1.0, 1.0, 0.0] and "win_rate.judge4" not in m
@@ -157,11 +146,8 @@ def test_an_alpaca_eval_panel_gives_the_hand_computed_win_rates_and_alpha(
      "`canary:` on a panel's judge is not combined yet"),
     ("{embedded: smollm2-135m-instruct}", "reads the judge's first-token log-probabilities from an OpenAI-compatible"),
 ])
-def test_an_alpaca_eval_panel_refuses_what_it_does_not_combine(write_spec, judge, message):
-    from harness.plan.validate import load_spec
-    from harness.spec.errors import SpecInvalid
-
-    path = write_spec(f"""
+def test_an_alpaca_eval_panel_refuses_what_it_does_not_combine(spec_errors, judge, message):
+    errors = spec_errors(f"""
 spec: 1
 model: {{embedded: smollm2-135m-instruct, chat: true}}
 tasks:
@@ -169,6 +155,4 @@ tasks:
     judged: alpaca_eval
     judges: [{judge}, {{url: 'http://x/v1', model: b, api_key_env: K}}]
 """)
-    with pytest.raises(SpecInvalid) as err:
-        load_spec(path)
-    assert any(message in str(e) for e in err.value.errors), [str(e) for e in err.value.errors]
+    assert any(message in str(e) for e in errors), errors

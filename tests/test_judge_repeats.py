@@ -6,6 +6,7 @@ two-level bootstrap over items and repeats). Repeats at temperature 0 are refuse
 import json
 
 import pytest
+from nested import read_run
 
 from harness.judges import noise
 
@@ -34,9 +35,7 @@ def test_repeats_measure_the_judges_agreement_and_share_of_the_variance(server, 
     pytester.makefile(".yaml", mt=SPEC.format(model=tiny_model, url=url))
     results = pytester.path / "r"
     run_nested("-p", "no:cacheprovider", "mt.yaml", f"--llama-results={results}", "--llama-cache=off")
-    (run,) = results.iterdir()
-    (cell,) = map(json.loads, (run / "cells.jsonl").read_text().splitlines())
-    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    run, (cell,), samples = read_run(results)
     m = cell["metrics"]
     judged = [s for s in samples if s["ratings"]]
     assert script.n == 8 * 3 and all(len(s["ratings"]) == 3 for s in judged)
@@ -71,19 +70,14 @@ def test_noise_statistics_on_known_ratings():
     ("{url: 'http://x/v1', model: m, api_key_env: K, repeats: 3}", "3 repeats at temperature 0 would give the same verdict"),
     ("{embedded: smollm2-135m-instruct, repeats: 3}", "`repeats:` applies to an endpoint judge"),
 ])
-def test_repeats_that_would_measure_nothing_are_refused(write_spec, judge, message):
-    from harness.plan.validate import load_spec
-    from harness.spec.errors import SpecInvalid
-
-    path = write_spec(f"""
+def test_repeats_that_would_measure_nothing_are_refused(spec_errors, judge, message):
+    errors = spec_errors(f"""
         spec: 1
         model: {{embedded: smollm2-135m-instruct, chat: true}}
         tasks:
           mt: {{judged: mt_bench, judge: {judge}}}
         """)
-    with pytest.raises(SpecInvalid) as err:
-        load_spec(path)
-    assert any(message in str(e) for e in err.value.errors), [str(e) for e in err.value.errors]
+    assert any(message in str(e) for e in errors), errors
 
 
 AE_SPEC = """
@@ -108,21 +102,18 @@ def test_repeats_on_alpaca_eval_give_the_hand_computed_agreement_variance_share_
     agreement 5/9, the judge's variance share 3/4 (worked out in the comments), win rate 5/9."""
     import threading
 
-    from fake_openai import completion
+    from fake_openai import alpaca_pick, completion
 
     every = json.loads((data_dir / "alpaca_eval" / "eval_set_gpt4_1106_preview.json").read_text())
     references = [it["output"] for it in every[:3]]
     holder, seen, lock = [], [0, 0, 0], threading.Lock()
 
     def answer(n):
-        text = "".join(m["content"] for m in holder[0].requests[n]["messages"])
-        i = next(k for k, r in enumerate(references) if r in text)
+        body = holder[0].requests[n]
+        i = next(k for k, r in enumerate(references) if r in body["messages"][-1]["content"])
         with lock:
             wanted, seen[i] = AE_SCRIPT[i][seen[i]], seen[i] + 1
-        reference_first = text.index(references[i]) < text.index('"model_identifier": "M"')
-        # 'm' names the output shown first: name the reference's slot or the model's as scripted
-        return completion(("m" if reference_first else "M") if wanted == "reference" else
-                          ("M" if reference_first else "m"), logprobs=False)
+        return completion(alpaca_pick(body, references, wanted), logprobs=False)
 
     url, script = server(answer)
     holder.append(script)
@@ -132,9 +123,7 @@ def test_repeats_on_alpaca_eval_give_the_hand_computed_agreement_variance_share_
     pytester.makefile(".yaml", ae=AE_SPEC.format(model=tiny_model))
     results = pytester.path / "r"
     run_nested("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={results}", "--llama-cache=off")
-    (run,) = results.iterdir()
-    (cell,) = map(json.loads, (run / "cells.jsonl").read_text().splitlines())
-    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    run, (cell,), samples = read_run(results)
     m = cell["metrics"]
     assert script.n == 3 * 3 and all(req["temperature"] == 1.0 for req in script.requests.values())
     assert [sorted(s["preferences"]) for s in samples] == [[2.0, 2.0, 2.0], [1.0, 1.0, 2.0], [1.0, 1.0, 2.0]]
@@ -157,11 +146,8 @@ def test_the_annotators_temperature_is_the_wheels():
     assert upstream.judge_config()["completions_kwargs"]["temperature"] == ANNOTATOR_TEMPERATURE
 
 
-def test_repeats_with_both_orders_on_alpaca_eval_are_refused(write_spec):
-    from harness.plan.validate import load_spec
-    from harness.spec.errors import SpecInvalid
-
-    path = write_spec("""
+def test_repeats_with_both_orders_on_alpaca_eval_are_refused(spec_errors):
+    errors = spec_errors("""
         spec: 1
         model: {embedded: smollm2-135m-instruct, chat: true}
         tasks:
@@ -169,6 +155,4 @@ def test_repeats_with_both_orders_on_alpaca_eval_are_refused(write_spec):
             judged: alpaca_eval
             judge: {url: 'http://x/v1', model: m, api_key_env: K, repeats: 3, swap: true}
         """)
-    with pytest.raises(SpecInvalid) as err:
-        load_spec(path)
-    assert any("repeats and both orders are not combined yet" in str(e) for e in err.value.errors)
+    assert any("repeats and both orders are not combined yet" in str(e) for e in errors)

@@ -5,6 +5,7 @@ that follows the answer is consistent (100%). MT-Bench's single-answer judge ref
 import json
 
 import pytest
+from nested import read_run
 
 SPEC = """
 spec: 1
@@ -22,7 +23,7 @@ tasks:
 @pytest.mark.parametrize("judge", ["second_slot", "follows_the_answer"])
 def test_both_orders_measure_position_consistency_and_an_inconsistent_pair_is_a_tie(
         server, data_dir, pytester, run_nested, monkeypatch, tiny_model, judge):
-    from fake_openai import completion
+    from fake_openai import alpaca_pick, completion
 
     every = json.loads((data_dir / "alpaca_eval" / "eval_set_gpt4_1106_preview.json").read_text())
     references = [it["output"] for it in every[:3]]
@@ -31,9 +32,7 @@ def test_both_orders_measure_position_consistency_and_an_inconsistent_pair_is_a_
     def answer(n):
         if judge == "second_slot":
             return completion("M")
-        text = "".join(m["content"] for m in holder[0].requests[n]["messages"])
-        ref = next(r for r in references if r in text)
-        return completion("m" if text.index(ref) < text.index('"model_identifier": "M"') else "M")   # the reference
+        return completion(alpaca_pick(holder[0].requests[n], references, "reference"))
 
     url, script = server(answer)
     holder.append(script)
@@ -43,9 +42,7 @@ def test_both_orders_measure_position_consistency_and_an_inconsistent_pair_is_a_
     pytester.makefile(".yaml", ae=SPEC.format(model=tiny_model))
     results = pytester.path / "r"
     run_nested("-p", "no:cacheprovider", "ae.yaml", f"--llama-results={results}", "--llama-cache=off")
-    (run,) = results.iterdir()
-    (cell,) = map(json.loads, (run / "cells.jsonl").read_text().splitlines())
-    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    run, (cell,), samples = read_run(results)
     m = cell["metrics"]
     assert script.n == 6                              # three pairs, two orders each
     if judge == "second_slot":
@@ -61,16 +58,11 @@ def test_both_orders_measure_position_consistency_and_an_inconsistent_pair_is_a_
     assert "position consistency" in page and ("<th>swapped order</th>" in page) == (judge == "second_slot")
 
 
-def test_swap_on_an_mt_bench_judge_is_refused(write_spec):
-    from harness.plan.validate import load_spec
-    from harness.spec.errors import SpecInvalid
-
-    path = write_spec("""
+def test_swap_on_an_mt_bench_judge_is_refused(spec_errors):
+    errors = spec_errors("""
         spec: 1
         model: {embedded: smollm2-135m-instruct, chat: true}
         tasks:
           mt: {judged: mt_bench, judge: {url: 'http://x/v1', model: m, api_key_env: K, swap: true}}
         """)
-    with pytest.raises(SpecInvalid) as err:
-        load_spec(path)
-    assert any("there is no order to swap" in str(e) and e.line == 4 for e in err.value.errors)
+    assert any("there is no order to swap" in e and ".yaml:4" in e.split(" ")[0] for e in errors), errors

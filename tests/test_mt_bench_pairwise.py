@@ -4,10 +4,10 @@ fake endpoint, sent one at a time, are recovered exactly: wins, losses, ties (a 
 orders disagree counts as one), the win rate and its t interval, and position consistency with
 its Wilson interval, each computed here by hand."""
 
-import json
 import math
 
 import pytest
+from nested import read_run
 
 SPEC = """
 spec: 1
@@ -72,9 +72,7 @@ def test_pairwise_verdicts_in_both_orders_give_the_hand_computed_win_rate_ties_a
     out = run_nested("-p", "no:cacheprovider", "mt.yaml", f"--llama-results={results}", "--llama-cache=off", "-v")
     out.assert_outcomes(passed=1)              # the opponent plays no cell of its own
     assert "mt_pair[lora-default]" in out.stdout.str()
-    (run,) = results.iterdir()
-    (cell,) = map(json.loads, (run / "cells.jsonl").read_text().splitlines())
-    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    run, (cell,), samples = read_run(results)
     m = cell["metrics"]
 
     assert script.n == 12 and len(samples) == 6
@@ -111,17 +109,6 @@ def test_pairwise_verdicts_in_both_orders_give_the_hand_computed_win_rate_ties_a
     assert page.count('<tr class="split-item">') == 2
 
 
-def _errors(write_spec, tasks: str, variants: str = "  a: {precision: fp32}\n  b: {precision: fp32, batch_size: 2}"):
-    from harness.plan.validate import load_spec
-    from harness.spec.errors import SpecInvalid
-
-    path = write_spec(f"spec: 1\nmodel: {{embedded: smollm2-135m-instruct, chat: true}}\nvariants:\n{variants}\n"
-                      f"tasks:\n  mt:\n    judged: mt_bench\n{tasks}")
-    with pytest.raises(SpecInvalid) as err:
-        load_spec(path)
-    return [str(e) for e in err.value.errors]
-
-
 @pytest.mark.parametrize("tasks, variants, message", [
     ("    opponent: fp23\n    judge: {embedded: smollm2-135m-instruct}\n", None, "did you mean 'fp32'"),
     ("    opponent: a\n    judge: {embedded: smollm2-135m-instruct}\n", "  a: {precision: fp32}",
@@ -131,9 +118,10 @@ def _errors(write_spec, tasks: str, variants: str = "  a: {precision: fp32}\n  b
     ("    opponent: a\n    judges: [{embedded: smollm2-135m-instruct}, {embedded: smollm2-135m-instruct}]\n", None,
      "a panel's pairwise verdicts are not combined yet"),
 ])
-def test_a_wrong_opponent_is_refused_at_its_line(write_spec, tasks, variants, message):
+def test_a_wrong_opponent_is_refused_at_its_line(spec_errors, tasks, variants, message):
     given = variants if variants is not None else "  fp32: {precision: fp32}\n  b: {precision: fp32, batch_size: 2}"
-    errors = _errors(write_spec, tasks, given)
+    errors = spec_errors(f"spec: 1\nmodel: {{embedded: smollm2-135m-instruct, chat: true}}\nvariants:\n{given}\n"
+                         f"tasks:\n  mt:\n    judged: mt_bench\n{tasks}")
     assert any(message in e for e in errors), errors
     assert all(":" in e.split(" ")[0] for e in errors)    # file:line first
 
