@@ -106,7 +106,8 @@ def table(cells: list[dict]) -> None:
             if k in m:
                 v = m[k]
                 ci = f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else ""
-                print(f"      {k:24s} {v['value']:.3f}{ci}  n={v['n']}")
+                value = "undefined" if v["value"] is None else f"{v['value']:.3f}"     # NaN is kept as null
+                print(f"      {k:24s} {value}{ci}  n={v['n']}")
 
 
 def main() -> int:

@@ -327,10 +327,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         return
     tr = terminalreporter
     tr.section("pytest-llama")
-    from harness.report.gates import gates
+    from harness.report.gates import PASSED, gates
 
     for gate in gates([r.record() for r in bench.results] if bench else []):
-        tr.write_line(gate.line(), red=gate.status != "INCONCLUSIVE", yellow=gate.status == "INCONCLUSIVE")
+        tr.write_line(gate.line(), red=gate.status not in PASSED, yellow=gate.status in PASSED)
     for r in bench.results if bench else []:
         if r.status != "ok":
             tr.write_line(f"{r.key}: {r.status} ({r.reason.splitlines()[0] if r.reason else ''})")

@@ -124,3 +124,31 @@ def test_the_judge_is_pinned_as_served_and_another_model_behind_its_name_is_not_
     assert "the judge changed since the baseline" in line
     assert "served root 'weights-v1' -> 'weights-v2'" in line and "system_fingerprints ['fp_a'] -> ['fp_b']" in line
     assert judge_differences(first, first) == [] and judge_differences(None, first) == []
+
+
+@pytest.mark.model
+def test_a_fingerprint_that_changes_mid_run_is_recorded_both_ways_and_warned_of(server, pytester, run_nested,
+                                                                                monkeypatch, tiny_model):
+    """The server's configuration changes while it judges (replies 0-3 carry fp_a, the rest
+    fp_b): the cell passes, records both fingerprints, and warns among the gates."""
+    from nested import read_run
+
+    url, _ = server(lambda n: completion("Rating: [[5]]", logprobs=False,
+                                         system_fingerprint="fp_a" if n < 4 else "fp_b"))
+    monkeypatch.setenv("JUDGE_KEY", "sk-drift")
+    pytester.makefile(".yaml", mt=f"""
+spec: 1
+model: {{path: {tiny_model}, chat: true}}
+generation: {{max_new_tokens: 4, temperature: 0, batch_size: 8}}
+tasks:
+  mt: {{judged: mt_bench, limit: 4, judge: {{url: "{url}", model: j, api_key_env: JUDGE_KEY, concurrency: 1}}}}
+""")
+    results = pytester.path / "r"
+    out = run_nested("-p", "no:cacheprovider", "mt.yaml", f"--llama-results={results}", "--llama-cache=off")
+    out.assert_outcomes(passed=1)
+    run, (cell,), _ = read_run(results)
+    assert cell["engine"]["judge_usage"]["served"]["system_fingerprints"] == ["fp_a", "fp_b"]
+    (warning,) = [v for v in cell["verdicts"] if v["metric"] == "judge_fingerprint"]
+    assert warning["passed"] and warning["warning"] and "fp_a, fp_b" in warning["message"]
+    assert "WARNING" in out.stdout.str() and "changed during the run" in out.stdout.str()
+    assert "1 warnings" in (run / "report.md").read_text()

@@ -257,3 +257,25 @@ def incomplete(usage: Usage, total: int):
     return Verdict("unjudged", "every item judged", False,
                    f"{usage.unsent + usage.failed} of {total} item(s) unjudged: {why}; what was judged is kept "
                    "(a re-run sends only what is missing: judged replies are cached)")
+
+
+def drifted(served: dict[str, Any] | None, who: str = "the judge"):
+    """A warning (a passing verdict shown among the gates as WARNING) when one judge's
+    replies in one run carried more than one `system_fingerprint`: the configuration behind the
+    endpoint changed while it judged, and the record keeps every fingerprint seen."""
+    from harness.results.record import Verdict
+
+    seen = (served or {}).get("system_fingerprints") or []
+    if len(seen) < 2:
+        return None
+    return Verdict("judge_fingerprint", "one judge configuration per run", True,
+                   f"{who}'s system_fingerprint changed during the run ({', '.join(seen)}): its verdicts come from "
+                   "more than one configuration behind the endpoint; the record keeps each", warning=True)
+
+
+def judge_verdicts(usage: Usage, total: int, who: str = "the judge") -> list:
+    """What a cell's verdicts add for its judge's run: unfinished (a failure), or a
+    fingerprint that changed mid-run (a warning)."""
+    out = [incomplete(usage, total)] if usage.budget_spent or usage.failed else []
+    drift = drifted(usage.served, who)
+    return out + ([drift] if drift is not None else [])

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from harness.kinds.registry import named
 
 
+PASSED = ("INCONCLUSIVE", "WARNING")     # gates that need a look but did not fail
+
+
 @dataclass(frozen=True)
 class Gate:
-    status: str          # FAIL | INCONCLUSIVE | ERROR | REGRESSION
+    status: str          # FAIL | INCONCLUSIVE | ERROR | REGRESSION | WARNING
     cell: str
     metric: str
     value: str           # the metric (or paired difference) with its 95% interval
@@ -72,6 +75,8 @@ def gates(cells: list[dict]) -> list[Gate]:
                 unsure.append(Gate("INCONCLUSIVE", item, v["metric"], value,
                                    v["bound"] + ": passed, but the interval also holds a drop beyond it "
                                    "(too few items to tell)", where))
+            elif v.get("warning"):
+                unsure.append(Gate("WARNING", item, v["metric"], "", v["message"], where))
         found = c.get("baseline") or {}
         for finding in found.get("regressions") or []:
             kernels = found.get("reproducibility") or []
@@ -87,8 +92,8 @@ def job_summary(cells: list[dict], report: str, missing: list[str], saved: str |
     ok = [c for c in cells if c.get("status") == "ok"]
     lines = ["## pytest-llama", "",
              f"{len(ok)} of {len(cells)} cells ran; "
-             + (f"**{sum(g.status != 'INCONCLUSIVE' for g in found) + len(missing)} gate(s) failed**"
-                if any(g.status != "INCONCLUSIVE" for g in found) or missing else "every gate passed"), ""]
+             + (f"**{sum(g.status not in PASSED for g in found) + len(missing)} gate(s) failed**"
+                if any(g.status not in PASSED for g in found) or missing else "every gate passed"), ""]
     if found or missing:
         lines += ["| status | cell | metric | value | bound | where |", "|---|---|---|---|---|---|"]
         lines += [f"| {g.status} | `{g.cell}` | {g.metric} | {g.value} | {g.bound.replace('|', '/')} | {g.where} |"

@@ -29,6 +29,7 @@ class Verdict:
     line: int | None = None
     value: float | None = None
     inconclusive: bool = False   # a paired bound that passed while its interval also holds a larger drop
+    warning: bool = False        # passed, with something a reader should see (a judge that changed mid-run)
 
 
 @dataclass

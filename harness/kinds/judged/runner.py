@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import DataUnavailable
-from harness.judges.client import incomplete
+from harness.judges.client import drifted, judge_verdicts
 from harness.results.record import Metric
 from harness.results.stats import mean_interval
 
@@ -268,10 +268,10 @@ def run_judged(cell, handle, ctx) -> Any:
     result.engine = {"judge": judge_label, "answers_new_tokens": lm.stats.new_tokens}
     if usage is not None:
         result.engine["judge_usage"] = usage.record(judge)
-        if usage.budget_spent or usage.failed:
-            result.extra_verdicts = [incomplete(usage, len(jobs))]
+        result.extra_verdicts += judge_verdicts(usage, len(jobs))
     if found is not None:
         result.engine["panel"] = found.engine()
+        result.extra_verdicts += [d for u in found.usages if (d := drifted(u.get("served"), u["judge"])) is not None]
     result.wall_s = time.perf_counter() - started
     return result
 
@@ -327,7 +327,6 @@ def run_pairs(cell, ctx, result, bench: Bench, questions: list[dict], mine: tupl
                                   "origin": their_handle.origin}}
     if usage is not None:
         result.engine["judge_usage"] = usage.record(judge)
-        if usage.budget_spent or usage.failed:
-            result.extra_verdicts = [incomplete(usage, len(jobs))]
+        result.extra_verdicts += judge_verdicts(usage, len(jobs))
     result.wall_s = time.perf_counter() - started
     return result

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.data import DataUnavailable
-from harness.judges.client import Call, EndpointClient, Usage, incomplete
+from harness.judges.client import Call, EndpointClient, Usage, drifted, judge_verdicts
 from harness.kinds.pairwise import metrics, upstream
 from harness.results.record import Metric, new_result
 
@@ -383,6 +383,7 @@ def run_pairwise(cell, handle, ctx):
     if panel is not None:
         panel.record(result)
         result.engine["panel"] = panel.engine()
+        result.extra_verdicts += [d for u in panel.usages if (d := drifted(u.get("served"), u["judge"])) is not None]
     if settings.judge is not None and settings.judge.repeats > 1:
         _judge_noise(result, [r["preferences"] for r in rated if "preferences" in r], settings.judge.repeats)
     for name, value in (("unjudged", len(rows) - len(rated)), ("unparsed", unparsed)):
@@ -416,8 +417,7 @@ def run_pairwise(cell, handle, ctx):
         if zero and "length_controlled_winrate" in found else None}
     if usage is not None:
         result.engine["judge_usage"] = usage.record(task.settings.judge)
-        if usage.budget_spent or usage.failed:
-            result.extra_verdicts = [incomplete(usage, len(rows))]
+        result.extra_verdicts += judge_verdicts(usage, len(rows))
     if settings.replay:       # the leaderboard's numbers, where the spec gives no paper value of its own
         given = {b.metric for b in task.expect if b.paper is not None}
         result.paper = [e for e in _leaderboard_rows(settings.replay, result) if e["metric"] not in given]
