@@ -64,6 +64,8 @@ def test_a_panel_rates_by_majority_reports_each_judge_and_alpha_and_goes_on_with
     # the report's judges section: every item splits (c rates 3 higher), each judge in its column
     page = (run / "report.html").read_text()
     assert page.count('<tr class="split-item">') == 6 and "Krippendorff" in page
+    assert "Missing from the panel: judge4: d" in page and "Missing from the panel: **judge4: d**" in \
+        (run / "report.md").read_text()
     assert all(f"<th>{label}</th>" in page for label in cell["engine"]["panel"]["judges"])
 
 

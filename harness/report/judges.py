@@ -58,7 +58,9 @@ def sections(cells: list[dict[str, Any]], samples: dict[str, list[dict[str, Any]
         split = [{"id": f"{s.get('subtask') or ''}#{s['doc_id']}", "prompt": s.get("prompt"), "answers": _answers(s),
                   "verdicts": s["verdicts"]} for s in judged if s.get("split")]
         by = list(dict.fromkeys(v["by"] for s in judged for v in s["verdicts"]))
+        missing = ((c.get("engine") or {}).get("panel") or {}).get("missing") or {}
         out.append({"cell": c["key"], "judge": (c.get("prompt") or {}).get("judge"), "stats": stats,
+                    "missing": [{"judge": k, "why": v} for k, v in missing.items()],
                     "by": by, "n_items": len(judged), "split": split[:limit], "n_split": len(split),
                     "canary": canary[:limit], "n_canary": len(canary)})
     return out
