@@ -79,6 +79,7 @@ lint-workflows:
 # xdist workers or a server, or run a spec four times over (minutes each, and the most exposed
 # to a busy machine), in CI.
 SLOW_BENCHMARKS = benchmarks/executor_scaling.py benchmarks/xdist_scaling.py benchmarks/judge_endpoint.py benchmarks/backends_speed.py \
+                  benchmarks/judge_trust.py \
                   benchmarks/serving_agreement.py \
                   benchmarks/estimate_accuracy.py
 bench-smoke: setup
