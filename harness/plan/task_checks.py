@@ -3,17 +3,15 @@ its kind's own settings, data, templates, variants and bounds, and `vs:` cycles.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from harness.data import SAMPLES, has_sample
 from harness.kinds import registry as kinds
+from harness.kinds.base import Kind
 from harness.spec.errors import did_you_mean
 from harness.spec.marks import Marks
 from harness.spec.sources import KeyPath, Reporter
 from harness.spec.types import Bound, Generation, InlineData, Requires, Seeds, Task, Template, Variant
-
-if TYPE_CHECKING:
-    from harness.kinds.protocols import KindChecks
 
 
 class TaskSite(Reporter, Protocol):
@@ -136,7 +134,7 @@ class TaskChecks:
         self.opponents(task, kind, path, variants)
         return task
 
-    def opponents(self, task: Task, kind: "KindChecks", path: KeyPath, variants: tuple[Variant, ...]) -> None:
+    def opponents(self, task: Task, kind: Kind, path: KeyPath, variants: tuple[Variant, ...]) -> None:
         """The variants a task's cells read the answers of (a kind's `opponents`): each must be a
         variant of the spec, loadable as written (not one a recipe trains first), and some
         other variant must be left to play it."""
