@@ -9,6 +9,7 @@ import importlib.util
 import json
 import time
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -459,3 +460,71 @@ def test_a_latency_cell_on_a_server_is_a_load_test_at_each_concurrency_of_the_ax
         assert m["requests_per_s"]["value"] == pytest.approx(m["goodput_rps"]["value"])
         assert m["tokens_per_s"]["value"] == pytest.approx(8 * m["requests_per_s"]["value"])
     assert "concurrency 2:" in out.stdout.str() and "req/s" in out.stdout.str()
+
+
+@pytest.mark.model
+def test_a_variants_tokenizer_renders_what_its_server_is_sent(server, pytester, run_nested, tmp_path):
+    """`tokenizer: {path: ...}` on a served variant: its prompts go through that folder's chat
+    template (here the embedded model's tokenizer with a marked template), while a variant
+    without one uses the spec's model; the record names the tokenizer in the variant and the
+    origin."""
+    import shutil
+
+    from fake_openai import text_completion
+
+    from harness.backends.weights import weights_location
+
+    tok = tmp_path / "served-tokenizer"
+    shutil.copytree(Path(str(weights_location(SOURCE).location)), tok,
+                    ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    template = (tok / "chat_template.jinja")
+    template.write_text("SERVED-TEMPLATE " + template.read_text())
+    url, seen = server(lambda n: text_completion(" 5", finish="stop"))
+    pytester.makefile(".yaml", tok=textwrap.dedent(f"""\
+        spec: 1
+        model: {{embedded: smollm2-135m-instruct, chat: true}}
+        variants:
+          own: {{backend: openai, base_url: "{url}", served_model: fake-model, concurrency: 1,
+                 tokenizer: {{path: "{tok}"}}}}
+          spec_model: {{backend: openai, base_url: "{url}", served_model: fake-model, concurrency: 1}}
+        generation: {{max_new_tokens: 4, temperature: 0}}
+        templates:
+          q: 'What is {{{{ a }}}} + {{{{ b }}}}?'
+        tasks:
+          add:
+            data: {{test: add.jsonl}}
+            target: '{{{{ sum }}}}'
+            templates: [q]
+        """))
+    (pytester.path / "add.jsonl").write_text("".join(json.dumps({"a": a, "b": 5 - a, "sum": 5}) + "\n"
+                                                     for a in range(3)))
+    results = pytester.path / "results"
+    run_nested("-p", "no:cacheprovider", f"--llama-results={results}").assert_outcomes(passed=2)
+    prompts = [body["prompt"] for body in seen.requests.values() if body and "prompt" in body]
+    marked = [p for p in prompts if p.startswith("SERVED-TEMPLATE ")]
+    assert len(prompts) == 6 and len(marked) == 3, prompts
+    assert all("What is" in p and "<|im_start|>user" in p for p in prompts)
+    (run_dir,) = results.iterdir()
+    cells = {c["variant"]: c for c in map(json.loads, (run_dir / "cells.jsonl").read_text().splitlines())}
+    assert cells["own"]["resolved_variant"]["tokenizer"] == str(tok.resolve())
+    assert "tokenizer" not in cells["spec_model"]["resolved_variant"]
+    assert "prompts tokenized with local folder" in cells["own"]["weights_origin"]
+
+
+def test_a_tokenizer_source_is_checked_as_a_model_is(spec_errors, tmp_path):
+    """`tokenizer:` is parsed by the one model-source parser: two sources, a missing folder,
+    a hub tokenizer without a pinned revision and `chat:` (the spec's model decides) are errors."""
+    def errs(tokenizer: str) -> str:
+        return "\n".join(spec_errors(f"""\
+            spec: 1
+            model: {{embedded: smollm2-135m-instruct}}
+            variants:
+              served: {{backend: openai, base_url: "http://127.0.0.1:9/v1", served_model: m, tokenizer: {tokenizer}}}
+            tasks:
+              speed:
+                latency: {{limit: 2}}
+            """))
+    assert "give exactly one of embedded, hf, path, gguf" in errs('{path: ".", gguf: "x.gguf"}')
+    assert "does not exist" in errs('{path: "no-such-folder"}')
+    assert "a hub tokenizer needs a pinned `revision`" in errs("{hf: Qwen/Qwen2.5-0.5B-Instruct}")
+    assert "tokenizer.chat" in errs("{embedded: smollm2-135m-instruct, chat: true}")

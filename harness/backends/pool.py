@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.backends.base import LoadedModel, context_length
 from harness.backends.registry import backend_of
-from harness.backends.weights import adapter_digest, load_tokenizer, resolve_device, weights_location
+from harness.backends.weights import adapter_digest, load_tokenizer, resolve_device, tokenizer_source, weights_location
 from harness.results.fingerprint import engine_digest, package_versions, runtime
 from harness.spec.types import ModelSource, Variant
 
@@ -133,8 +133,10 @@ class ModelPool:
         self._tokenizers: dict[tuple[ModelSource, bool], Any] = {}
 
     def handle(self, source: ModelSource, variant: Variant) -> ModelHandle:
-        """A handle on a variant that loads on first use."""
-        return ModelHandle(self, source, variant)
+        """A handle on a variant that loads on first use. A backend's settings that name a
+        `tokenizer` source (a served model that is not the spec's) replace `source`: its
+        tokenizer and config render, count and bound the variant's prompts."""
+        return ModelHandle(self, tokenizer_source(source, variant), variant)
 
     def tokenizer(self, source: ModelSource, dequantize: bool = True):
         """The source's tokenizer without its weights, loaded once (`dequantize`: from the

@@ -90,6 +90,12 @@ def resolve_device(variant: Variant) -> str:
     return default_device() if variant.device == "auto" else variant.device
 
 
+def tokenizer_source(source: ModelSource, variant: Variant) -> ModelSource:
+    """The source whose tokenizer a variant's prompts are rendered with: its backend settings'
+    `tokenizer` where they name one, else `source` (the spec's model)."""
+    return getattr(variant.backend_settings, "tokenizer", None) or source
+
+
 def _gguf_tokenizer(weights: Weights) -> Path:
     """A folder holding the tokenizer read from a GGUF file's metadata, written once under the
     harness cache by the file's sha256: reading it from the GGUF file costs about 7 s a process

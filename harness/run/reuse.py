@@ -8,7 +8,7 @@ from typing import Any
 
 from harness.backends.pool import fingerprint
 from harness.backends.registry import backend_of
-from harness.backends.weights import resolve_device, weights_location
+from harness.backends.weights import resolve_device, tokenizer_source, weights_location
 from harness.kinds.registry import kind_of
 from harness.results.fingerprint import package_versions
 from harness.results.memo import file_digest, memo_key, plain
@@ -45,7 +45,7 @@ def reuse_key(cell: Cell, limit: int | None) -> str | None:
     if data is None:
         return None
     backend = backend_of(cell.variant)
-    weights = weights_location(cell.spec.model, dequantize=not backend.reads_gguf)
+    weights = weights_location(tokenizer_source(cell.spec.model, cell.variant), dequantize=not backend.reads_gguf)
     try:
         # what answers: a served model's id digests what its server says of it, so a result
         # kept for another model behind the same URL and name is not taken

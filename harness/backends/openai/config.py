@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
 from harness.backends.served import without_credentials
+from harness.spec.sources import MODEL_SOURCES, parse_source
+from harness.spec.types import ModelSource
 
 SCHEMA = {
     "properties": {
@@ -25,6 +28,12 @@ SCHEMA = {
                     "description": "openai: seconds one request may take (default 120)"},
         "max_retries": {"type": "integer", "minimum": 0, "maximum": 20,
                         "description": "openai: retries on 429, 5xx, timeouts and malformed replies (default 4)"},
+        "tokenizer": {"$ref": "#/$defs/model",
+                      "description": "openai: the model source whose tokenizer (and config) renders and counts the "
+                                     "prompts of this variant, as `model:` is written (`hf:` with `revision:`, "
+                                     "`path:`, `gguf:` or `embedded:`); default: the spec's `model:`. Give it when "
+                                     "the served model is not the spec's: its chat template, token counts and the "
+                                     "log-likelihood's token boundaries are the served model's own"},
         "extra_body": {"type": "object",
                        "description": "openai: fields added to every request, for a server's own sampling settings; "
                                       "llama-cpp-python's server applies repeat_penalty 1.1 unless it gets "
@@ -45,6 +54,7 @@ class OpenaiSettings:
     timeout: float = 120.0
     max_retries: int = 4
     extra_body: tuple[tuple[str, Any], ...] = ()     # sorted (key, value) pairs: hashable, like every setting
+    tokenizer: ModelSource | None = None             # None: the spec's model's
 
     @property
     def takes_messages(self) -> bool:
@@ -62,6 +72,8 @@ class OpenaiSettings:
         out: dict[str, Any] = {"base_url": without_credentials(self.base_url), "served_model": self.served_model, "api": self.api}
         if self.extra_body:
             out["extra_body"] = self.extra
+        if self.tokenizer is not None:      # it renders the prompts the server is sent
+            out["tokenizer"] = self.tokenizer.label
         return out
 
 
@@ -79,4 +91,20 @@ def parse(checker, raw: dict, path: tuple) -> OpenaiSettings:
     given = {k: raw[k] for k in keys if k in raw}
     if "extra_body" in given:
         given["extra_body"] = tuple(sorted(given["extra_body"].items()))
+    if "tokenizer" in given:
+        given["tokenizer"] = _tokenizer(checker, given["tokenizer"], path + ("tokenizer",))
     return OpenaiSettings(**given)
+
+
+def _tokenizer(checker, raw: dict, path: tuple) -> ModelSource | None:
+    """The `tokenizer:` source, parsed as a spec's `model:` is (one parser: spec/sources.py)."""
+    given = [k for k in MODEL_SOURCES if k in raw]
+    if len(given) != 1:
+        checker.error(path, f"give exactly one of {', '.join(MODEL_SOURCES)}; found {given or 'none'}",
+                      "for example `tokenizer: {hf: Qwen/Qwen2.5-0.5B-Instruct, revision: <commit>}`")
+        return None
+    if "chat" in raw:
+        checker.error(path + ("chat",), "whether prompts go through the chat template is the spec's `model: {chat:}`, "
+                      "for every variant", "remove `chat:` here (the tokenizer's own template is the one applied)")
+    return parse_source(checker, raw, path, given[0], what="tokenizer",
+                        trust_remote_code=raw.get("trust_remote_code", False))
