@@ -80,7 +80,7 @@ lint-workflows:
 # to a busy machine), in CI.
 SLOW_BENCHMARKS = benchmarks/executor_scaling.py benchmarks/xdist_scaling.py benchmarks/judge_endpoint.py benchmarks/backends_speed.py \
                   benchmarks/judge_trust.py \
-                  benchmarks/serving_agreement.py \
+                  benchmarks/serving_agreement.py benchmarks/served_parity.py \
                   benchmarks/estimate_accuracy.py
 bench-smoke: setup
 	@for f in $(filter-out $(SLOW_BENCHMARKS),$(wildcard benchmarks/[!_]*.py)); do echo "== $$f --smallest"; LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/python $$f --smallest || exit 1; done
