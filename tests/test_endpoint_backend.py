@@ -32,24 +32,28 @@ def endpoint(url: str, model: str = "smollm2", **kw) -> Variant:
     return Variant("ep", backend="openai", backend_settings=OpenaiSettings(base_url=url, served_model=model, **kw))
 
 
-def served_spec(pytester, variant: str, template: str, expect: str = "") -> None:
-    """A one-task spec (`ep.yaml`, five additions summing to 5) whose only variant is `variant`."""
-    pytester.makefile(".yaml", ep=textwrap.dedent(f"""\
-        spec: 1
-        model: {{embedded: smollm2-135m-instruct}}
-        variants:
-          served: {{{variant}}}
-        generation: {{max_new_tokens: 4, temperature: 0}}
-        templates:
-          q: '{template}'
-        tasks:
-          add:
-            data: {{test: add.jsonl}}
-            target: '{{{{ sum }}}}'
-            templates: [q]
-        """) + expect)
+def served_spec(pytester, variants: str | dict[str, str], template: str, expect: str = "", chat: bool = False,
+                items: int = 5) -> None:
+    """A one-task spec (`ep.yaml`, `items` additions summing to 5) whose variants are `variants`
+    (name -> inline settings; one string: the only variant, `served`)."""
+    if isinstance(variants, str):
+        variants = {"served": variants}
+    listed = "".join(f"  {name}: {{{settings}}}\n" for name, settings in variants.items())
+    pytester.makefile(".yaml", ep=f"""\
+spec: 1
+model: {{embedded: smollm2-135m-instruct{', chat: true' if chat else ''}}}
+variants:
+{listed}generation: {{max_new_tokens: 4, temperature: 0}}
+templates:
+  q: '{template}'
+tasks:
+  add:
+    data: {{test: add.jsonl}}
+    target: '{{{{ sum }}}}'
+    templates: [q]
+""" + expect)
     (pytester.path / "add.jsonl").write_text("".join(json.dumps({"a": a, "b": 5 - a, "sum": 5}) + "\n"
-                                                     for a in range(5)))
+                                                     for a in range(items)))
 
 
 @pytest.fixture(scope="module")
@@ -480,24 +484,9 @@ def test_a_variants_tokenizer_renders_what_its_server_is_sent(server, pytester, 
     template = (tok / "chat_template.jinja")
     template.write_text("SERVED-TEMPLATE " + template.read_text())
     url, seen = server(lambda n: text_completion(" 5", finish="stop"))
-    pytester.makefile(".yaml", tok=textwrap.dedent(f"""\
-        spec: 1
-        model: {{embedded: smollm2-135m-instruct, chat: true}}
-        variants:
-          own: {{backend: openai, base_url: "{url}", served_model: fake-model, concurrency: 1,
-                 tokenizer: {{path: "{tok}"}}}}
-          spec_model: {{backend: openai, base_url: "{url}", served_model: fake-model, concurrency: 1}}
-        generation: {{max_new_tokens: 4, temperature: 0}}
-        templates:
-          q: 'What is {{{{ a }}}} + {{{{ b }}}}?'
-        tasks:
-          add:
-            data: {{test: add.jsonl}}
-            target: '{{{{ sum }}}}'
-            templates: [q]
-        """))
-    (pytester.path / "add.jsonl").write_text("".join(json.dumps({"a": a, "b": 5 - a, "sum": 5}) + "\n"
-                                                     for a in range(3)))
+    common = f'backend: openai, base_url: "{url}", served_model: fake-model, concurrency: 1'
+    served_spec(pytester, {"own": f'{common}, tokenizer: {{path: "{tok}"}}', "spec_model": common},
+                "What is {{ a }} + {{ b }}?", chat=True, items=3)
     results = pytester.path / "results"
     run_nested("-p", "no:cacheprovider", f"--llama-results={results}").assert_outcomes(passed=2)
     prompts = [body["prompt"] for body in seen.requests.values() if body and "prompt" in body]
