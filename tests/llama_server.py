@@ -59,6 +59,7 @@ def llama_server(gguf: Path, log: Path, threads: int = 1, alias: str = "smollm2"
     port = free_port()
     with _serve([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
                  "--port", str(port), "--model_alias", alias, "--n_ctx", str(n_ctx), "--n_threads", str(threads),
+                 "--n_threads_batch", str(threads),
                  "--logits_all", "true", "--interrupt_requests", "false"],
                 port, log, {"OMP_NUM_THREADS": str(threads)}, timeout_s) as url:
         yield url

@@ -22,7 +22,8 @@ SCHEMA = {
                   "description": "llamacpp: the context window llama.cpp allocates (default 2048; a log-likelihood "
                                  "cell keeps n_ctx x vocabulary logits in memory)"},
         "n_threads": {"type": "integer", "minimum": 1,
-                      "description": "llamacpp: CPU threads (default: torch's thread count, OMP_NUM_THREADS)"},
+                      "description": "llamacpp: CPU threads, for prompts and decoding alike (default: torch's "
+                                     "thread count, OMP_NUM_THREADS, or an xdist worker's share)"},
     },
 }
 

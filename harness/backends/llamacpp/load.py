@@ -25,7 +25,8 @@ def gpu_offload() -> bool:
 
 
 def threads(settings: LlamacppSettings) -> int:
-    """The CPU threads llama.cpp runs with: the variant's, else torch's count (OMP_NUM_THREADS)."""
+    """The CPU threads llama.cpp runs with, for prompts and for decoding: the variant's, else
+    torch's count (OMP_NUM_THREADS, or an xdist worker's share)."""
     if settings.n_threads:
         return settings.n_threads
     import torch
@@ -76,8 +77,12 @@ class LlamaModel:
     def _open(self, logits_all: bool):
         from llama_cpp import Llama
 
+        # n_threads_batch too: llama-cpp-python defaults it to every core, and llama.cpp's threads
+        # spin-wait on each other, so a prompt pass beside another busy process (an xdist worker,
+        # a second model job) ran 8 to 13 times slower than on its own here
+        n = threads(self.settings)
         return Llama(model_path=str(self.path), n_ctx=self.settings.n_ctx, n_batch=512,
-                     n_threads=threads(self.settings), n_gpu_layers=-1 if self.gpu else 0,
+                     n_threads=n, n_threads_batch=n, n_gpu_layers=-1 if self.gpu else 0,
                      logits_all=logits_all, seed=0, verbose=False)
 
     @property
