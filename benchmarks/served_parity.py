@@ -91,6 +91,16 @@ def run_pair(python: Path, engine: str, inproc: str, served: str, args, arc: boo
     return cells, samples
 
 
+def where(first: dict | None) -> str:
+    """The first differing item: where its two outputs (or picks) part, and each from there."""
+    if first is None:
+        return ""
+    a, b = str(first["a"]), str(first["b"])
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return (f"item {first['doc_id']}: same for {at} characters, then "
+            f"{textwrap.shorten(a[at:], 40)!r} / {textwrap.shorten(b[at:], 40)!r}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gsm8k", type=int, default=50)
@@ -136,9 +146,7 @@ def main() -> int:
         raise BenchmarkFailed("no pair of cells to compare: the backend-agreement table is empty")
     print(f"\n{'task':<10} {'in process':<12} {'served':<18} {'same':>9}   first that differs")
     for r in rows:
-        first = "" if r["first"] is None else textwrap.shorten(
-            f"item {r['first']['doc_id']}: {r['first']['a']!r} / {r['first']['b']!r}", 90)
-        print(f"{r['task']:<10} {r['a']:<12} {r['b']:<18} {r['same']:>4}/{r['n']:<4}   {first}")
+        print(f"{r['task']:<10} {r['a']:<12} {r['b']:<18} {r['same']:>4}/{r['n']:<4}   {where(r['first'])}")
     print(f"\n{'task':<10} {'variant':<18} {'metric':<28} {'value':>7}")
     for c in scores:
         for name, m in sorted(c["metrics"].items()):
