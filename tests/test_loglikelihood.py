@@ -218,6 +218,9 @@ def test_truncated_requests_and_rolling_windows_equal_hflm(data_dir, embedded_fp
 
 
 def test_generation_shares_the_eight_shot_prefix_with_outputs_unchanged(write_spec, data_dir, embedded_fp32):
+    """Slow (25 to 35 s here): six 8-shot GSM8K prompts of about 900 tokens, generated twice
+    on the real model, with and without the shared prefix; the tiny random model's outputs
+    would tell nothing about whether prefix sharing changes real greedy answers."""
     from harness.backends.transformers.decoder import Decoder
     from harness.plan.matrix import expand
     from harness.data.lmeval_index import TaskCatalog

@@ -54,6 +54,9 @@ tasks:
 
 def test_mt_bench_and_alpaca_eval_judged_by_vllm_serve_then_again_from_the_cache(vllm_judge, pytester, monkeypatch,
                                                                                data_dir):
+    """Slow (about 150 s here, only where .venv-vllm is built): `vllm serve` compiles the model
+    on start-up (about 90 s on this CPU), then judges 4 MT-Bench questions' two turns and 10
+    AlpacaEval pairs; the second run must send nothing."""
     for k, v in vllm_judge.environ().items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("LLAMA_DATA_DIR", str(data_dir))
