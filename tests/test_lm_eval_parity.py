@@ -55,7 +55,7 @@ def _by_doc(out, name):
 
 
 def test_gsm8k_five_shot_prompts_outputs_and_scores_equal_upstream(write_spec, tmp_path, data_dir, embedded_fp32):
-    """Slow (20 to 50 s here): eight five-shot GSM8K items generated twice on the real embedded
+    """Slow (20 to 60 s here): eight five-shot GSM8K items generated twice on the real embedded
     model, by the harness and by lm-eval's own HFLM, which is the point: parity is about real
     outputs, so the tiny random model cannot stand in."""
     from lm_eval.tasks import TaskManager
