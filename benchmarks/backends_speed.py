@@ -52,6 +52,9 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=20)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="llama.cpp's threads, in process and in its server alike (default: torch's, "
+                             "the cores); see the endpoints page for why 1 matters on 2 cores")
     parser.add_argument("--smallest", action="store_true", help="the smallest size: only that it still runs (CI)")
     args = parser.parse_args()
     if args.smallest:
@@ -70,11 +73,13 @@ def main() -> int:
 
     source = ModelSource("embedded", "smollm2-135m-instruct")
     threads = torch.get_num_threads()
+    ll_threads = args.threads or threads
     table: list[tuple[str, int, float, float]] = []
     fp32 = load_variant(source, Variant("fp32"))
     rows = [fp32.tokenizer.encode(p) for p in load_prompts("default")[:args.prompts]]
     batch8 = min(8, len(rows))
-    print(f"{len(rows)} prompts, {args.new_tokens} new tokens, best of {args.rounds}, {threads} threads")
+    print(f"{len(rows)} prompts, {args.new_tokens} new tokens, best of {args.rounds}, {threads} threads"
+          + (f" ({ll_threads} for llama.cpp, in process and served)" if ll_threads != threads else ""))
     for batch in (1, batch8):
         table.append(("transformers fp32 (dequantized)", batch, *best(fp32.engine(), rows, args.new_tokens, batch,
                                                                        args.rounds)))
@@ -84,16 +89,16 @@ def main() -> int:
     else:
         from llama_server import llama_server
 
-        q4 = load_variant(source, Variant("q4_1", backend="llamacpp", backend_settings=LlamacppSettings()))
+        q4 = load_variant(source, Variant("q4_1", backend="llamacpp", backend_settings=LlamacppSettings(n_threads=ll_threads)))
         for batch in (1, batch8):
             table.append(("llama.cpp Q4_1, in process", batch, *best(q4.engine(), rows, args.new_tokens, batch,
                                                                      args.rounds)))
         q4.model.close()
-        q8 = load_variant(source, Variant("q8_0", backend="llamacpp", backend_settings=LlamacppSettings(gguf="Q8_0")))
+        q8 = load_variant(source, Variant("q8_0", backend="llamacpp", backend_settings=LlamacppSettings(gguf="Q8_0", n_threads=ll_threads)))
         table.append(("llama.cpp Q8_0, in process", 1, *best(q8.engine(), rows, args.new_tokens, 1, args.rounds)))
         q8.model.close()
         with tempfile.TemporaryDirectory() as tmp, \
-                llama_server(embedded_gguf("smollm2-135m-instruct"), Path(tmp) / "server.log", threads=threads) as url:
+                llama_server(embedded_gguf("smollm2-135m-instruct"), Path(tmp) / "server.log", threads=ll_threads) as url:
             for concurrency in (1, batch8):
                 served = load_variant(source, Variant("served", backend="openai", backend_settings=OpenaiSettings(
                     base_url=url, served_model="smollm2", concurrency=concurrency)))
