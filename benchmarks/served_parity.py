@@ -13,7 +13,10 @@ that engine's own OpenAI-compatible server on the same weights:
   and the harness refuses them, so ARC runs only in process there).
 
 It prints the report's backend-agreement table (harness/report/invariance.py: items with the
-same output or pick, and the first that differs) and each cell's score. Without .venv-vllm the
+same output or pick, and the first that differs), each cell's score, and for each served cell
+how many prompts the server tokenized to another length than the harness did (the record's
+`served_tokenization`: the server tokenizes the text it is sent, and a different count means a
+different input). Without .venv-vllm the
 vLLM pair is left out, and the benchmark says so.
 """
 
@@ -152,6 +155,14 @@ def main() -> int:
         for name, m in sorted(c["metrics"].items()):
             if name.startswith(("exact_match", "acc_norm", "acc")) and "stderr" not in name:
                 print(f"{c['task']:<10} {c['variant']:<18} {name:<28} {m['value']:>7.3f}")
+    for c in scores:
+        counted = (c.get("engine") or {}).get("served_tokenization")
+        if counted:
+            first = counted.get("first")
+            print(f"{c['variant']}/{c['task']}: the server tokenized {counted['differ']} of {counted['checked']} "
+                  "prompts to another length than the harness's tokenizer"
+                  + (f" (first: request {first['request']}, {first['harness_tokens']} tokens here, "
+                     f"{first['server_tokens']} there)" if first else ""))
     return 0
 
 

@@ -43,11 +43,13 @@ def chat_reply(content, reasoning=None, finish="stop"):
                                 "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
 
 
-def text_completion(text="M", finish="length"):
-    """A completions-API reply (the endpoint backend's), with `text` as the completion."""
+def text_completion(text="M", finish="length", prompt_tokens=5):
+    """A completions-API reply (the endpoint backend's), with `text` as the completion and
+    `prompt_tokens` as the length the server says the prompt had."""
     return 200, {}, json.dumps({"id": "x", "object": "text_completion", "created": 0, "model": "fake-model",
                                 "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
-                                "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}})
+                                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1,
+                                          "total_tokens": prompt_tokens + 1}})
 
 
 def serve():

@@ -238,6 +238,37 @@ def test_the_key_is_sent_and_written_nowhere(server, monkeypatch, tmp_path, run_
 
 
 @pytest.mark.model
+def test_the_record_counts_prompts_the_server_tokenized_to_another_length(server, pytester, run_nested):
+    """The server tokenizes the text it is sent; where its count (usage.prompt_tokens) differs
+    from the tokens the harness meant, the input differs (llama.cpp's tokenizer splits "  3"
+    unlike SmolLM2's own, which made one GSM8K item differ): the cell record counts such
+    prompts and names the first. Here the fake server counts as the model's tokenizer does,
+    except one item's prompt, which it counts one longer."""
+    from transformers import AutoTokenizer
+
+    from harness.backends.weights import weights_location
+    from fake_openai import text_completion
+
+    tok = AutoTokenizer.from_pretrained(str(weights_location(SOURCE).location))
+
+    def script(n):
+        prompt = seen.requests[n]["prompt"]
+        return text_completion(" 5", finish="stop",
+                               prompt_tokens=len(tok.encode(prompt)) + (1 if prompt.startswith("3 ") else 0))
+
+    url, seen = server(script)
+    served_spec(pytester, f'backend: openai, base_url: "{url}", served_model: fake-model, concurrency: 1',
+                "{{ a }} + {{ b }} =")
+    results = pytester.path / "results"
+    run_nested("-p", "no:cacheprovider", f"--llama-results={results}", "--llama-cache", "off").assert_outcomes(passed=1)
+    (run_dir,) = results.iterdir()
+    cell = json.loads((run_dir / "cells.jsonl").read_text().splitlines()[0])
+    counted = cell["engine"]["served_tokenization"]
+    assert counted["checked"] == 5 and counted["differ"] == 1, counted
+    assert counted["first"]["server_tokens"] == counted["first"]["harness_tokens"] + 1
+
+
+@pytest.mark.model
 def test_a_server_that_dies_mid_cell_loses_nothing_answered_and_a_rerun_sends_only_the_rest(server, pytester,
                                                                                             run_nested):
     """The server answers three of five items, then drops every connection: the cell errors,

@@ -26,6 +26,7 @@ class Generated:
     finish: str  # eos | stop | length
     text: str | None = None        # the text as the server sent it (an endpoint), else decoded from tokens
     reasoning: str | None = None   # a served reasoning model's thinking (its reasoning_content), kept apart
+    prompt_tokens: int | None = None  # the prompt's length as the server counted it (an endpoint's usage)
 
 
 @dataclass

@@ -110,7 +110,10 @@ class OpenaiEngine:
             stop_reason = getattr(choice, "stop_reason", None)     # vLLM: the stop string, or None for EOS
             finish = "length" if choice.finish_reason == "length" else (
                 "stop" if isinstance(stop_reason, str) else "eos")
-            return Generated(tokens, finish, text=text, reasoning=reasoning)
+            usage = getattr(reply, "usage", None)
+            counted = None if chat else getattr(usage, "prompt_tokens", None)
+            return Generated(tokens, finish, text=text, reasoning=reasoning,
+                             prompt_tokens=int(counted) if counted is not None else None)
 
         errors: list[BaseException] = []
         with self._pool() as pool:

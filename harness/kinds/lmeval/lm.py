@@ -35,6 +35,19 @@ class EngineStats:
     prefix_tokens_shared: int = 0   # prefill tokens saved by running a shared prefix once
     reasoned: int = 0     # outputs with thinking kept apart from the answer (reasoning.py)
     censored: int = 0     # outputs cut off inside their thinking
+    served_prompts: int = 0   # prompts whose length the server reported (an endpoint's usage)
+    served_differ: int = 0    # ... that the server counted differently from the tokens the harness sent
+    first_differ: dict | None = None
+
+    def served_tokenization(self) -> dict | None:
+        """For the cell record: how many prompts a server tokenized to another length than the
+        harness's tokenizer did (it tokenizes the text itself; a different count means a
+        different input, such as llama.cpp's tokenizer splitting "  3" unlike the model's, or
+        a BOS token added twice), or None when no server reported a count."""
+        if not self.served_prompts:
+            return None
+        return {"checked": self.served_prompts, "differ": self.served_differ,
+                **({"first": self.first_differ} if self.first_differ else {})}
     records: list[dict] = field(default_factory=list)  # one per generate_until request
     settings: list[dict] = field(default_factory=list)  # each distinct (task's, effective) pair
 
@@ -237,8 +250,16 @@ class HarnessLM(TemplateLM):
             step = self.batch_size or self.engine.batch_size_for(self.generation.batch_size, len(items[0][2]),
                                                                  s["max_new_tokens"])
 
-            def done(j: int, out, _items=items, _s=s) -> None:
+            sent = [self._payload(requests[it[0]].args[0], it[2], room) for it in items]
+
+            def done(j: int, out, _items=items, _s=s, _sent=sent) -> None:
                 i, key, _, _, repeat = _items[j]
+                if out.prompt_tokens is not None and _sent[j] and not isinstance(_sent[j][0], dict):
+                    self.stats.served_prompts += 1
+                    if out.prompt_tokens != len(_sent[j]):
+                        self.stats.served_differ += 1
+                        self.stats.first_differ = self.stats.first_differ or {
+                            "request": i, "harness_tokens": len(_sent[j]), "server_tokens": out.prompt_tokens}
                 text = out.text if out.text is not None else self.tokenizer.decode(out.tokens, skip_special_tokens=True)
                 for stop in _s["until"]:
                     text = text.split(stop)[0]
@@ -252,8 +273,7 @@ class HarnessLM(TemplateLM):
                                           new_tokens=len(out.tokens), cached=False)
 
             began = time.perf_counter()
-            self.engine.generate([self._payload(requests[it[0]].args[0], it[2], room) for it in items],
-                                 s["max_new_tokens"], s["until"],
+            self.engine.generate(sent, s["max_new_tokens"], s["until"],
                                  s["temperature"], s["top_p"], seeds=seeds, batch_size=step,
                                  share_prefix=self.share_prefixes, on_done=done)
             self.stats.generate_s += time.perf_counter() - began

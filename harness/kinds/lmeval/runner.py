@@ -98,6 +98,8 @@ def run_accuracy(cell: Cell, loaded: LoadedModel, catalog: TaskCatalog, data_dir
                      "load_s": round(loaded.load_seconds, 2), "device": loaded.device}
     if lm.scoring_stats is not None:
         result.engine["scoring"] = lm.scoring_stats.record()
+    if (served := lm.stats.served_tokenization()) is not None:
+        result.engine["served_tokenization"] = served
     if plan.after is not None:
         plan.after(result, logged)
     return result
