@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -97,8 +98,6 @@ def server_ttft(url: str, key: str | None) -> tuple[float, float] | None:
     histogram (from the request's arrival to its first token), or None where the server has no
     Prometheus /metrics (llama-cpp-python's). Read before and after a round, it gives that
     round's mean TTFT as the server saw it."""
-    import re
-
     request = urllib.request.Request(url.removesuffix("/v1") + "/metrics",
                                      headers={"Authorization": f"Bearer {key}"} if key else {})
     try:

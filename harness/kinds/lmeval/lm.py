@@ -38,6 +38,8 @@ class EngineStats:
     served_prompts: int = 0   # prompts whose length the server reported (an endpoint's usage)
     served_differ: int = 0    # ... that the server counted differently from the tokens the harness sent
     first_differ: dict | None = None
+    records: list[dict] = field(default_factory=list)  # one per generate_until request
+    settings: list[dict] = field(default_factory=list)  # each distinct (task's, effective) pair
 
     def served_tokenization(self) -> dict | None:
         """For the cell record: how many prompts a server tokenized to another length than the
@@ -48,8 +50,6 @@ class EngineStats:
             return None
         return {"checked": self.served_prompts, "differ": self.served_differ,
                 **({"first": self.first_differ} if self.first_differ else {})}
-    records: list[dict] = field(default_factory=list)  # one per generate_until request
-    settings: list[dict] = field(default_factory=list)  # each distinct (task's, effective) pair
 
 
 def _tokenizer_id(tokenizer) -> str:
@@ -254,7 +254,7 @@ class HarnessLM(TemplateLM):
 
             def done(j: int, out, _items=items, _s=s, _sent=sent) -> None:
                 i, key, _, _, repeat = _items[j]
-                if out.prompt_tokens is not None and _sent[j] and not isinstance(_sent[j][0], dict):
+                if out.prompt_tokens is not None:    # an endpoint's count of a token row (never of a chat)
                     self.stats.served_prompts += 1
                     if out.prompt_tokens != len(_sent[j]):
                         self.stats.served_differ += 1
